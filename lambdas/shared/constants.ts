@@ -1,0 +1,31 @@
+/**
+ * Behaviour-altering defaults live here and only here, so a reviewer can see every knob at once.
+ * Customer configs may override the budgets; nothing else reads magic numbers.
+ */
+export const DEFAULTS = {
+  /** Model turns per run before the run ends as budget_exceeded. */
+  maxTurns: 12,
+  /** Input + output tokens per run. */
+  maxTokens: 200_000,
+  /** Dollars per run (model cost only). */
+  maxCostUsd: 2,
+  /** Bounded retries for a model that keeps sending unknown tools or invalid arguments. */
+  maxGuardRejectionsPerRun: 5,
+  /** Tokens the model may produce per turn. */
+  maxOutputTokens: 2_048,
+  /** Approval links live this long. */
+  approvalLinkTtlSeconds: 7 * 24 * 3600,
+  /** Largest document the intake accepts; bigger ones fail with a clear reason. */
+  maxDocumentBytes: 10 * 1024 * 1024,
+  /** Tool results larger than this go to S3 with a pointer in DynamoDB (DynamoDB items cap at 400 KB). */
+  maxInlineResultBytes: 100 * 1024,
+} as const;
+
+/** Current version of every persisted ledger record. Unknown versions fail loudly. */
+export const SCHEMA_VERSION = 1;
+
+/** Default model when a customer config does not name one. */
+export const DEFAULT_MODEL = "claude-sonnet-4-5";
+
+/** Name the offline reference model reports in run records and output. */
+export const REFERENCE_MODEL = "po-agent-reference-v1";

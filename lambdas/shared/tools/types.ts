@@ -1,0 +1,36 @@
+import type { z } from "zod";
+import type { CustomerConfig } from "../config/schema.js";
+
+/**
+ * What a tool may do to the world. The guard checks `write` and `dangerous` calls against the
+ * customer's policy before they run; `dangerous` always needs a human.
+ */
+export type Effect = "read" | "write" | "dangerous";
+
+/** Everything a tool may touch, injected so tools stay testable without AWS. */
+export interface ToolContext {
+  runId: string;
+  customer: CustomerConfig;
+  /** The document this run is about. */
+  document: { bucket: string; key: string; sha256: string };
+  loadDocument(): Promise<Uint8Array>;
+  /** Orders already saved for this customer, by PO number (duplicate detection). */
+  findSavedOrder(poNumber: string): Promise<{ runId: string } | undefined>;
+  /** Idempotent write of a saved order; `idempotencyKey` makes a replay a no-op. */
+  saveOrder(order: { poNumber: string; po: unknown; idempotencyKey: string }): Promise<{ created: boolean }>;
+}
+
+/** What a tool hands back: `content` is what the model reads; `isError` marks a recoverable failure. */
+export interface ToolOutput {
+  content: string;
+  isError?: boolean;
+}
+
+/** Tools are data: name, description, effect, input schema, run. */
+export interface Tool<I = unknown> {
+  name: string;
+  description: string;
+  effect: Effect;
+  input: z.ZodType<I>;
+  run(input: I, ctx: ToolContext): Promise<ToolOutput>;
+}
