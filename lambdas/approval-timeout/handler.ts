@@ -1,4 +1,8 @@
-// Placeholder: the real handler lands with the agent core.
-export const handler = async (event: unknown): Promise<unknown> => {
-  throw new Error(`approval-timeout handler not implemented yet: ${JSON.stringify(event).slice(0, 80)}`);
-};
+import { z } from "zod";
+import { approvalTimedOut } from "../shared/agent/approvals.js";
+import { instrumented } from "../shared/aws/handler.js";
+import { agentDeps } from "../shared/aws/runtime.js";
+
+const Input = z.object({ runId: z.string(), approvalId: z.string() });
+
+export const handler = instrumented("approval-timeout", Input, (input) => approvalTimedOut(agentDeps(), input));

@@ -1,4 +1,9 @@
-// Placeholder: the real handler lands with the agent core.
-export const handler = async (event: unknown): Promise<unknown> => {
-  throw new Error(`finalize handler not implemented yet: ${JSON.stringify(event).slice(0, 80)}`);
-};
+import { z } from "zod";
+import { finalize } from "../shared/agent/core.js";
+import { instrumented } from "../shared/aws/handler.js";
+import { agentDeps } from "../shared/aws/runtime.js";
+import { Step } from "../shared/steps.js";
+
+const Input = z.object({ runId: z.string(), step: Step });
+
+export const handler = instrumented("finalize", Input, (input) => finalize(agentDeps(), input));

@@ -1,4 +1,8 @@
-// Placeholder: the real handler lands with the agent core.
-export const handler = async (event: unknown): Promise<unknown> => {
-  throw new Error(`ingest handler not implemented yet: ${JSON.stringify(event).slice(0, 80)}`);
-};
+import { z } from "zod";
+import { ingest } from "../shared/agent/core.js";
+import { instrumented } from "../shared/aws/handler.js";
+import { agentDeps } from "../shared/aws/runtime.js";
+
+const Input = z.object({ bucket: z.string(), key: z.string(), executionId: z.string() });
+
+export const handler = instrumented("ingest", Input, (input) => ingest(agentDeps(), input));

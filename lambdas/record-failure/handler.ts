@@ -1,4 +1,8 @@
-// Placeholder: the real handler lands with the agent core.
-export const handler = async (event: unknown): Promise<unknown> => {
-  throw new Error(`record-failure handler not implemented yet: ${JSON.stringify(event).slice(0, 80)}`);
-};
+import { z } from "zod";
+import { recordFailure } from "../shared/agent/core.js";
+import { instrumented } from "../shared/aws/handler.js";
+import { agentDeps } from "../shared/aws/runtime.js";
+
+const Input = z.object({ state: z.unknown() });
+
+export const handler = instrumented("record-failure", Input, (input) => recordFailure(agentDeps(), input));

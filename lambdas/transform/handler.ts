@@ -1,4 +1,9 @@
-// Placeholder: the real handler lands with the agent core.
-export const handler = async (event: unknown): Promise<unknown> => {
-  throw new Error(`transform handler not implemented yet: ${JSON.stringify(event).slice(0, 80)}`);
-};
+import { z } from "zod";
+import { runTool } from "../shared/agent/core.js";
+import { instrumented } from "../shared/aws/handler.js";
+import { agentDeps } from "../shared/aws/runtime.js";
+import { ToolCallRef } from "../shared/steps.js";
+
+const Input = z.object({ runId: z.string(), call: ToolCallRef.extend({ name: z.literal("transform") }) });
+
+export const handler = instrumented("tool.transform", Input, (input) => runTool(agentDeps(), input));

@@ -1,0 +1,516 @@
+import type { DocumentStore } from "../aws/documents.js";
+import type { CustomerConfig } from "../config/schema.js";
+import { DEFAULTS } from "../constants.js";
+import { DocumentError } from "../errors.js";
+import { type Ledger, sha256 } from "../ledger/ledger.js";
+import type { ApprovalRecord, Disposition, RunRecord, ToolCallRecord, TurnRecord } from "../ledger/records.js";
+import { ZERO_COUNTERS } from "../ledger/records.js";
+import { costUsd } from "../model/cost.js";
+import type { ContentBlock, Message, ModelClient, ToolResultBlock, ToolUseBlock } from "../model/types.js";
+import type { Step, ToolCallRef } from "../steps.js";
+import { ESCALATE_TOOL, findTool, toolSpecs } from "../tools/registry.js";
+import type { ToolContext } from "../tools/types.js";
+import { crashPoint } from "./faults.js";
+import { approvalIdFor, argsHash, guardCall } from "./guard.js";
+import { rulesBlock, SYSTEM_PROMPT, taskMessage } from "./prompt.js";
+
+/** Everything the agent core touches, injected: the same core runs in Lambda and locally. */
+export interface AgentDeps {
+  ledger: Ledger;
+  documents: DocumentStore;
+  customer: CustomerConfig;
+  /** Bucket for large tool results and saved orders (the customer's intake bucket). */
+  bucket: string;
+  model?: { client: ModelClient; modelId: string };
+  now?: () => Date;
+}
+
+const TERMINAL = new Set(["saved", "rejected", "failed"]);
+
+/** Run ids are derived from content: the same bytes for the same customer are one run. */
+export function runIdFor(customer: string, documentSha256: string): string {
+  return `${customer}-${documentSha256.slice(0, 20)}`;
+}
+
+// ---- Ingest ---------------------------------------------------------------------------------
+
+export interface IngestInput {
+  bucket: string;
+  key: string;
+  executionId: string;
+}
+
+/**
+ * Loads the document, hashes it and opens the run. The same execution resumes its run; another
+ * execution for the same bytes (a redelivered event, a second upload) is a duplicate.
+ */
+export async function ingest(
+  deps: AgentDeps,
+  input: IngestInput,
+): Promise<{ runId: string; status: "new" | "resume" | "duplicate" }> {
+  const bytes = await deps.documents.get(input.bucket, input.key);
+  const digest = sha256(bytes);
+  const runId = runIdFor(deps.customer.name, digest);
+  const { run, created } = await deps.ledger.openRun({
+    runId,
+    customer: deps.customer.name,
+    document: { bucket: input.bucket, key: input.key, sha256: digest, size: bytes.byteLength },
+    executionId: input.executionId,
+    status: "running",
+    turn: 0,
+    counters: { ...ZERO_COUNTERS },
+    modelProvider: deps.model?.client.provider,
+    modelId: deps.model?.modelId,
+  });
+  if (created) {
+    await deps.ledger.audit(runId, "system", "run.opened", {
+      key: input.key,
+      sha256: digest,
+      executionId: input.executionId,
+    });
+    return { runId, status: "new" };
+  }
+  if (run.executionId === input.executionId) return { runId, status: "resume" };
+  await deps.ledger.audit(runId, "system", "run.duplicate", { key: input.key, executionId: input.executionId });
+  return { runId, status: "duplicate" };
+}
+
+// ---- Orchestrate ----------------------------------------------------------------------------
+
+interface Resolution {
+  results: ToolResultBlock[];
+  pendingTools: ToolCallRef[];
+  pendingApproval?: string;
+}
+
+async function resolveTurn(
+  deps: AgentDeps,
+  run: RunRecord,
+  turn: TurnRecord,
+  toolCalls: ToolCallRecord[],
+): Promise<Resolution> {
+  const res: Resolution = { results: [], pendingTools: [] };
+  const done = new Map(toolCalls.map((c) => [`${c.toolUseId}#${c.argsHash}`, c]));
+  for (const d of turn.dispositions) {
+    if (d.kind === "rejected") {
+      res.results.push({ type: "tool_result", tool_use_id: d.toolUseId, content: d.error, is_error: true });
+      continue;
+    }
+    if (d.kind === "run") {
+      const call = done.get(`${d.toolUseId}#${d.argsHash}`);
+      if (call) res.results.push(await resultBlock(deps, call));
+      else res.pendingTools.push({ toolUseId: d.toolUseId, name: d.name });
+      continue;
+    }
+    const approval = await deps.ledger.getApproval(d.approvalId);
+    if (!approval) throw new Error(`approval ${d.approvalId} of run ${run.runId} is missing from the ledger`);
+    if (approval.status === "pending") {
+      res.pendingApproval ??= approval.approvalId;
+      continue;
+    }
+    const who = approval.decidedBy ?? "an approver";
+    if (approval.status === "approved") {
+      if (d.name === ESCALATE_TOOL) {
+        res.results.push({
+          type: "tool_result",
+          tool_use_id: d.toolUseId,
+          content: JSON.stringify({ decision: "approved", by: who, comment: approval.comment ?? "" }),
+        });
+        continue;
+      }
+      const call = done.get(`${d.toolUseId}#${d.argsHash}`);
+      if (call) {
+        const block = await resultBlock(deps, call);
+        res.results.push({ ...block, content: `Approved by ${who}. ${block.content}` });
+      } else {
+        res.pendingTools.push({ toolUseId: d.toolUseId, name: d.name, approvalId: d.approvalId });
+      }
+      continue;
+    }
+    const why =
+      approval.status === "timed_out"
+        ? "approval timed out"
+        : `rejected by ${who}${approval.comment ? `: ${approval.comment}` : ""}`;
+    res.results.push({
+      type: "tool_result",
+      tool_use_id: d.toolUseId,
+      content: `Not executed: ${d.name} needed approval (${approval.reason}) and was ${why === "approval timed out" ? "not decided in time (approval timed out)" : why}.`,
+      is_error: true,
+    });
+  }
+  return res;
+}
+
+async function resultBlock(deps: AgentDeps, call: ToolCallRecord): Promise<ToolResultBlock> {
+  let content = call.content ?? "";
+  if (call.resultKey) {
+    content = new TextDecoder().decode(await deps.documents.get(deps.bucket, call.resultKey));
+  }
+  return { type: "tool_result", tool_use_id: call.toolUseId, content, ...(call.isError ? { is_error: true } : {}) };
+}
+
+function stepFromResolution(turn: number, r: Resolution): Step | undefined {
+  if (r.pendingTools.length > 0) return { type: "tools", turn, calls: r.pendingTools };
+  if (r.pendingApproval) return { type: "approval", turn, approvalId: r.pendingApproval };
+  return undefined;
+}
+
+/** The final assistant line `OUTCOME: x — reason`, checked against what really happened. */
+function deriveOutcome(
+  turns: TurnRecord[],
+  toolCalls: ToolCallRecord[],
+): { outcome: "saved" | "rejected" | "failed"; reason: string } {
+  const last = turns.at(-1);
+  const text = (last?.response.content ?? [])
+    .filter((b) => b.type === "text")
+    .map((b) => String(b.text ?? ""))
+    .join("\n")
+    .trim();
+  const match = /OUTCOME:\s*(saved|rejected|failed)\s*[—–-]?\s*(.*)/i.exec(text);
+  const claimed = match?.[1]?.toLowerCase() as "saved" | "rejected" | "failed" | undefined;
+  const reason = (match?.[2] ?? text).trim() || "the model ended the run without a reason";
+  const savedOk = toolCalls.some((c) => c.name === "save" && !c.isError);
+  if (savedOk) return { outcome: "saved", reason: claimed === "saved" ? reason : `saved (the model said: ${reason})` };
+  if (claimed === "saved")
+    return { outcome: "failed", reason: `the model claimed the PO was saved but no save succeeded: ${reason}` };
+  return { outcome: claimed ?? "rejected", reason };
+}
+
+/**
+ * One orchestrator step. Replays from the ledger when the turn already exists; otherwise calls
+ * the model once, stores the turn with a conditional write, and lets the guard decide each call.
+ */
+export async function orchestrate(deps: AgentDeps, input: { runId: string }): Promise<Step> {
+  const { ledger, customer } = deps;
+  const run = await ledger.requireRun(input.runId);
+  const turns = await ledger.getTurns(run.runId);
+  const toolCalls = await ledger.getToolCalls(run.runId);
+  const lastTurn = turns.at(-1);
+
+  if (TERMINAL.has(run.status)) {
+    return {
+      type: "done",
+      turn: run.turn,
+      outcome: run.status as "saved" | "rejected" | "failed",
+      reason: run.reason ?? run.status,
+    };
+  }
+
+  const messages: Message[] = [{ role: "user", content: [{ type: "text", text: taskMessage(run.document) }] }];
+  for (const t of turns) {
+    messages.push({ role: "assistant", content: t.response.content as ContentBlock[] });
+    if (t.dispositions.length === 0) continue;
+    const r = await resolveTurn(deps, run, t, toolCalls);
+    const pending = stepFromResolution(t.turn, r);
+    if (pending) return pending;
+    messages.push({ role: "user", content: r.results });
+  }
+  if (lastTurn && lastTurn.dispositions.length === 0) {
+    const { outcome, reason } = deriveOutcome(turns, toolCalls);
+    return { type: "done", turn: lastTurn.turn, outcome, reason };
+  }
+
+  const budgets = {
+    maxTurns: customer.budgets.maxTurns ?? DEFAULTS.maxTurns,
+    maxTokens: customer.budgets.maxTokens ?? DEFAULTS.maxTokens,
+    maxCostUsd: customer.budgets.maxCostUsd ?? DEFAULTS.maxCostUsd,
+  };
+  const c = run.counters;
+  const turnNo = (lastTurn?.turn ?? 0) + 1;
+  if (turnNo > budgets.maxTurns)
+    return { type: "budget_exceeded", turn: turnNo, reason: `turn budget of ${budgets.maxTurns} model turns used up` };
+  if (c.inputTokens + c.outputTokens >= budgets.maxTokens) {
+    return { type: "budget_exceeded", turn: turnNo, reason: `token budget of ${budgets.maxTokens} tokens used up` };
+  }
+  if (c.costUsd >= budgets.maxCostUsd)
+    return { type: "budget_exceeded", turn: turnNo, reason: `cost budget of $${budgets.maxCostUsd} used up` };
+  if (c.guardRejections > DEFAULTS.maxGuardRejectionsPerRun) {
+    return {
+      type: "done",
+      turn: turnNo,
+      outcome: "failed",
+      reason: `the model sent ${c.guardRejections} invalid tool calls; giving up`,
+    };
+  }
+  if (!deps.model) throw new Error("orchestrate needs a model client");
+
+  // Count the call before making it: a crash after paying but before storing shows up as a redundant call.
+  await ledger.addCounters(run.runId, { modelCalls: 1 });
+  const response = await deps.model.client.create({
+    model: deps.model.modelId,
+    system: SYSTEM_PROMPT,
+    rules: rulesBlock(customer),
+    tools: toolSpecs(),
+    messages,
+    maxTokens: DEFAULTS.maxOutputTokens,
+  });
+  const cost = costUsd(response.model, response.usage);
+
+  const dispositions: Disposition[] = [];
+  const approvals: Omit<ApprovalRecord, "schemaVersion" | "createdAt">[] = [];
+  for (const block of response.content) {
+    if (block.type !== "tool_use") continue;
+    const verdict = guardCall(customer, block.name, block.input);
+    if (verdict.kind === "rejected") {
+      dispositions.push({ kind: "rejected", toolUseId: block.id, name: block.name, error: verdict.error });
+    } else if (verdict.kind === "run") {
+      dispositions.push({ kind: "run", toolUseId: block.id, name: block.name, argsHash: verdict.argsHash });
+    } else {
+      const approvalId = approvalIdFor(run.runId, block.id, block.name, verdict.argsHash);
+      dispositions.push({
+        kind: "approval",
+        toolUseId: block.id,
+        name: block.name,
+        argsHash: verdict.argsHash,
+        approvalId,
+      });
+      approvals.push({
+        approvalId,
+        runId: run.runId,
+        customer: customer.name,
+        turn: turnNo,
+        call: { toolUseId: block.id, name: block.name, input: block.input },
+        callHash: verdict.argsHash,
+        reason: verdict.request.reason,
+        rule: verdict.request.rule,
+        approvers: verdict.request.approvers,
+        summary: verdict.request.summary,
+        status: "pending",
+        emailedTo: [],
+        usedNonces: [],
+      });
+    }
+  }
+
+  // Approvals first (idempotent ids), then the turn: a turn in the ledger always has its approvals.
+  for (const a of approvals) await ledger.putApproval(a);
+  const { turn: stored, created } = await ledger.putTurn({
+    runId: run.runId,
+    turn: turnNo,
+    response: { ...response, content: response.content as unknown as Record<string, unknown>[] },
+    dispositions,
+    costUsd: cost,
+  });
+  if (created) {
+    await ledger.addCounters(run.runId, {
+      inputTokens: response.usage.input_tokens,
+      outputTokens: response.usage.output_tokens,
+      cacheReadTokens: response.usage.cache_read_input_tokens ?? 0,
+      cacheWriteTokens: response.usage.cache_creation_input_tokens ?? 0,
+      costUsd: cost,
+      guardRejections: dispositions.filter((d) => d.kind === "rejected").length,
+    });
+    for (const d of dispositions) {
+      await ledger.audit(run.runId, "guard", `guard.${d.kind}`, {
+        turn: turnNo,
+        tool: d.name,
+        toolUseId: d.toolUseId,
+        ...(d.kind === "rejected" ? { error: d.error } : {}),
+        ...(d.kind === "approval" ? { approvalId: d.approvalId } : {}),
+      });
+    }
+    const po = poNumberFrom(response.content);
+    if (po && !run.poNumber) await ledger.updateRun(run.runId, { poNumber: po });
+  }
+  crashPoint("after-turn-stored", stored.turn);
+
+  if (stored.dispositions.length === 0) {
+    const { outcome, reason } = deriveOutcome([...turns, stored], toolCalls);
+    return { type: "done", turn: stored.turn, outcome, reason };
+  }
+  const r = await resolveTurn(deps, run, stored, toolCalls);
+  const next = stepFromResolution(stored.turn, r);
+  // Every disposition resolved already (all rejected by the guard): loop straight back.
+  return next ?? { type: "tools", turn: stored.turn, calls: [] };
+}
+
+function poNumberFrom(content: (ContentBlock | { type: string })[]): string | undefined {
+  for (const b of content) {
+    if (b.type !== "tool_use") continue;
+    const po = ((b as ToolUseBlock).input as { po?: { poNumber?: unknown } } | undefined)?.po;
+    if (typeof po?.poNumber === "string") return po.poNumber;
+  }
+  return undefined;
+}
+
+// ---- Tools ----------------------------------------------------------------------------------
+
+/**
+ * Executes one tool call exactly once. A replay (Step Functions retry, restarted local run)
+ * finds the stored result and returns it without touching the world again.
+ */
+export async function runTool(
+  deps: AgentDeps,
+  input: { runId: string; call: ToolCallRef },
+): Promise<{ toolUseId: string; isError: boolean }> {
+  const { ledger, customer } = deps;
+  const run = await ledger.requireRun(input.runId);
+  const turns = await ledger.getTurns(run.runId);
+  let use: ToolUseBlock | undefined;
+  let disposition: Disposition | undefined;
+  for (const t of turns) {
+    const d = t.dispositions.find((x) => x.toolUseId === input.call.toolUseId);
+    if (!d) continue;
+    disposition = d;
+    use = (t.response.content as unknown as ContentBlock[]).find(
+      (b): b is ToolUseBlock => b.type === "tool_use" && b.id === input.call.toolUseId,
+    );
+  }
+  if (!use || !disposition) throw new Error(`tool call ${input.call.toolUseId} is not in run ${run.runId}`);
+  const hash = argsHash(use.input);
+  const existing = await ledger.getToolCall(run.runId, use.id, hash);
+  if (existing) return { toolUseId: use.id, isError: existing.isError };
+
+  // Defense in depth: the tool re-checks the guard's decision and the approval binding itself.
+  if (disposition.kind === "rejected") throw new Error(`tool call ${use.id} was rejected by the guard and cannot run`);
+  if (disposition.kind === "approval") {
+    const approval = await ledger.getApproval(disposition.approvalId);
+    if (approval?.status !== "approved" || approval.callHash !== hash || approval.runId !== run.runId) {
+      throw new Error(`tool call ${use.id} needs an approval bound to exactly this call; none is granted`);
+    }
+  } else if (guardCall(customer, use.name, use.input).kind !== "run") {
+    throw new Error(`tool call ${use.id} is not allowed without approval`);
+  }
+
+  const tool = findTool(use.name);
+  if (!tool) throw new Error(`unknown tool ${use.name}`);
+  const args = tool.input.parse(use.input);
+  const started = Date.now();
+  const output = await tool.run(args, toolContext(deps, run));
+  crashPoint("after-tool-effect");
+  let content: string | undefined = output.content;
+  let resultKey: string | undefined;
+  if (Buffer.byteLength(output.content) > DEFAULTS.maxInlineResultBytes) {
+    resultKey = `results/${run.runId}/${use.id}.json`;
+    await deps.documents.put(deps.bucket, resultKey, output.content);
+    content = undefined;
+  }
+  const { call, created } = await ledger.putToolCall({
+    runId: run.runId,
+    toolUseId: use.id,
+    name: use.name,
+    argsHash: hash,
+    content,
+    resultKey,
+    isError: output.isError === true,
+    approvalId: disposition.kind === "approval" ? disposition.approvalId : undefined,
+    durationMs: Date.now() - started,
+  });
+  await ledger.addCounters(run.runId, { toolCalls: 1 });
+  if (created)
+    await ledger.audit(run.runId, "agent", "tool.executed", {
+      tool: use.name,
+      toolUseId: use.id,
+      isError: call.isError,
+    });
+  return { toolUseId: use.id, isError: call.isError };
+}
+
+function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
+  return {
+    runId: run.runId,
+    customer: deps.customer,
+    document: run.document,
+    loadDocument: () => deps.documents.get(run.document.bucket, run.document.key),
+    async findSavedOrder(poNumber) {
+      const order = await deps.ledger.getOrder(deps.customer.name, poNumber);
+      return order ? { runId: order.runId } : undefined;
+    },
+    async saveOrder({ poNumber, po, idempotencyKey }) {
+      const objectKey = `processed/${poNumber}.json`;
+      const { order, created } = await deps.ledger.claimOrder({
+        customer: deps.customer.name,
+        poNumber,
+        runId: run.runId,
+        idempotencyKey,
+        objectKey,
+      });
+      if (!created && order.idempotencyKey !== idempotencyKey) {
+        throw new DocumentError(`PO ${poNumber} was already saved by run ${order.runId}`);
+      }
+      await deps.documents.put(deps.bucket, objectKey, JSON.stringify(po, null, 2));
+      if (created) await deps.ledger.audit(run.runId, "agent", "order.saved", { poNumber, objectKey });
+      return { created };
+    },
+  };
+}
+
+// ---- Finalize and failures ------------------------------------------------------------------
+
+export async function finalize(
+  deps: AgentDeps,
+  input: { runId: string; step: Step },
+): Promise<{ outcome: "saved" | "rejected" | "failed"; reason: string }> {
+  const { step } = input;
+  const outcome = step.type === "done" ? step.outcome : "failed";
+  const reason = step.type === "done" || step.type === "budget_exceeded" ? step.reason : `unexpected step ${step.type}`;
+  const run = await deps.ledger.requireRun(input.runId);
+  if (!TERMINAL.has(run.status)) {
+    const now = (deps.now ?? (() => new Date()))();
+    await deps.ledger.updateRun(input.runId, {
+      status: outcome,
+      reason,
+      finishedAt: now.toISOString(),
+      durationMs: now.getTime() - Date.parse(run.createdAt),
+    });
+    await deps.ledger.audit(input.runId, "system", "run.finished", { outcome, reason });
+  }
+  return { outcome, reason };
+}
+
+/**
+ * The state machine's catch-all: whatever failed, the run ends visibly failed with its reason,
+ * and the document stays where it was. Works even when Ingest never opened a run.
+ */
+export async function recordFailure(
+  deps: AgentDeps,
+  input: { state?: unknown },
+): Promise<{ runId: string; reason: string }> {
+  const state = (input.state ?? {}) as {
+    run?: { runId?: string };
+    detail?: { bucket?: { name?: string }; object?: { key?: string; size?: number } };
+    error?: { Error?: string; Cause?: string };
+  };
+  const reason = describeError(state.error);
+  const now = (deps.now ?? (() => new Date()))();
+  let runId = state.run?.runId;
+  if (runId && (await deps.ledger.getRun(runId))) {
+    const run = await deps.ledger.requireRun(runId);
+    if (!TERMINAL.has(run.status) || run.status !== "failed") {
+      await deps.ledger.updateRun(runId, {
+        status: "failed",
+        reason,
+        finishedAt: now.toISOString(),
+        durationMs: now.getTime() - Date.parse(run.createdAt),
+      });
+    }
+  } else {
+    const bucket = state.detail?.bucket?.name ?? "(unknown bucket)";
+    const key = state.detail?.object?.key ?? "(unknown key)";
+    runId = `${deps.customer.name}-failed-${sha256(`${bucket}/${key}/${reason}`).slice(0, 16)}`;
+    await deps.ledger.openRun({
+      runId,
+      customer: deps.customer.name,
+      document: { bucket, key, sha256: "", size: state.detail?.object?.size ?? 0 },
+      executionId: "(ingest failed)",
+      status: "failed",
+      reason,
+      turn: 0,
+      counters: { ...ZERO_COUNTERS },
+    });
+  }
+  await deps.ledger.audit(runId, "system", "run.failed", { reason });
+  return { runId, reason };
+}
+
+function describeError(error: { Error?: string; Cause?: string } | undefined): string {
+  if (!error) return "the run failed for an unknown reason";
+  let cause = error.Cause ?? "";
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string; errorType?: string };
+    if (parsed.errorMessage) cause = parsed.errorMessage;
+  } catch {
+    // Cause is plain text.
+  }
+  return `${error.Error ?? "Error"}: ${cause}`.trim();
+}

@@ -1,0 +1,67 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { SESv2Client } from "@aws-sdk/client-sesv2";
+import { SFNClient } from "@aws-sdk/client-sfn";
+import type { AgentDeps } from "../agent/core.js";
+import { CustomerConfig } from "../config/schema.js";
+import { ConfigError, requireEnv } from "../errors.js";
+import { Ledger } from "../ledger/ledger.js";
+import { tracer } from "../observability.js";
+import { DocumentStore } from "./documents.js";
+
+/**
+ * Module-scope wiring for the Lambda handlers: environment read once (failing fast with the
+ * variable's name), every AWS client wrapped for X-Ray, the customer config read from the bundle.
+ */
+export const env = {
+  ledgerTable: requireEnv("LEDGER_TABLE"),
+  documentBucket: requireEnv("DOCUMENT_BUCKET"),
+  customer: requireEnv("CUSTOMER"),
+  customerConfigFile: process.env.CUSTOMER_CONFIG_FILE ?? "customer.json",
+};
+
+export const clients = {
+  dynamodb: tracer.captureAWSv3Client(new DynamoDBClient({})),
+  s3: tracer.captureAWSv3Client(new S3Client({})),
+  ses: tracer.captureAWSv3Client(new SESv2Client({})),
+  sfn: tracer.captureAWSv3Client(new SFNClient({})),
+  secrets: tracer.captureAWSv3Client(new SecretsManagerClient({})),
+};
+
+function loadBundledCustomer(): CustomerConfig {
+  const path = join(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), env.customerConfigFile);
+  const parsed = CustomerConfig.safeParse(JSON.parse(readFileSync(path, "utf8")));
+  if (!parsed.success)
+    throw new ConfigError(`${path}: ${parsed.error.issues[0]?.message ?? "invalid customer config"}`);
+  if (parsed.data.name !== env.customer) {
+    throw new ConfigError(`${path} is for customer "${parsed.data.name}" but CUSTOMER is "${env.customer}"`);
+  }
+  return parsed.data;
+}
+
+export const customer = loadBundledCustomer();
+
+export function agentDeps(model?: AgentDeps["model"]): AgentDeps {
+  return {
+    ledger: new Ledger(clients.dynamodb, env.ledgerTable),
+    documents: new DocumentStore(clients.s3),
+    customer,
+    bucket: env.documentBucket,
+    model,
+  };
+}
+
+const secretCache = new Map<string, string>();
+
+/** Reads a secret once per container; never logged. */
+export async function secretValue(arn: string): Promise<string> {
+  const cached = secretCache.get(arn);
+  if (cached !== undefined) return cached;
+  const res = await clients.secrets.send(new GetSecretValueCommand({ SecretId: arn }));
+  const value = res.SecretString ?? "";
+  secretCache.set(arn, value);
+  return value;
+}

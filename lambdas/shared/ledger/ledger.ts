@@ -1,0 +1,484 @@
+import { createHash } from "node:crypto";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import { SCHEMA_VERSION } from "../constants.js";
+import {
+  type ApprovalRecord as Approval,
+  ApprovalRecord,
+  type ApprovalStatus,
+  type AuditRecord as Audit,
+  AuditRecord,
+  type Counters,
+  type OrderRecord as Order,
+  OrderRecord,
+  parseRecord,
+  type RunRecord as Run,
+  RunRecord,
+  type RunStatus,
+  type ToolCallRecord as ToolCall,
+  ToolCallRecord,
+  type TurnRecord as Turn,
+  TurnRecord,
+} from "./records.js";
+
+/** Canonical JSON (sorted keys) so the same arguments always hash the same. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+}
+
+export function sha256(text: string | Uint8Array): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+const runKey = (runId: string) => ({ pk: `RUN#${runId}`, sk: "RUN" });
+const turnSk = (turn: number) => `TURN#${String(turn).padStart(4, "0")}`;
+const toolSk = (toolUseId: string, argsHash: string) => `TOOL#${toolUseId}#${argsHash}`;
+const approvalKey = (approvalId: string) => ({ pk: `APPROVAL#${approvalId}`, sk: "APPROVAL" });
+const orderKey = (customer: string, poNumber: string) => ({ pk: `ORDER#${customer}#${poNumber}`, sk: "ORDER" });
+
+function isConditionalFailure(err: unknown): boolean {
+  return (err as { name?: string } | undefined)?.name === "ConditionalCheckFailedException";
+}
+
+/**
+ * The durability ledger: one DynamoDB table holding runs, model turns, tool calls, approvals,
+ * saved orders and the audit log. Writes of results are conditional (`attribute_not_exists`),
+ * so a retry that lost a race reads the winner's record instead of writing twice.
+ */
+export class Ledger {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    readonly tableName: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  private iso(): string {
+    return this.now().toISOString();
+  }
+
+  // ---- runs -------------------------------------------------------------------------------
+
+  /** Creates the run if absent; returns the stored run either way (`created` tells which). */
+  async openRun(run: Omit<Run, "schemaVersion" | "createdAt" | "updatedAt">): Promise<{ run: Run; created: boolean }> {
+    const at = this.iso();
+    const item: Run = { ...run, schemaVersion: SCHEMA_VERSION, createdAt: at, updatedAt: at };
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...runKey(run.runId), ...item, ...statusIndex(item) },
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+      return { run: item, created: true };
+    } catch (err) {
+      if (!isConditionalFailure(err)) throw err;
+      const existing = await this.getRun(run.runId);
+      if (!existing) throw err;
+      return { run: existing, created: false };
+    }
+  }
+
+  async getRun(runId: string): Promise<Run | undefined> {
+    const res = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: runKey(runId), ConsistentRead: true }),
+    );
+    return res.Item ? parseRecord(RunRecord, "run", stripKeys(res.Item)) : undefined;
+  }
+
+  async requireRun(runId: string): Promise<Run> {
+    const run = await this.getRun(runId);
+    if (!run) throw new Error(`run ${runId} not found in the ledger`);
+    return run;
+  }
+
+  /** Sets fields on the run record (status changes also move the run in the status index). */
+  async updateRun(
+    runId: string,
+    fields: Partial<
+      Pick<
+        Run,
+        | "status"
+        | "reason"
+        | "poNumber"
+        | "pendingApprovalId"
+        | "finishedAt"
+        | "durationMs"
+        | "modelProvider"
+        | "modelId"
+        | "turn"
+        | "executionId"
+      >
+    >,
+    options: { onlyIfStatusIn?: RunStatus[] } = {},
+  ): Promise<boolean> {
+    const sets: string[] = ["updatedAt = :updatedAt"];
+    const values: Record<string, unknown> = { ":updatedAt": this.iso() };
+    const names: Record<string, string> = {};
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === undefined) continue;
+      names[`#${k}`] = k;
+      values[`:${k}`] = v;
+      sets.push(`#${k} = :${k}`);
+    }
+    if (fields.status) {
+      names["#gsi1pk"] = "gsi1pk";
+      values[":gsi1pk"] = `RUNSTATUS#${fields.status}`;
+      sets.push("#gsi1pk = :gsi1pk");
+    }
+    let condition = "attribute_exists(pk)";
+    if (options.onlyIfStatusIn) {
+      names["#status"] = "status";
+      const keys = options.onlyIfStatusIn.map((s, i) => {
+        values[`:allowed${i}`] = s;
+        return `:allowed${i}`;
+      });
+      condition += ` AND #status IN (${keys.join(", ")})`;
+    }
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: runKey(runId),
+          UpdateExpression: `SET ${sets.join(", ")}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionalFailure(err) && options.onlyIfStatusIn) return false;
+      throw err;
+    }
+  }
+
+  /** Atomically adds to the run's counters (model calls, tokens, dollars...). */
+  async addCounters(runId: string, delta: Partial<Counters>): Promise<void> {
+    const parts: string[] = [];
+    const names: Record<string, string> = { "#c": "counters" };
+    const values: Record<string, number> = {};
+    for (const [k, v] of Object.entries(delta)) {
+      if (!v) continue;
+      names[`#${k}`] = k;
+      values[`:${k}`] = v;
+      parts.push(`#c.#${k} :${k}`);
+    }
+    if (parts.length === 0) return;
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: runKey(runId),
+        UpdateExpression: `ADD ${parts.join(", ")}`,
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  async listRuns(): Promise<Run[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await this.doc.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: "sk = :run",
+          ExpressionAttributeValues: { ":run": "RUN" },
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(res.Items ?? []));
+      start = res.LastEvaluatedKey;
+    } while (start);
+    return items
+      .map((i) => parseRecord(RunRecord, "run", stripKeys(i)))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  // ---- turns ------------------------------------------------------------------------------
+
+  async getTurns(runId: string): Promise<Turn[]> {
+    const items = await this.queryPrefix(`RUN#${runId}`, "TURN#");
+    return items.map((i) => parseRecord(TurnRecord, "turn", stripKeys(i)));
+  }
+
+  /** Stores a model turn once. Returns the stored turn: ours, or the one a concurrent attempt wrote first. */
+  async putTurn(turn: Omit<Turn, "schemaVersion" | "createdAt">): Promise<{ turn: Turn; created: boolean }> {
+    const item: Turn = { ...turn, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: `RUN#${turn.runId}`, sk: turnSk(turn.turn), ...item },
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+      await this.updateRun(turn.runId, { turn: turn.turn });
+      return { turn: item, created: true };
+    } catch (err) {
+      if (!isConditionalFailure(err)) throw err;
+      const res = await this.doc.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: `RUN#${turn.runId}`, sk: turnSk(turn.turn) },
+          ConsistentRead: true,
+        }),
+      );
+      return { turn: parseRecord(TurnRecord, "turn", stripKeys(res.Item)), created: false };
+    }
+  }
+
+  // ---- tool calls -------------------------------------------------------------------------
+
+  async getToolCall(runId: string, toolUseId: string, argsHash: string): Promise<ToolCall | undefined> {
+    const res = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: `RUN#${runId}`, sk: toolSk(toolUseId, argsHash) },
+        ConsistentRead: true,
+      }),
+    );
+    return res.Item ? parseRecord(ToolCallRecord, "tool call", stripKeys(res.Item)) : undefined;
+  }
+
+  async getToolCalls(runId: string): Promise<ToolCall[]> {
+    const items = await this.queryPrefix(`RUN#${runId}`, "TOOL#");
+    return items.map((i) => parseRecord(ToolCallRecord, "tool call", stripKeys(i)));
+  }
+
+  async putToolCall(
+    call: Omit<ToolCall, "schemaVersion" | "createdAt">,
+  ): Promise<{ call: ToolCall; created: boolean }> {
+    const item: ToolCall = { ...call, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: `RUN#${call.runId}`, sk: toolSk(call.toolUseId, call.argsHash), ...item },
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+      return { call: item, created: true };
+    } catch (err) {
+      if (!isConditionalFailure(err)) throw err;
+      const existing = await this.getToolCall(call.runId, call.toolUseId, call.argsHash);
+      if (!existing) throw err;
+      return { call: existing, created: false };
+    }
+  }
+
+  // ---- approvals --------------------------------------------------------------------------
+
+  async putApproval(
+    approval: Omit<Approval, "schemaVersion" | "createdAt">,
+  ): Promise<{ approval: Approval; created: boolean }> {
+    const item: Approval = { ...approval, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...approvalKey(approval.approvalId),
+            ...item,
+            gsi1pk: `APPROVAL#${item.status}`,
+            gsi1sk: item.createdAt,
+          },
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+      return { approval: item, created: true };
+    } catch (err) {
+      if (!isConditionalFailure(err)) throw err;
+      const existing = await this.getApproval(approval.approvalId);
+      if (!existing) throw err;
+      return { approval: existing, created: false };
+    }
+  }
+
+  async getApproval(approvalId: string): Promise<Approval | undefined> {
+    const res = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: approvalKey(approvalId), ConsistentRead: true }),
+    );
+    return res.Item ? parseRecord(ApprovalRecord, "approval", stripKeys(res.Item)) : undefined;
+  }
+
+  async setApprovalToken(approvalId: string, taskToken: string, emailedTo?: string[]): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: approvalKey(approvalId),
+        UpdateExpression: emailedTo ? "SET taskToken = :t, emailedTo = :e" : "SET taskToken = :t",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: emailedTo ? { ":t": taskToken, ":e": emailedTo } : { ":t": taskToken },
+      }),
+    );
+  }
+
+  /**
+   * Decides a pending approval exactly once. Returns false when it was already decided (a
+   * reused link, a double click, a race with the timeout) or the nonce was already used.
+   */
+  async decideApproval(
+    approvalId: string,
+    decision: Exclude<ApprovalStatus, "pending">,
+    by: string,
+    comment: string | undefined,
+    nonce?: string,
+  ): Promise<boolean> {
+    const values: Record<string, unknown> = {
+      ":pending": "pending",
+      ":status": decision,
+      ":by": by,
+      ":at": this.iso(),
+      ":gsi": `APPROVAL#${decision}`,
+    };
+    let update = "SET #status = :status, decidedBy = :by, decidedAt = :at, gsi1pk = :gsi";
+    let condition = "#status = :pending";
+    if (comment !== undefined) {
+      update += ", #comment = :comment";
+      values[":comment"] = comment;
+    }
+    if (nonce !== undefined) {
+      update += ", usedNonces = list_append(if_not_exists(usedNonces, :empty), :nonce)";
+      values[":empty"] = [];
+      values[":nonce"] = [nonce];
+      values[":nonceValue"] = nonce;
+      condition += " AND NOT contains(usedNonces, :nonceValue)";
+    }
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: approvalKey(approvalId),
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ExpressionAttributeNames:
+            comment !== undefined ? { "#status": "status", "#comment": "comment" } : { "#status": "status" },
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionalFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async listApprovals(status?: ApprovalStatus): Promise<Approval[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await this.doc.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: "sk = :a",
+          ExpressionAttributeValues: { ":a": "APPROVAL" },
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(res.Items ?? []));
+      start = res.LastEvaluatedKey;
+    } while (start);
+    return items
+      .map((i) => parseRecord(ApprovalRecord, "approval", stripKeys(i)))
+      .filter((a) => status === undefined || a.status === status)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  // ---- saved orders (the save tool's side effect) -------------------------------------------
+
+  async getOrder(customer: string, poNumber: string): Promise<Order | undefined> {
+    const res = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: orderKey(customer, poNumber), ConsistentRead: true }),
+    );
+    return res.Item ? parseRecord(OrderRecord, "order", stripKeys(res.Item)) : undefined;
+  }
+
+  /** Claims a PO number for one idempotency key; a replay with the same key is not a second write. */
+  async claimOrder(order: Omit<Order, "schemaVersion" | "createdAt">): Promise<{ order: Order; created: boolean }> {
+    const item: Order = { ...order, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...orderKey(order.customer, order.poNumber), ...item },
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+      return { order: item, created: true };
+    } catch (err) {
+      if (!isConditionalFailure(err)) throw err;
+      const existing = await this.getOrder(order.customer, order.poNumber);
+      if (!existing) throw err;
+      return { order: existing, created: false };
+    }
+  }
+
+  // ---- audit ------------------------------------------------------------------------------
+
+  /** Append-only: each entry gets a unique sort key and is never updated. */
+  async audit(runId: string, actor: string, action: string, detail: Record<string, unknown>): Promise<void> {
+    const at = this.iso();
+    const item: Audit = { schemaVersion: SCHEMA_VERSION, runId, at, actor, action, detail };
+    const sk = `AUDIT#${at}#${sha256(`${actor}${action}${canonicalJson(detail)}${Math.random()}`).slice(0, 8)}`;
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: `RUN#${runId}`, sk, ...item },
+        ConditionExpression: "attribute_not_exists(pk)",
+      }),
+    );
+  }
+
+  async getAudit(runId: string): Promise<Audit[]> {
+    const items = await this.queryPrefix(`RUN#${runId}`, "AUDIT#");
+    return items.map((i) => parseRecord(AuditRecord, "audit", stripKeys(i)));
+  }
+
+  private async queryPrefix(pk: string, prefix: string): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+          ExpressionAttributeValues: { ":pk": pk, ":prefix": prefix },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(res.Items ?? []));
+      start = res.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+}
+
+function statusIndex(run: Run): Record<string, string> {
+  return { gsi1pk: `RUNSTATUS#${run.status}`, gsi1sk: run.createdAt };
+}
+
+function stripKeys(item: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!item) return item;
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...rest } = item;
+  return rest;
+}

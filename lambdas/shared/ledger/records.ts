@@ -1,0 +1,184 @@
+import { z } from "zod";
+import { SCHEMA_VERSION } from "../constants.js";
+import { LedgerSchemaError } from "../errors.js";
+
+/**
+ * Persisted records. Every record carries `schemaVersion`; a record written by a newer (or
+ * corrupted) version fails loudly instead of being reinterpreted.
+ */
+const Version = z.literal(SCHEMA_VERSION);
+
+export const RunStatus = z.enum(["running", "awaiting_approval", "saved", "rejected", "failed"]);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+export const Counters = z.object({
+  /** Model invocations actually paid for (a replay from the ledger does not count). */
+  modelCalls: z.number().int(),
+  /** Tool executions actually performed (a replay does not count). */
+  toolCalls: z.number().int(),
+  inputTokens: z.number().int(),
+  outputTokens: z.number().int(),
+  cacheReadTokens: z.number().int(),
+  cacheWriteTokens: z.number().int(),
+  costUsd: z.number(),
+  guardRejections: z.number().int(),
+});
+export type Counters = z.infer<typeof Counters>;
+
+export const ZERO_COUNTERS: Counters = {
+  modelCalls: 0,
+  toolCalls: 0,
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
+  costUsd: 0,
+  guardRejections: 0,
+};
+
+export const DocumentRef = z.object({
+  bucket: z.string(),
+  key: z.string(),
+  sha256: z.string(),
+  size: z.number().int(),
+});
+export type DocumentRef = z.infer<typeof DocumentRef>;
+
+export const RunRecord = z.object({
+  schemaVersion: Version,
+  runId: z.string(),
+  customer: z.string(),
+  document: DocumentRef,
+  executionId: z.string(),
+  status: RunStatus,
+  reason: z.string().optional(),
+  poNumber: z.string().optional(),
+  modelProvider: z.string().optional(),
+  modelId: z.string().optional(),
+  /** Highest model turn stored. 0 before the first turn. */
+  turn: z.number().int(),
+  pendingApprovalId: z.string().optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  finishedAt: z.string().optional(),
+  durationMs: z.number().optional(),
+  counters: Counters,
+});
+export type RunRecord = z.infer<typeof RunRecord>;
+
+/** What the guard decided for one tool_use block of a turn; stored with the turn, atomically. */
+export const Disposition = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("run"), toolUseId: z.string(), name: z.string(), argsHash: z.string() }),
+  z.object({ kind: z.literal("rejected"), toolUseId: z.string(), name: z.string(), error: z.string() }),
+  z.object({
+    kind: z.literal("approval"),
+    toolUseId: z.string(),
+    name: z.string(),
+    argsHash: z.string(),
+    approvalId: z.string(),
+  }),
+]);
+export type Disposition = z.infer<typeof Disposition>;
+
+export const TurnRecord = z.object({
+  schemaVersion: Version,
+  runId: z.string(),
+  turn: z.number().int(),
+  /** The model's answer (Anthropic Messages shape). */
+  response: z.object({
+    model: z.string(),
+    content: z.array(z.record(z.unknown())),
+    stop_reason: z.string(),
+    usage: z.object({
+      input_tokens: z.number(),
+      output_tokens: z.number(),
+      cache_creation_input_tokens: z.number().optional(),
+      cache_read_input_tokens: z.number().optional(),
+    }),
+    usageEstimated: z.boolean().optional(),
+  }),
+  dispositions: z.array(Disposition),
+  costUsd: z.number(),
+  createdAt: z.string(),
+});
+export type TurnRecord = z.infer<typeof TurnRecord>;
+
+export const ToolCallRecord = z.object({
+  schemaVersion: Version,
+  runId: z.string(),
+  toolUseId: z.string(),
+  name: z.string(),
+  argsHash: z.string(),
+  /** Inline result for the model; large results live in S3 (`resultKey`). */
+  content: z.string().optional(),
+  resultKey: z.string().optional(),
+  isError: z.boolean(),
+  approvalId: z.string().optional(),
+  durationMs: z.number(),
+  createdAt: z.string(),
+});
+export type ToolCallRecord = z.infer<typeof ToolCallRecord>;
+
+export const ApprovalStatus = z.enum(["pending", "approved", "rejected", "timed_out"]);
+export type ApprovalStatus = z.infer<typeof ApprovalStatus>;
+
+export const ApprovalRecord = z.object({
+  schemaVersion: Version,
+  approvalId: z.string(),
+  runId: z.string(),
+  customer: z.string(),
+  turn: z.number().int(),
+  /** The exact call a human approves: approving cannot execute anything else. */
+  call: z.object({ toolUseId: z.string(), name: z.string(), input: z.unknown() }),
+  callHash: z.string(),
+  reason: z.string(),
+  rule: z.string(),
+  approvers: z.array(z.string()),
+  summary: z.object({ poNumber: z.string(), supplierName: z.string(), amount: z.string() }),
+  status: ApprovalStatus,
+  taskToken: z.string().optional(),
+  emailedTo: z.array(z.string()).default([]),
+  usedNonces: z.array(z.string()).default([]),
+  decidedBy: z.string().optional(),
+  decidedAt: z.string().optional(),
+  comment: z.string().optional(),
+  createdAt: z.string(),
+});
+export type ApprovalRecord = z.infer<typeof ApprovalRecord>;
+
+export const OrderRecord = z.object({
+  schemaVersion: Version,
+  customer: z.string(),
+  poNumber: z.string(),
+  runId: z.string(),
+  idempotencyKey: z.string(),
+  objectKey: z.string(),
+  createdAt: z.string(),
+});
+export type OrderRecord = z.infer<typeof OrderRecord>;
+
+export const AuditRecord = z.object({
+  schemaVersion: Version,
+  runId: z.string(),
+  at: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  detail: z.record(z.unknown()),
+});
+export type AuditRecord = z.infer<typeof AuditRecord>;
+
+/** Parses a stored item, naming the record kind and the problem when it does not fit. */
+export function parseRecord<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, kind: string, item: unknown): T {
+  const version = (item as { schemaVersion?: unknown } | undefined)?.schemaVersion;
+  if (version !== SCHEMA_VERSION) {
+    throw new LedgerSchemaError(
+      `${kind} record has schemaVersion ${JSON.stringify(version)}; this build reads version ${SCHEMA_VERSION}`,
+    );
+  }
+  const parsed = schema.safeParse(item);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new LedgerSchemaError(`${kind} record is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,147 @@
+import { REFERENCE_MODEL } from "../constants.js";
+import type { Finding, NormalizedPo } from "../po/model.js";
+import type { Message, ModelClient, ModelRequest, ModelResponse, ToolUseBlock } from "./types.js";
+
+interface ToolOutcome {
+  name: string;
+  input: unknown;
+  content: string;
+  isError: boolean;
+}
+
+/**
+ * The offline reference model: deterministic, no network. It walks the standard procedure
+ * (extract → validate + transform in parallel → save), asks a human about what it cannot decide
+ * (unknown suppliers), and leaves the approval policy to the guard by calling `save`: a write the
+ * policy does not allow becomes an approval request, exactly as with Claude.
+ * Usage figures are estimates (about four characters per token) and are flagged as such.
+ */
+export class ReferenceModelClient implements ModelClient {
+  readonly provider = "reference";
+
+  async create(request: ModelRequest): Promise<ModelResponse> {
+    const turn = request.messages.filter((m) => m.role === "assistant").length + 1;
+    const outcomes = collectOutcomes(request.messages);
+    const decision = decide(outcomes);
+    const content: ModelResponse["content"] = [];
+    if (decision.kind === "tools") {
+      content.push({ type: "text", text: decision.thought });
+      decision.calls.forEach((c, i) => {
+        content.push({ type: "tool_use", id: `toolu_ref_${turn}_${i + 1}`, name: c.name, input: c.input });
+      });
+    } else {
+      content.push({ type: "text", text: `OUTCOME: ${decision.outcome} — ${decision.reason}` });
+    }
+    const inputChars =
+      request.system.length +
+      request.rules.length +
+      JSON.stringify(request.tools).length +
+      JSON.stringify(request.messages).length;
+    return {
+      model: REFERENCE_MODEL,
+      content,
+      stop_reason: decision.kind === "tools" ? "tool_use" : "end_turn",
+      usage: { input_tokens: Math.ceil(inputChars / 4), output_tokens: Math.ceil(JSON.stringify(content).length / 4) },
+      usageEstimated: true,
+    };
+  }
+}
+
+type Decision =
+  | { kind: "tools"; thought: string; calls: { name: string; input: unknown }[] }
+  | { kind: "end"; outcome: "saved" | "rejected" | "failed"; reason: string };
+
+function collectOutcomes(messages: Message[]): Map<string, ToolOutcome> {
+  const uses = new Map<string, ToolUseBlock>();
+  const latest = new Map<string, ToolOutcome>();
+  for (const m of messages) {
+    for (const block of m.content) {
+      if (block.type === "tool_use") uses.set(block.id, block);
+      if (block.type === "tool_result") {
+        const use = uses.get(block.tool_use_id);
+        if (!use) continue;
+        latest.set(use.name, {
+          name: use.name,
+          input: use.input,
+          content: block.content,
+          isError: block.is_error === true,
+        });
+      }
+    }
+  }
+  return latest;
+}
+
+function parse<T>(content: string): T | undefined {
+  try {
+    return JSON.parse(content) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function decide(outcomes: Map<string, ToolOutcome>): Decision {
+  const extracted = outcomes.get("extract");
+  if (!extracted) {
+    return { kind: "tools", thought: "First I read the document.", calls: [{ name: "extract", input: {} }] };
+  }
+  if (extracted.isError) {
+    return { kind: "end", outcome: "failed", reason: extracted.content };
+  }
+  const po = parse<{ po: NormalizedPo }>(extracted.content)?.po;
+  if (!po) return { kind: "end", outcome: "failed", reason: "extract returned no purchase order" };
+
+  const validated = outcomes.get("validate");
+  const transformed = outcomes.get("transform");
+  if (!validated || !transformed) {
+    return {
+      kind: "tools",
+      thought: `PO ${po.poNumber} read. Validating and normalizing it in parallel.`,
+      calls: [
+        { name: "validate", input: { po } },
+        { name: "transform", input: { po } },
+      ],
+    };
+  }
+  if (validated.isError || transformed.isError) {
+    return { kind: "end", outcome: "failed", reason: validated.isError ? validated.content : transformed.content };
+  }
+  const findings = parse<{ findings: Finding[] }>(validated.content)?.findings ?? [];
+  const errors = findings.filter((f) => f.severity === "error");
+  if (errors.length > 0) {
+    return { kind: "end", outcome: "rejected", reason: errors.map((f) => f.message).join(" ") };
+  }
+  const normalized = parse<{ po: NormalizedPo }>(transformed.content)?.po ?? po;
+
+  const unknownSupplier = findings.find((f) => f.code === "UNKNOWN_SUPPLIER");
+  const escalation = outcomes.get("escalate_to_human");
+  if (unknownSupplier && !escalation) {
+    return {
+      kind: "tools",
+      thought: "The supplier is not on the customer's vendor list; a human must decide.",
+      calls: [{ name: "escalate_to_human", input: { reason: unknownSupplier.message, po: normalized } }],
+    };
+  }
+  if (escalation?.isError) {
+    return { kind: "end", outcome: "rejected", reason: escalation.content };
+  }
+
+  const saved = outcomes.get("save");
+  if (!saved) {
+    return {
+      kind: "tools",
+      thought: `PO ${normalized.poNumber} is valid. Saving it; the approval policy decides whether a human signs first.`,
+      calls: [{ name: "save", input: { po: normalized } }],
+    };
+  }
+  if (saved.isError) {
+    const rejectedByHuman = /approval|rejected|timed out/i.test(saved.content);
+    return { kind: "end", outcome: rejectedByHuman ? "rejected" : "failed", reason: saved.content };
+  }
+  const approvedBy = /^Approved by (.+?)\. (?=[{[])/.exec(saved.content)?.[1];
+  return {
+    kind: "end",
+    outcome: "saved",
+    reason: `PO ${normalized.poNumber} saved${approvedBy ? ` (approved by ${approvedBy})` : ""}.`,
+  };
+}

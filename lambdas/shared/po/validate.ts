@@ -1,0 +1,148 @@
+import type { CustomerConfig } from "../config/schema.js";
+import { findVendor, normalizeVendorName } from "../policy/evaluate.js";
+import type { Finding, NormalizedPo } from "./model.js";
+import { formatMinor, multiplyQuantity } from "./money.js";
+import { toIsoDate } from "./transform.js";
+
+export interface ValidateOptions {
+  /** Run id that already saved an order with this PO number, if any (duplicate detection). */
+  existingRunForPoNumber?: string;
+}
+
+/** Finding codes, so callers and tests match on names rather than on sentences. */
+export const FINDING = {
+  LINE_AMOUNT_MISMATCH: "LINE_AMOUNT_MISMATCH",
+  TOTAL_MISMATCH: "TOTAL_MISMATCH",
+  NON_POSITIVE_TOTAL: "NON_POSITIVE_TOTAL",
+  DUPLICATE_LINE_ID: "DUPLICATE_LINE_ID",
+  ZERO_QUANTITY: "ZERO_QUANTITY",
+  INVALID_ORDER_DATE: "INVALID_ORDER_DATE",
+  DUPLICATE_PO_NUMBER: "DUPLICATE_PO_NUMBER",
+  CURRENCY_MISMATCH: "CURRENCY_MISMATCH",
+  UNKNOWN_SUPPLIER: "UNKNOWN_SUPPLIER",
+  DELIVERY_BEFORE_ORDER: "DELIVERY_BEFORE_ORDER",
+  UNREADABLE_DELIVERY_DATE: "UNREADABLE_DELIVERY_DATE",
+  MISSING_DELIVERY_DATE: "MISSING_DELIVERY_DATE",
+} as const;
+
+/**
+ * Business checks on a parsed PO. Errors mean the PO must not be saved as is; warnings need a
+ * human's eye (or the policy's); info is for the record. Pure: the caller looks up duplicates.
+ */
+export function validatePo(po: NormalizedPo, customer: CustomerConfig, opts: ValidateOptions = {}): Finding[] {
+  const findings: Finding[] = [];
+  const money = (minor: number) => formatMinor(minor, po.currency);
+  const add = (code: keyof typeof FINDING, severity: Finding["severity"], message: string, path?: string) =>
+    findings.push({ code: FINDING[code], severity, message, ...(path ? { path } : {}) });
+
+  if (opts.existingRunForPoNumber) {
+    add(
+      "DUPLICATE_PO_NUMBER",
+      "error",
+      `PO ${po.poNumber} was already saved by run ${opts.existingRunForPoNumber}; saving it again would duplicate the order.`,
+      "poNumber",
+    );
+  }
+
+  const seenIds = new Map<string, number>();
+  po.lines.forEach((line, i) => {
+    const label = `Line ${line.id}${line.description ? ` (${line.description})` : ""}`;
+    const earlier = seenIds.get(line.id);
+    if (earlier !== undefined) {
+      add(
+        "DUPLICATE_LINE_ID",
+        "error",
+        `Line id ${line.id} is used by lines ${earlier + 1} and ${i + 1}.`,
+        `lines[${i}].id`,
+      );
+    } else seenIds.set(line.id, i);
+
+    if (/^0+(\.0+)?$/.test(line.quantity)) {
+      add("ZERO_QUANTITY", "warning", `${label} orders a quantity of 0.`, `lines[${i}].quantity`);
+    }
+    const expected = multiplyQuantity(line.quantity, line.unitPriceMinor);
+    if (expected !== line.amountMinor) {
+      add(
+        "LINE_AMOUNT_MISMATCH",
+        "error",
+        `${label}: ${line.quantity} × ${money(line.unitPriceMinor)} = ${money(expected)}, but the line amount is ${money(line.amountMinor)} (off by ${money(line.amountMinor - expected)}).`,
+        `lines[${i}].amountMinor`,
+      );
+    }
+  });
+
+  const sum = po.lines.reduce((acc, l) => acc + l.amountMinor, 0);
+  if (sum !== po.totalMinor) {
+    add(
+      "TOTAL_MISMATCH",
+      "error",
+      `The ${po.lines.length} line amounts add up to ${money(sum)}, but the PO total is ${money(po.totalMinor)} (off by ${money(po.totalMinor - sum)}).`,
+      "totalMinor",
+    );
+  }
+  if (po.totalMinor <= 0) {
+    add(
+      "NON_POSITIVE_TOTAL",
+      "error",
+      `The PO total is ${money(po.totalMinor)}; a purchase order must be for a positive amount.`,
+      "totalMinor",
+    );
+  }
+
+  const orderDate = toIsoDate(po.orderDate);
+  if (orderDate !== po.orderDate) {
+    add("INVALID_ORDER_DATE", "error", `The order date ${po.orderDate} is not a real calendar date.`, "orderDate");
+  }
+
+  if (po.currency !== customer.currency) {
+    add(
+      "CURRENCY_MISMATCH",
+      "warning",
+      `The PO is in ${po.currency} but ${customer.displayName} buys in ${customer.currency}; the approval limits cannot be applied without a human.`,
+      "currency",
+    );
+  }
+
+  const vendor = findVendor(customer, po.supplier);
+  const supplierLabel = `${po.supplier.name}${po.supplier.id ? ` (id ${po.supplier.id})` : ""}`;
+  if (!vendor) {
+    const sameName = customer.vendors.find(
+      (v) => normalizeVendorName(v.name) === normalizeVendorName(po.supplier.name),
+    );
+    // A known vendor's name with another id may be a look-alike: treat it as unknown, say why.
+    const why = sameName ? ` It has the name of vendor ${sameName.name} but not its id (${sameName.id}).` : "";
+    add(
+      "UNKNOWN_SUPPLIER",
+      "warning",
+      `Supplier ${supplierLabel} is not in ${customer.displayName}'s vendor list.${why}`,
+      "supplier",
+    );
+  }
+
+  if (po.requestedDelivery === undefined) {
+    add(
+      "MISSING_DELIVERY_DATE",
+      "info",
+      `PO ${po.poNumber} does not say when delivery is wanted.`,
+      "requestedDelivery",
+    );
+  } else {
+    const delivery = toIsoDate(po.requestedDelivery);
+    if (!delivery) {
+      add(
+        "UNREADABLE_DELIVERY_DATE",
+        "warning",
+        `The requested delivery date "${po.requestedDelivery}" is not a date we can read.`,
+        "requestedDelivery",
+      );
+    } else if (orderDate && delivery < orderDate) {
+      add(
+        "DELIVERY_BEFORE_ORDER",
+        "warning",
+        `Delivery is requested for ${delivery}, before the order date ${orderDate}.`,
+        "requestedDelivery",
+      );
+    }
+  }
+  return findings;
+}

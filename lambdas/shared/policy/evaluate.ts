@@ -1,0 +1,178 @@
+import type { Approver, CustomerConfig, PolicyTier, Vendor, Weekday } from "../config/schema.js";
+import { ConfigError } from "../errors.js";
+import { formatMinor, toMinor } from "../po/money.js";
+import type { PolicyDecision, PolicyInput } from "./types.js";
+
+const WEEKDAYS: readonly Weekday[] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+const DAY_NAMES: Record<Weekday, string> = {
+  mon: "Monday",
+  tue: "Tuesday",
+  wed: "Wednesday",
+  thu: "Thursday",
+  fri: "Friday",
+  sat: "Saturday",
+  sun: "Sunday",
+};
+
+/**
+ * Weekday of a calendar date (YYYY-MM-DD). A date names a day, not an instant, so no time zone
+ * enters here: 2026-11-26 is a Thursday everywhere. The customer's `timeZone` matters one step
+ * earlier, when a document carries a timestamp instead of a date: `dateInZone` turns that instant
+ * into the date the customer's office saw. Deciding from the order date (not "now") keeps a
+ * replayed run deciding exactly as the first one did.
+ */
+export function weekdayOf(date: string): Weekday {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
+  if (!m) throw new RangeError(`"${date}" is not a YYYY-MM-DD date`);
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const t = new Date(Date.UTC(y, mo - 1, d));
+  if (t.getUTCFullYear() !== y || t.getUTCMonth() !== mo - 1 || t.getUTCDate() !== d) {
+    throw new RangeError(`"${date}" is not a real calendar date`);
+  }
+  return WEEKDAYS[t.getUTCDay()] as Weekday;
+}
+
+/** The calendar date (YYYY-MM-DD) an instant falls on in an IANA time zone. */
+export function dateInZone(instant: Date, timeZone: string): string {
+  if (Number.isNaN(instant.getTime())) throw new RangeError("invalid instant");
+  // en-CA formats as YYYY-MM-DD; formatToParts keeps us independent of that detail anyway.
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+  }).formatToParts(instant);
+  const get = (type: string) => parts.find((p) => p.type === type)?.value ?? "";
+  return `${get("year")}-${get("month")}-${get("day")}`;
+}
+
+/** Lowercase, accents folded, `&` as "and", punctuation dropped, spaces collapsed. */
+export function normalizeVendorName(name: string): string {
+  return name
+    .normalize("NFKD")
+    .replace(/\p{M}/gu, "")
+    .toLowerCase()
+    .replace(/&/g, " and ")
+    .replace(/[^\p{L}\p{N}]+/gu, " ")
+    .trim();
+}
+
+/**
+ * The configured vendor a supplier is, or undefined. The id decides when it matches; otherwise the
+ * normalized name does, unless the supplier states an id that contradicts the named vendor's id
+ * (a look-alike name must not inherit a preferred vendor's exemption).
+ */
+export function findVendor(customer: CustomerConfig, supplier: { name: string; id?: string }): Vendor | undefined {
+  const id = supplier.id?.trim().toLowerCase();
+  if (id) {
+    const byId = customer.vendors.find((v) => v.id.trim().toLowerCase() === id);
+    if (byId) return byId;
+  }
+  const name = normalizeVendorName(supplier.name);
+  if (!name) return undefined;
+  const byName = customer.vendors.find((v) => normalizeVendorName(v.name) === name);
+  if (byName && id && byName.id.trim().toLowerCase() !== id) return undefined;
+  return byName;
+}
+
+export function isPreferredVendor(customer: CustomerConfig, supplier: { name: string; id?: string }): boolean {
+  return findVendor(customer, supplier)?.preferred === true;
+}
+
+/** Config amounts are major units; converted through decimal text so 10000.5 becomes exactly 1000050. */
+export function configAmountToMinor(amount: number, currency: string): number {
+  return toMinor(amount, currency);
+}
+
+/** The tier that decides on a weekday: the first whose `when` matches. */
+export function tierFor(customer: CustomerConfig, weekday: Weekday): PolicyTier {
+  const tier = customer.approvalPolicy.tiers.find((t) => !t.when.weekdays || t.when.weekdays.includes(weekday));
+  if (!tier) {
+    throw new ConfigError(`customer ${customer.name}: no approval tier applies on ${DAY_NAMES[weekday]}`);
+  }
+  return tier;
+}
+
+/**
+ * The customer's structured approval policy applied to one PO. Pure and deterministic: the same
+ * config and input always give the same decision, so replays and the guard agree.
+ */
+export function evaluatePolicy(customer: CustomerConfig, input: PolicyInput): PolicyDecision {
+  const weekday = weekdayOf(input.orderDate);
+  const tier = tierFor(customer, weekday);
+  const vendor = findVendor(customer, { name: input.supplierName, id: input.supplierId });
+  const preferred = vendor?.preferred === true;
+  const rule = `rule "${tier.name}" (${DAY_NAMES[weekday]} ${input.orderDate})`;
+  const who = `${preferred ? "preferred vendor " : ""}${input.supplierName}`;
+  const base = { tier: tier.name, weekday };
+
+  if (input.currency !== customer.currency) {
+    // Limits are written in the customer's currency; an amount in another one cannot be compared.
+    const amount = formatMinor(input.totalMinor, input.currency);
+    return {
+      ...base,
+      decision: "require_approval",
+      reason: `Under ${rule}, the PO from ${who} is in ${input.currency} (${amount}) but the policy's limits are in ${customer.currency}, so a human must approve it.`,
+      approvers: unlimitedApprovers(customer, tier),
+    };
+  }
+
+  const amount = formatMinor(input.totalMinor, customer.currency);
+  const autoMinor = configAmountToMinor(tier.autoApproveUpTo, customer.currency);
+  const autoLimit = formatMinor(autoMinor, customer.currency);
+  if (input.totalMinor <= autoMinor) {
+    return {
+      ...base,
+      decision: "allow",
+      reason: `Under ${rule}, ${amount} from ${who} is within the ${autoLimit} auto-approval limit.`,
+    };
+  }
+  if (preferred && tier.preferredVendorsExempt) {
+    return {
+      ...base,
+      decision: "allow",
+      reason: `Under ${rule}, ${amount} from ${who} is over the ${autoLimit} auto-approval limit, but preferred vendors are exempt.`,
+    };
+  }
+
+  const eligible = (a: Approver) =>
+    (a.limit === undefined || configAmountToMinor(a.limit, customer.currency) >= input.totalMinor) &&
+    (!a.weekdays || a.weekdays.includes(weekday));
+  let approvers = withDelegates(customer, tier, eligible);
+  let note = "";
+  if (approvers.length === 0) {
+    approvers = unlimitedApprovers(customer, tier);
+    note = ` No approver in this tier is eligible for that amount on ${DAY_NAMES[weekday]}; asking those without a limit.`;
+  }
+  const exemption =
+    preferred && !tier.preferredVendorsExempt ? " Preferred vendors are not exempt under this rule." : "";
+  return {
+    ...base,
+    decision: "require_approval",
+    reason: `Under ${rule}, ${amount} from ${who} is over the ${autoLimit} auto-approval limit and needs a human approver.${exemption}${note}`,
+    approvers,
+  };
+}
+
+/**
+ * The tier's approvers that pass `keep`, in tier order, then their delegates that pass `keep`
+ * (a delegate who could not approve the amount would only delay the escalation), without repeats.
+ */
+function withDelegates(customer: CustomerConfig, tier: PolicyTier, keep: (a: Approver) => boolean): string[] {
+  const byId = new Map(customer.approvers.map((a) => [a.id, a]));
+  const primary = tier.approvers.map((id) => byId.get(id)).filter((a): a is Approver => a !== undefined && keep(a));
+  const delegates = primary
+    .flatMap((a) => a.delegates)
+    .map((id) => byId.get(id))
+    .filter((a): a is Approver => a !== undefined && keep(a));
+  return [...new Set([...primary, ...delegates].map((a) => a.id))];
+}
+
+/**
+ * Fallback when nobody is eligible: the tier's approvers and delegates without a limit; if every one
+ * of them has a limit, all of them, so the request still reaches a person who can escalate it.
+ */
+function unlimitedApprovers(customer: CustomerConfig, tier: PolicyTier): string[] {
+  const unlimited = withDelegates(customer, tier, (a) => a.limit === undefined);
+  return unlimited.length > 0 ? unlimited : withDelegates(customer, tier, () => true);
+}

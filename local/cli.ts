@@ -1,0 +1,432 @@
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { loadCustomers } from "../lambdas/shared/config/load.js";
+import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
+import { ConfigError } from "../lambdas/shared/errors.js";
+import type { RunRecord } from "../lambdas/shared/ledger/records.js";
+import { LocalStack, type RunEvent } from "./stack.js";
+
+/** A mistake the user can fix: printed as one line, no stack trace, exit code 1. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+const HELP = `po-agent — autonomous purchase-order agent (local mode)
+
+Usage:
+  po-agent start [--once] [--samples DIR] [--port N]   start the local stack, process every sample, show runs
+  po-agent run <file> --customer <name> [--json]       process one document and print its outcome
+  po-agent approve <approvalId> [--comment TEXT]       approve a waiting run (same path as the email link)
+  po-agent reject <approvalId> --reason TEXT           reject a waiting run
+  po-agent runs [--json]                               list runs with their state
+  po-agent help
+
+Options for every command:
+  --data-dir DIR    local state (DynamoDB, S3, signing key)   default: .po-agent
+  --customers DIR   customer configs (*.yaml)                 default: customers
+
+Model: with ANTHROPIC_API_KEY set, customers run on Claude; without it, on the offline reference model.`;
+
+export interface RunSummary {
+  runId: string;
+  customer: string;
+  document: string;
+  outcome: "saved" | "rejected" | "awaiting_approval" | "failed";
+  reason: string;
+  modelCalls: number;
+  toolCalls: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  durationMs: number;
+}
+
+export function summarize(run: RunRecord): RunSummary {
+  const outcome = run.status === "running" ? "failed" : run.status;
+  return {
+    runId: run.runId,
+    customer: run.customer,
+    document: run.document.key,
+    outcome,
+    reason:
+      run.status === "running"
+        ? "the run did not finish"
+        : (run.reason ?? (outcome === "awaiting_approval" ? "waiting for a human approval" : "")),
+    modelCalls: run.counters.modelCalls,
+    toolCalls: run.counters.toolCalls,
+    inputTokens: run.counters.inputTokens,
+    outputTokens: run.counters.outputTokens,
+    costUsd: Number(run.counters.costUsd.toFixed(6)),
+    durationMs: run.durationMs ?? Date.now() - Date.parse(run.createdAt),
+  };
+}
+
+interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const defaultIo: Io = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+function stackFile(dataDir: string): string {
+  return join(dataDir, "stack.json");
+}
+
+/** A running `po-agent start` in this data dir, if any (CLI commands talk to it instead of opening the store). */
+async function attached(dataDir: string): Promise<string | undefined> {
+  const file = stackFile(dataDir);
+  if (!existsSync(file)) return undefined;
+  try {
+    const { pid, httpUrl } = JSON.parse(readFileSync(file, "utf8")) as { pid: number; httpUrl: string };
+    process.kill(pid, 0);
+    const res = await fetch(`${httpUrl}/api/runs`, { signal: AbortSignal.timeout(2000) });
+    return res.ok ? httpUrl : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function loadConfigs(dir: string): CustomerConfig[] {
+  if (!existsSync(dir)) throw new UsageError(`customers folder not found: ${dir}`);
+  return loadCustomers(dir);
+}
+
+function shortId(runId: string): string {
+  return runId.length > 24 ? `${runId.slice(0, 24)}…` : runId;
+}
+
+/** Prints run progress as it happens: one line per state change, approval URLs in full. */
+export function progressPrinter(io: Io, docs: Map<string, string>): (e: RunEvent) => void {
+  return (e) => {
+    const label = (runId: string) => `${docs.get(runId) ?? shortId(runId)}`;
+    switch (e.type) {
+      case "started":
+        docs.set(e.runId, `[${e.customer}] ${basename(e.document)}`);
+        io.out(`${label(e.runId)}: started run ${e.runId}`);
+        break;
+      case "state":
+        if (["Orchestrate", "RunTools", "WaitForApproval", "Finalize", "RecordFailure"].includes(e.state)) {
+          io.out(`${label(e.runId)}: ${e.state}`);
+        }
+        break;
+      case "awaiting_approval":
+        io.out(`${label(e.runId)}: WAITING for approval ${e.approvalId} from ${e.approver}`);
+        io.out(`    approve: ${e.approveUrl}`);
+        io.out(`    reject:  ${e.rejectUrl}`);
+        io.out(`    or: npx po-agent approve ${e.approvalId}`);
+        break;
+      case "finished":
+        io.out(`${label(e.runId)}: ${e.status.toUpperCase()}${e.reason ? ` — ${e.reason}` : ""}`);
+        break;
+      case "skipped":
+        io.out(`[${e.customer}] ${basename(e.document)}: skipped — ${e.reason}`);
+        break;
+    }
+  };
+}
+
+function sampleFiles(samplesDir: string, customers: CustomerConfig[]): { customer: string; path: string }[] {
+  if (!existsSync(samplesDir) || !statSync(samplesDir).isDirectory()) {
+    throw new UsageError(`samples folder not found: ${samplesDir} (expected samples/<customer>/<files>)`);
+  }
+  const files: { customer: string; path: string }[] = [];
+  for (const c of customers) {
+    const dir = join(samplesDir, c.name);
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir).sort()) {
+      const path = join(dir, f);
+      if (statSync(path).isFile() && !f.startsWith(".") && !f.toLowerCase().endsWith(".md"))
+        files.push({ customer: c.name, path });
+    }
+  }
+  if (files.length === 0)
+    throw new UsageError(
+      `no samples found under ${samplesDir}/<customer>/ for ${customers.map((c) => c.name).join(", ")}`,
+    );
+  return files;
+}
+
+async function cmdStart(args: string[], io: Io, globals: Globals): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { once: { type: "boolean" }, samples: { type: "string" }, port: { type: "string" } },
+    strict: true,
+  });
+  const customers = loadConfigs(globals.customersDir);
+  const samples = sampleFiles(resolve(values.samples ?? "samples"), customers);
+  if (await attached(globals.dataDir))
+    throw new UsageError(`a local stack is already running for ${globals.dataDir}; stop it first (Ctrl-C)`);
+  const docs = new Map<string, string>();
+  const stack = await LocalStack.start({
+    dataDir: globals.dataDir,
+    customers,
+    httpPort: values.port ? Number(values.port) : undefined,
+    onEvent: progressPrinter(io, docs),
+  });
+  writeFileSync(stackFile(globals.dataDir), JSON.stringify({ pid: process.pid, httpUrl: stack.httpUrl }));
+  const stop = async () => {
+    rmSync(stackFile(globals.dataDir), { force: true });
+    await stack.close();
+  };
+  io.out("po-agent local stack");
+  io.out(`  console + approval links: ${stack.httpUrl}/`);
+  io.out(
+    `  S3 ${stack.services.s3Endpoint}  DynamoDB ${stack.services.dynamodbEndpoint}  SES inbox ${stack.services.sesEndpoint}`,
+  );
+  for (const c of customers) io.out(`  model for ${c.name}: ${stack.models.get(c.name)?.note}`);
+  io.out(`  state kept in ${resolve(globals.dataDir)}`);
+  const resumed = await stack.resumeRuns();
+  if (resumed.length) io.out(`resuming ${resumed.length} unfinished run(s) from the ledger`);
+  for (const s of samples) {
+    await stack.submit(s.customer, s.path, readFileSync(s.path));
+  }
+  io.out(`dropped ${samples.length} sample(s) into the intake buckets`);
+  await new Promise((r) => setTimeout(r, 200));
+  await stack.waitAllSettled();
+  const runs = await stack.ledger.listRuns();
+  printRunsTable(runs, io);
+  if (values.once) {
+    await stop();
+    return 0;
+  }
+  io.out(`\nwaiting for approvals and new documents; open ${stack.httpUrl}/ — Ctrl-C to stop`);
+  await new Promise<void>((resolveStop) => {
+    const onSignal = () => {
+      io.out("\nstopping; unfinished runs resume on the next start");
+      resolveStop();
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  });
+  await stop();
+  return 0;
+}
+
+function printRunsTable(runs: RunRecord[], io: Io): void {
+  io.out("");
+  io.out(`${"RUN".padEnd(34)} ${"CUSTOMER".padEnd(11)} ${"DOCUMENT".padEnd(34)} ${"STATE".padEnd(18)} REASON`);
+  for (const r of runs) {
+    io.out(
+      `${r.runId.padEnd(34)} ${r.customer.padEnd(11)} ${basename(r.document.key).padEnd(34)} ${r.status.padEnd(18)} ${r.reason ?? ""}`,
+    );
+  }
+}
+
+async function withStack<T>(
+  globals: Globals,
+  fn: (stack: LocalStack) => Promise<T>,
+  onEvent?: (e: RunEvent) => void,
+): Promise<T> {
+  const customers = loadConfigs(globals.customersDir);
+  const stack = await LocalStack.start({ dataDir: globals.dataDir, customers, onEvent });
+  try {
+    return await fn(stack);
+  } finally {
+    await stack.close();
+  }
+}
+
+async function cmdRun(args: string[], io: Io, globals: Globals): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { customer: { type: "string" }, json: { type: "boolean" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const file = positionals[0];
+  if (!file) throw new UsageError("po-agent run needs a file: po-agent run <file> --customer <name>");
+  if (!values.customer) throw new UsageError("po-agent run needs --customer <name>");
+  if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`file not found: ${file}`);
+  const customers = loadConfigs(globals.customersDir);
+  if (!customers.some((c) => c.name === values.customer)) {
+    throw new UsageError(`unknown customer "${values.customer}"; known: ${customers.map((c) => c.name).join(", ")}`);
+  }
+  const body = readFileSync(file);
+  const log = values.json ? { out: (l: string) => io.err(l), err: io.err } : io;
+  const remote = await attached(globals.dataDir);
+  let run: RunRecord | undefined;
+  if (remote) {
+    const submitted = await postJson<{ runId: string }>(`${remote}/api/submit`, {
+      customer: values.customer,
+      fileName: basename(file),
+      contentBase64: body.toString("base64"),
+    });
+    log.out(`submitted to the running local stack at ${remote}: run ${submitted.runId}`);
+    for (;;) {
+      const res = await fetch(`${remote}/api/runs/${encodeURIComponent(submitted.runId)}`);
+      if (res.ok) {
+        const state = (await res.json()) as { run: RunRecord; settled: boolean };
+        if (state.settled) {
+          run = state.run;
+          break;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } else {
+    const customer = values.customer;
+    run = await withStack(
+      globals,
+      async (stack) => {
+        log.out(stack.models.get(customer)?.note ?? "");
+        const runId = await stack.submit(customer, file, body);
+        return stack.waitSettled(runId);
+      },
+      progressPrinter(log, new Map()),
+    );
+  }
+  if (!run) throw new Error("the run left no record in the ledger");
+  const summary = summarize(run);
+  if (values.json) io.out(JSON.stringify(summary));
+  else {
+    io.out(`${summary.outcome.toUpperCase()}: ${summary.reason}`);
+    io.out(
+      `run ${summary.runId} · ${summary.modelCalls} model calls · ${summary.toolCalls} tool calls · ${summary.inputTokens}+${summary.outputTokens} tokens · $${summary.costUsd.toFixed(4)} · ${summary.durationMs} ms`,
+    );
+  }
+  return summary.outcome === "failed" ? 3 : 0;
+}
+
+async function cmdDecide(decision: "approved" | "rejected", args: string[], io: Io, globals: Globals): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { comment: { type: "string" }, reason: { type: "string" }, json: { type: "boolean" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const approvalId = positionals[0];
+  const verb = decision === "approved" ? "approve" : "reject";
+  if (!approvalId) throw new UsageError(`po-agent ${verb} needs an approval id (see po-agent runs or the console)`);
+  if (decision === "rejected" && !values.reason) throw new UsageError("po-agent reject needs --reason TEXT");
+  const comment = values.reason ?? values.comment;
+  const by = `cli:${process.env.USER ?? "operator"}`;
+  const remote = await attached(globals.dataDir);
+  if (remote) {
+    const res = await postJson<{ decided: boolean; status: string; runId: string }>(
+      `${remote}/api/approvals/${encodeURIComponent(approvalId)}/decide`,
+      { decision, by, comment },
+    );
+    if (!res.decided) throw new UsageError(`approval ${approvalId} was already ${res.status}`);
+    io.out(`${approvalId} ${decision}; run ${res.runId} continues in the running local stack`);
+    return 0;
+  }
+  const run = await withStack(
+    globals,
+    async (stack) => {
+      const approval = await stack.ledger.getApproval(approvalId);
+      if (!approval) throw new UsageError(`no approval with id ${approvalId}`);
+      const { decided, approval: after } = await stack.decideByOperator(approvalId, decision, by, comment);
+      if (!decided) throw new UsageError(`approval ${approvalId} was already ${after.status.replace("_", " ")}`);
+      io.out(`${approvalId} ${decision}; resuming run ${after.runId}`);
+      await stack.resumeRuns((r) => r.runId === after.runId);
+      return stack.waitSettled(after.runId);
+    },
+    progressPrinter(io, new Map()),
+  );
+  if (run) io.out(`run ${run.runId}: ${run.status}${run.reason ? ` — ${run.reason}` : ""}`);
+  return 0;
+}
+
+async function cmdRuns(args: string[], io: Io, globals: Globals): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: "boolean" } }, strict: true });
+  const remote = await attached(globals.dataDir);
+  const runs = remote
+    ? ((await (await fetch(`${remote}/api/runs`)).json()) as RunRecord[])
+    : await withStack(globals, (stack) => stack.ledger.listRuns());
+  if (values.json) io.out(JSON.stringify(runs.map(summarize)));
+  else if (runs.length === 0) io.out("no runs yet: try `npm start` or `npx po-agent run <file> --customer <name>`");
+  else printRunsTable(runs, io);
+  return 0;
+}
+
+async function postJson<T>(url: string, body: unknown): Promise<T> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}: ${text}`);
+  return JSON.parse(text) as T;
+}
+
+interface Globals {
+  dataDir: string;
+  customersDir: string;
+}
+
+/** Splits the global options off the command's own. */
+function globalsFrom(argv: string[]): { globals: Globals; rest: string[] } {
+  const rest: string[] = [];
+  const globals: Globals = { dataDir: ".po-agent", customersDir: "customers" };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--data-dir" || a === "--customers") {
+      const v = argv[++i];
+      if (!v) throw new UsageError(`${a} needs a value`);
+      if (a === "--data-dir") globals.dataDir = v;
+      else globals.customersDir = v;
+    } else rest.push(a);
+  }
+  return { globals, rest };
+}
+
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  try {
+    const { globals, rest } = globalsFrom(argv);
+    const [command, ...args] = rest;
+    switch (command) {
+      case "start":
+        return await cmdStart(args, io, globals);
+      case "run":
+        return await cmdRun(args, io, globals);
+      case "approve":
+        return await cmdDecide("approved", args, io, globals);
+      case "reject":
+        return await cmdDecide("rejected", args, io, globals);
+      case "runs":
+        return await cmdRuns(args, io, globals);
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        io.out(HELP);
+        return command === undefined ? 1 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"\n\n${HELP}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      io.err(`po-agent: ${err.message}`);
+      return 1;
+    }
+    if (err instanceof TypeError && (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      io.err(`po-agent: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+// Local mode runs on Node 20; the SDK's "Node 22 soon" notice is for the Lambda runtime, which is Node 22.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+const invokedDirectly = process.argv[1] && /local[/\\]cli\.ts$|po-agent-cli\.mjs$/.test(process.argv[1]);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(
+        `po-agent: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
+      process.exit(70);
+    },
+  );
+}

@@ -1,0 +1,587 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { SESv2Client } from "@aws-sdk/client-sesv2";
+import { SFNClient } from "@aws-sdk/client-sfn";
+import { z } from "zod";
+import {
+  type ApprovalDeps,
+  approvalLinks,
+  approvalTimedOut,
+  decide,
+  handleApprovalRequest,
+  requestApproval,
+} from "../lambdas/shared/agent/approvals.js";
+import {
+  type AgentDeps,
+  finalize,
+  ingest,
+  orchestrate,
+  recordFailure,
+  runIdFor,
+  runTool,
+} from "../lambdas/shared/agent/core.js";
+import { verifyApprovalLink } from "../lambdas/shared/approval/links.js";
+import { DocumentStore } from "../lambdas/shared/aws/documents.js";
+import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
+import { Ledger, sha256 } from "../lambdas/shared/ledger/ledger.js";
+import type { RunRecord } from "../lambdas/shared/ledger/records.js";
+import { ReferenceModelClient } from "../lambdas/shared/model/reference.js";
+import { type SelectedModel, selectModelClient } from "../lambdas/shared/model/select.js";
+import { Step, ToolCallRef } from "../lambdas/shared/steps.js";
+import { renderConsole } from "./console.js";
+import { type EventLog, type LambdaRoute, LocalEngine, substitute } from "./engine.js";
+import { closeServer, LOOPBACK, listen } from "./ports.js";
+import { type LocalServices, startServices } from "./services.js";
+import { createSfnApiHandler } from "./sfn-api.js";
+
+export const ASL_PATH = fileURLToPath(new URL("../statemachines/agent.asl.json", import.meta.url));
+export const TABLE_NAME = "po-agent-ledger";
+const REGION = "us-east-1";
+const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
+const SENDER = "po-agent@local.test";
+
+/** The Lambda roles of the state machine, as placeholders in the ASL file. */
+export const FUNCTION_ROLES = {
+  IngestFunctionArn: "Ingest",
+  OrchestrateFunctionArn: "Orchestrate",
+  ExtractFunctionArn: "Extract",
+  ValidateFunctionArn: "Validate",
+  TransformFunctionArn: "Transform",
+  SaveFunctionArn: "Save",
+  RequestApprovalFunctionArn: "RequestApproval",
+  ApprovalTimeoutFunctionArn: "ApprovalTimeout",
+  FinalizeFunctionArn: "Finalize",
+  RecordFailureFunctionArn: "RecordFailure",
+} as const;
+
+export const localFunctionArn = (role: string) =>
+  `arn:aws:lambda:${REGION}:000000000000:function:PoAgent-local-${role}`;
+export const bucketFor = (customer: string) => `po-agent-${customer}`;
+
+export type RunEvent =
+  | { type: "started"; runId: string; customer: string; document: string }
+  | { type: "state"; runId: string; state: string }
+  | {
+      type: "awaiting_approval";
+      runId: string;
+      approvalId: string;
+      approveUrl: string;
+      rejectUrl: string;
+      approver: string;
+    }
+  | { type: "finished"; runId: string; status: string; reason?: string }
+  | { type: "skipped"; customer: string; document: string; reason: string };
+
+export interface LocalStackOptions {
+  /** State kept across restarts (DynamoDB, S3, signing key). */
+  dataDir: string;
+  customers: CustomerConfig[];
+  /** Port of the console / approval links / local Step Functions API. @default - a free port */
+  httpPort?: number;
+  /** Chooses the model per customer. @default - Anthropic when ANTHROPIC_API_KEY is set, else the offline reference model */
+  model?: (customer: CustomerConfig) => SelectedModel;
+  onEvent?: (event: RunEvent) => void;
+  /** Retry waits in ms instead of the definition's backoff (tests). @default - the definition's */
+  retryIntervalMs?: number;
+}
+
+interface Tracked {
+  runId: string;
+  executionArn: string;
+  done: Promise<void>;
+  finished: boolean;
+}
+
+/**
+ * The whole stack in one process: emulated S3, DynamoDB and SES, the local Step Functions
+ * engine running statemachines/agent.asl.json, the agent core as in-process "Lambdas", and one
+ * HTTP server for the console, the approval links and the Step Functions callback API.
+ */
+export class LocalStack {
+  readonly ledger: Ledger;
+  readonly s3: S3Client;
+  readonly httpUrl: string;
+  readonly models = new Map<string, SelectedModel>();
+  private readonly tracked = new Map<string, Tracked>();
+  private closed = false;
+
+  private constructor(
+    readonly opts: LocalStackOptions,
+    readonly services: LocalServices,
+    private readonly server: Server,
+    readonly engine: LocalEngine,
+    private readonly clients: { dynamodb: DynamoDBClient; ses: SESv2Client; sfn: SFNClient },
+    private readonly signingKey: string,
+    httpUrl: string,
+    ledger: Ledger,
+    s3: S3Client,
+  ) {
+    this.httpUrl = httpUrl;
+    this.ledger = ledger;
+    this.s3 = s3;
+  }
+
+  static async start(opts: LocalStackOptions): Promise<LocalStack> {
+    mkdirSync(opts.dataDir, { recursive: true });
+    const services = await startServices({
+      dataDir: opts.dataDir,
+      buckets: opts.customers.map((c) => bucketFor(c.name)),
+    });
+    try {
+      const dynamodb = new DynamoDBClient({
+        region: REGION,
+        endpoint: services.dynamodbEndpoint,
+        credentials: CREDENTIALS,
+      });
+      const s3 = new S3Client({
+        region: REGION,
+        endpoint: services.s3Endpoint,
+        credentials: CREDENTIALS,
+        forcePathStyle: true,
+      });
+      const ses = new SESv2Client({ region: REGION, endpoint: services.sesEndpoint, credentials: CREDENTIALS });
+      await ensureTable(dynamodb);
+      const ledger = new Ledger(dynamodb, TABLE_NAME);
+      const signingKey = loadSigningKey(opts.dataDir);
+
+      // The engine is built after the server so its routes can close over the stack.
+      let stack: LocalStack | undefined;
+      const server = createServer((req, res) => {
+        if (!stack) {
+          res.writeHead(503).end("starting");
+          return;
+        }
+        stack.handleHttp(req, res).catch((err: unknown) => {
+          if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+          res.end(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      });
+      const port = await listen(server, opts.httpPort ?? 0);
+      const httpUrl = `http://${LOOPBACK}:${port}`;
+      const sfn = new SFNClient({ region: REGION, endpoint: httpUrl, credentials: CREDENTIALS });
+
+      const routes: Record<string, LambdaRoute> = {};
+      const holder: { stack?: LocalStack } = {};
+      for (const [placeholder, role] of Object.entries(FUNCTION_ROLES)) {
+        routes[localFunctionArn(role)] = (payload) => {
+          if (!holder.stack) throw new Error("local stack not started");
+          return holder.stack.invoke(placeholder as keyof typeof FUNCTION_ROLES, payload);
+        };
+      }
+      const substitutions = Object.fromEntries(
+        Object.entries(FUNCTION_ROLES).map(([p, role]) => [p, localFunctionArn(role)]),
+      );
+      const engine = new LocalEngine({
+        definition: substitute(readFileSync(ASL_PATH, "utf8"), substitutions),
+        routes,
+        onEvent: (arn, event) => holder.stack?.onEngineEvent(arn, event),
+        ...(opts.retryIntervalMs !== undefined ? { retryIntervalOverrides: opts.retryIntervalMs } : {}),
+        stateMachineArn: `arn:aws:states:${REGION}:000000000000:stateMachine:PoAgent-local`,
+      });
+      stack = new LocalStack(opts, services, server, engine, { dynamodb, ses, sfn }, signingKey, httpUrl, ledger, s3);
+      holder.stack = stack;
+      for (const c of opts.customers) {
+        const chosen = opts.model?.(c) ?? defaultModel(c);
+        stack.models.set(c.name, chosen);
+      }
+      services.onObjectCreated((e) => {
+        stack?.onObjectCreated(e.bucket, e.key).catch((err: unknown) => {
+          opts.onEvent?.({ type: "skipped", customer: e.bucket, document: e.key, reason: String(err) });
+        });
+      });
+      return stack;
+    } catch (err) {
+      await services.close();
+      throw err;
+    }
+  }
+
+  customer(name: string): CustomerConfig {
+    const c = this.opts.customers.find((x) => x.name === name);
+    if (!c) throw new Error(`unknown customer "${name}"; known: ${this.opts.customers.map((x) => x.name).join(", ")}`);
+    return c;
+  }
+
+  private customerForBucket(bucket: string): CustomerConfig | undefined {
+    return this.opts.customers.find((c) => bucketFor(c.name) === bucket);
+  }
+
+  deps(customer: CustomerConfig): ApprovalDeps {
+    const model = this.models.get(customer.name);
+    const deps: AgentDeps = {
+      ledger: this.ledger,
+      documents: new DocumentStore(this.s3),
+      customer,
+      bucket: bucketFor(customer.name),
+      model: model ? { client: model.client, modelId: model.modelId } : undefined,
+    };
+    return {
+      ...deps,
+      ses: this.clients.ses,
+      sfn: this.clients.sfn,
+      senderEmail: SENDER,
+      baseUrl: this.httpUrl,
+      signingKey: this.signingKey,
+    };
+  }
+
+  private async customerOfRun(runId: string): Promise<CustomerConfig> {
+    const run = await this.ledger.requireRun(runId);
+    return this.customer(run.customer);
+  }
+
+  /** The in-process "Lambdas": the same core functions the AWS handlers call. */
+  private async invoke(role: keyof typeof FUNCTION_ROLES, payload: unknown): Promise<unknown> {
+    const p = (payload ?? {}) as Record<string, unknown>;
+    switch (role) {
+      case "IngestFunctionArn": {
+        const input = z.object({ bucket: z.string(), key: z.string(), executionId: z.string() }).parse(p);
+        const customer = this.customerForBucket(input.bucket);
+        if (!customer) throw new Error(`no customer owns bucket ${input.bucket}`);
+        return ingest(this.deps(customer), input);
+      }
+      case "OrchestrateFunctionArn": {
+        const input = z.object({ runId: z.string() }).parse(p);
+        return orchestrate(this.deps(await this.customerOfRun(input.runId)), input);
+      }
+      case "ExtractFunctionArn":
+      case "ValidateFunctionArn":
+      case "TransformFunctionArn":
+      case "SaveFunctionArn": {
+        const input = z.object({ runId: z.string(), call: ToolCallRef }).parse(p);
+        return runTool(this.deps(await this.customerOfRun(input.runId)), input);
+      }
+      case "RequestApprovalFunctionArn": {
+        const input = z.object({ runId: z.string(), approvalId: z.string(), taskToken: z.string() }).parse(p);
+        const deps = this.deps(await this.customerOfRun(input.runId));
+        const result = await requestApproval(deps, input);
+        await this.announceApproval(deps, input.runId, input.approvalId);
+        return result;
+      }
+      case "ApprovalTimeoutFunctionArn": {
+        const input = z.object({ runId: z.string(), approvalId: z.string() }).parse(p);
+        return approvalTimedOut(this.deps(await this.customerOfRun(input.runId)), input);
+      }
+      case "FinalizeFunctionArn": {
+        const input = z.object({ runId: z.string(), step: Step }).parse(p);
+        return finalize(this.deps(await this.customerOfRun(input.runId)), input);
+      }
+      case "RecordFailureFunctionArn": {
+        const state = (p.state ?? {}) as { run?: { runId?: string }; detail?: { bucket?: { name?: string } } };
+        const customer = state.run?.runId
+          ? await this.customerOfRun(state.run.runId).catch(() => undefined)
+          : this.customerForBucket(state.detail?.bucket?.name ?? "");
+        return recordFailure(this.deps(customer ?? (this.opts.customers[0] as CustomerConfig)), { state: p.state });
+      }
+    }
+  }
+
+  private async announceApproval(deps: ApprovalDeps, runId: string, approvalId: string): Promise<void> {
+    const approval = await this.ledger.getApproval(approvalId);
+    if (approval?.status !== "pending") return;
+    const approverId = approval.approvers[0] ?? "";
+    const links = approvalLinks(deps, approval, approverId);
+    this.opts.onEvent?.({
+      type: "awaiting_approval",
+      runId,
+      approvalId,
+      approveUrl: links.approveUrl,
+      rejectUrl: links.rejectUrl,
+      approver: deps.customer.approvers.find((a) => a.id === approverId)?.email ?? approverId,
+    });
+  }
+
+  private onEngineEvent(executionArn: string, event: EventLog): void {
+    const runId = executionArn.split(":").pop() ?? executionArn;
+    if (event.type === "StateEntered" && "state" in event) {
+      this.opts.onEvent?.({ type: "state", runId, state: event.state.name });
+    }
+  }
+
+  /** S3 put under incoming/ → a run, as EventBridge would start an execution in AWS. */
+  private async onObjectCreated(bucket: string, key: string): Promise<void> {
+    if (!key.startsWith("incoming/")) return;
+    const customer = this.customerForBucket(bucket);
+    if (!customer) return;
+    const res = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const bytes = (await res.Body?.transformToByteArray()) ?? new Uint8Array();
+    const runId = runIdFor(customer.name, sha256(bytes));
+    const existing = await this.ledger.getRun(runId);
+    if (existing && ["saved", "rejected", "failed"].includes(existing.status)) {
+      this.opts.onEvent?.({
+        type: "skipped",
+        customer: customer.name,
+        document: key,
+        reason: `same bytes as run ${runId} (${existing.status}); not processed again`,
+      });
+      this.track(runId, Promise.resolve());
+      return;
+    }
+    this.startExecution(customer, runId, bucket, key, bytes.byteLength);
+  }
+
+  private startExecution(customer: CustomerConfig, runId: string, bucket: string, key: string, size: number): void {
+    const current = this.tracked.get(runId);
+    if (current && !current.finished) return;
+    const input = {
+      version: "0",
+      "detail-type": "Object Created",
+      source: "aws.s3",
+      region: REGION,
+      detail: { bucket: { name: bucket }, object: { key, size } },
+    };
+    let started: ReturnType<LocalEngine["startExecution"]>;
+    try {
+      started = this.engine.startExecution({ name: runId, input });
+    } catch (err) {
+      if ((err as { name?: string }).name === "ExecutionAlreadyExists") return;
+      throw err;
+    }
+    this.opts.onEvent?.({ type: "started", runId, customer: customer.name, document: key });
+    const done = started.result.then(async (result) => {
+      if (this.closed) return;
+      const run = await this.ledger.getRun(runId).catch(() => undefined);
+      this.opts.onEvent?.({
+        type: "finished",
+        runId,
+        status: run?.status ?? result.status,
+        reason: run?.reason ?? result.cause,
+      });
+    });
+    this.track(runId, done, started.executionArn);
+  }
+
+  private track(runId: string, done: Promise<void>, executionArn = ""): void {
+    const t: Tracked = { runId, executionArn, done, finished: false };
+    t.done = done.finally(() => {
+      t.finished = true;
+    });
+    this.tracked.set(runId, t);
+  }
+
+  /** Drops a file into the customer's intake bucket, as a user or an upstream system would. */
+  async submit(customerName: string, fileName: string, body: Uint8Array): Promise<string> {
+    const customer = this.customer(customerName);
+    const key = `incoming/${basename(fileName)}`;
+    await this.s3.send(new PutObjectCommand({ Bucket: bucketFor(customer.name), Key: key, Body: body }));
+    return runIdFor(customer.name, sha256(body));
+  }
+
+  /** Restarts the executions of runs that were running or waiting when the process stopped. */
+  async resumeRuns(filter?: (run: RunRecord) => boolean): Promise<RunRecord[]> {
+    const runs = (await this.ledger.listRuns()).filter(
+      (r) => (r.status === "running" || r.status === "awaiting_approval") && (filter?.(r) ?? true),
+    );
+    for (const r of runs) {
+      const customer = this.opts.customers.find((c) => c.name === r.customer);
+      if (!customer) continue;
+      this.startExecution(customer, r.runId, r.document.bucket, r.document.key, r.document.size);
+    }
+    return runs;
+  }
+
+  /** True when the run's execution finished or is parked on a task token (waiting for a human). */
+  isSettled(runId: string): boolean {
+    const t = this.tracked.get(runId);
+    if (!t) return false;
+    if (t.finished) return true;
+    return this.engine.pendingTasks().some((p) => p.executionArn === t.executionArn);
+  }
+
+  /** Waits until the run has settled (finished or waiting for approval). */
+  async waitSettled(runId: string, timeoutMs = 120_000): Promise<RunRecord | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.isSettled(runId)) {
+      if (Date.now() > deadline) throw new Error(`run ${runId} did not settle within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return this.ledger.getRun(runId);
+  }
+
+  /** Waits until every run this process knows of has settled. */
+  async waitAllSettled(timeoutMs = 300_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const open = [...this.tracked.keys()].filter((id) => !this.isSettled(id));
+      if (open.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`runs did not settle within ${timeoutMs} ms: ${open.join(", ")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  trackedRunIds(): string[] {
+    return [...this.tracked.keys()];
+  }
+
+  /** `po-agent approve|reject`: the same decision path as the email link, attributed to the operator. */
+  async decideByOperator(approvalId: string, decision: "approved" | "rejected", by: string, comment?: string) {
+    const result = await decide(this.deps(this.opts.customers[0] as CustomerConfig), {
+      approvalId,
+      decision,
+      by,
+      comment,
+    });
+    return result;
+  }
+
+  private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", this.httpUrl);
+    if (req.method === "POST" && req.headers["x-amz-target"]) {
+      createSfnApiHandler(this.engine)(req, res);
+      return;
+    }
+    const approval = /^\/approvals\/([A-Za-z0-9_.-]+)$/.exec(url.pathname);
+    if (approval?.[1]) {
+      const token = approval[1];
+      const form = req.method === "POST" ? Object.fromEntries(new URLSearchParams(await readBody(req))) : undefined;
+      let customer = this.opts.customers[0] as CustomerConfig;
+      try {
+        const claims = verifyApprovalLink(this.signingKey, token, Math.floor(Date.now() / 1000));
+        const record = await this.ledger.getApproval(claims.approvalId);
+        if (record) customer = this.customer(record.customer);
+      } catch {
+        // handleApprovalRequest renders the precise reason.
+      }
+      const result = await handleApprovalRequest(this.deps(customer), { method: req.method ?? "GET", token, form });
+      res.writeHead(result.status, { "content-type": "text/html; charset=utf-8" }).end(result.html);
+      return;
+    }
+    if (url.pathname === "/api/runs" && req.method === "GET") {
+      return sendJson(res, 200, await this.ledger.listRuns());
+    }
+    const runMatch = /^\/api\/runs\/([^/]+)$/.exec(url.pathname);
+    if (runMatch?.[1] && req.method === "GET") {
+      const run = await this.ledger.getRun(decodeURIComponent(runMatch[1]));
+      return run
+        ? sendJson(res, 200, { run, settled: this.isSettled(run.runId) })
+        : sendJson(res, 404, { error: "no such run" });
+    }
+    if (url.pathname === "/api/submit" && req.method === "POST") {
+      const body = JSON.parse(await readBody(req)) as { customer: string; fileName: string; contentBase64: string };
+      const runId = await this.submit(body.customer, body.fileName, Buffer.from(body.contentBase64, "base64"));
+      return sendJson(res, 200, { runId });
+    }
+    const decideMatch = /^\/api\/approvals\/([^/]+)\/decide$/.exec(url.pathname);
+    if (decideMatch?.[1] && req.method === "POST") {
+      const body = JSON.parse(await readBody(req)) as {
+        decision: "approved" | "rejected";
+        by: string;
+        comment?: string;
+      };
+      const result = await this.decideByOperator(
+        decodeURIComponent(decideMatch[1]),
+        body.decision,
+        body.by,
+        body.comment,
+      );
+      return sendJson(res, 200, {
+        decided: result.decided,
+        status: result.approval.status,
+        runId: result.approval.runId,
+      });
+    }
+    if (url.pathname === "/" && req.method === "GET") {
+      const html = renderConsole({
+        runs: await this.ledger.listRuns(),
+        approvals: await this.ledger.listApprovals("pending"),
+        inboxUrl: this.services.sesEndpoint,
+      });
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html);
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.engine.abortAll();
+    await closeServer(this.server);
+    await this.services.close();
+    for (const c of Object.values(this.clients)) c.destroy();
+    this.s3.destroy();
+  }
+}
+
+function defaultModel(customer: CustomerConfig): SelectedModel {
+  return selectModelClient({
+    provider: customer.model.provider,
+    modelId: customer.model.id,
+    apiKey: process.env.ANTHROPIC_API_KEY,
+    baseURL: customer.model.baseURL ?? process.env.ANTHROPIC_BASE_URL,
+    reference: () => new ReferenceModelClient(),
+  });
+}
+
+async function ensureTable(dynamodb: DynamoDBClient): Promise<void> {
+  try {
+    await dynamodb.send(new DescribeTableCommand({ TableName: TABLE_NAME }));
+    return;
+  } catch (err) {
+    if ((err as { name?: string }).name !== "ResourceNotFoundException") throw err;
+  }
+  // Same key schema as lib/ledger.ts deploys.
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: TABLE_NAME,
+      BillingMode: "PAY_PER_REQUEST",
+      AttributeDefinitions: [
+        { AttributeName: "pk", AttributeType: "S" },
+        { AttributeName: "sk", AttributeType: "S" },
+        { AttributeName: "gsi1pk", AttributeType: "S" },
+        { AttributeName: "gsi1sk", AttributeType: "S" },
+      ],
+      KeySchema: [
+        { AttributeName: "pk", KeyType: "HASH" },
+        { AttributeName: "sk", KeyType: "RANGE" },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: "gsi1",
+          KeySchema: [
+            { AttributeName: "gsi1pk", KeyType: "HASH" },
+            { AttributeName: "gsi1sk", KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: "ALL" },
+        },
+      ],
+    }),
+  );
+}
+
+/** A generated HMAC key for approval links, kept under the data dir (Secrets Manager in AWS). */
+function loadSigningKey(dataDir: string): string {
+  const path = join(dataDir, "approval-signing.key");
+  if (existsSync(path)) return readFileSync(path, "utf8").trim();
+  const key = randomBytes(32).toString("hex");
+  writeFileSync(path, `${key}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return key;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > 20 * 1024 * 1024) {
+        reject(new Error("request body over 20 MB"));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+}
