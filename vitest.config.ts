@@ -9,5 +9,7 @@ export default defineConfig({
     pool: "forks",
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     allowOnly: false,
+    // Local mode runs on Node 20; the SDK notice about Node 22 concerns the Lambda runtime (Node 22).
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   },
 });

@@ -108,6 +108,8 @@ export class LocalStack {
   readonly httpUrl: string;
   readonly models = new Map<string, SelectedModel>();
   private readonly tracked = new Map<string, Tracked>();
+  /** Runs whose approval request was sent and whose execution now waits on a task token. */
+  private readonly parked = new Set<string>();
   private closed = false;
 
   private constructor(
@@ -247,6 +249,7 @@ export class LocalStack {
       }
       case "OrchestrateFunctionArn": {
         const input = z.object({ runId: z.string() }).parse(p);
+        this.parked.delete(input.runId);
         return orchestrate(this.deps(await this.customerOfRun(input.runId)), input);
       }
       case "ExtractFunctionArn":
@@ -261,6 +264,7 @@ export class LocalStack {
         const deps = this.deps(await this.customerOfRun(input.runId));
         const result = await requestApproval(deps, input);
         await this.announceApproval(deps, input.runId, input.approvalId);
+        this.parked.add(input.runId);
         return result;
       }
       case "ApprovalTimeoutFunctionArn": {
@@ -390,7 +394,7 @@ export class LocalStack {
     const t = this.tracked.get(runId);
     if (!t) return false;
     if (t.finished) return true;
-    return this.engine.pendingTasks().some((p) => p.executionArn === t.executionArn);
+    return this.parked.has(runId) && this.engine.pendingTasks().some((p) => p.executionArn === t.executionArn);
   }
 
   /** Waits until the run has settled (finished or waiting for approval). */

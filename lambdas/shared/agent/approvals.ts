@@ -45,7 +45,41 @@ export async function requestApproval(
   const approver = deps.customer.approvers.find((a) => a.id === approverId);
   if (!approver) throw new ApprovalError(`approval ${approval.approvalId} names unknown approver "${approverId}"`);
 
+  // Email first, then record it: a crash in between re-sends the email on replay (better twice than never).
   const alreadyEmailed = approval.emailedTo.includes(approver.id);
+  if (!alreadyEmailed) {
+    const links = approvalLinks(deps, approval, approver.id);
+    const mail = renderApprovalEmail({
+      customerName: deps.customer.displayName,
+      poNumber: approval.summary.poNumber,
+      supplierName: approval.summary.supplierName,
+      amount: approval.summary.amount,
+      reason: approval.reason,
+      rule: approval.rule,
+      approveUrl: links.approveUrl,
+      rejectUrl: links.rejectUrl,
+      approverName: approver.name,
+      expiresAt: new Date(links.expiresAt * 1000),
+    });
+    await deps.ses.send(
+      new SendEmailCommand({
+        FromEmailAddress: deps.senderEmail,
+        Destination: { ToAddresses: [approver.email] },
+        Content: {
+          Simple: {
+            Subject: { Data: mail.subject },
+            Body: { Html: { Data: mail.html }, Text: { Data: mail.text } },
+          },
+        },
+      }),
+    );
+    await deps.ledger.audit(input.runId, "system", "approval.requested", {
+      approvalId: approval.approvalId,
+      approver: approver.id,
+      rule: approval.rule,
+      reason: approval.reason,
+    });
+  }
   await deps.ledger.setApprovalToken(
     approval.approvalId,
     input.taskToken,
@@ -53,42 +87,14 @@ export async function requestApproval(
   );
   await deps.ledger.updateRun(
     input.runId,
-    { status: "awaiting_approval", pendingApprovalId: approval.approvalId },
+    {
+      status: "awaiting_approval",
+      pendingApprovalId: approval.approvalId,
+      reason: `waiting for ${approver.name} (${approval.rule}): ${approval.reason}`,
+    },
     { onlyIfStatusIn: ["running", "awaiting_approval"] },
   );
   if (alreadyEmailed) return { approvalId: approval.approvalId, emailed: [] };
-
-  const links = approvalLinks(deps, approval, approver.id);
-  const mail = renderApprovalEmail({
-    customerName: deps.customer.displayName,
-    poNumber: approval.summary.poNumber,
-    supplierName: approval.summary.supplierName,
-    amount: approval.summary.amount,
-    reason: approval.reason,
-    rule: approval.rule,
-    approveUrl: links.approveUrl,
-    rejectUrl: links.rejectUrl,
-    approverName: approver.name,
-    expiresAt: new Date(links.expiresAt * 1000),
-  });
-  await deps.ses.send(
-    new SendEmailCommand({
-      FromEmailAddress: deps.senderEmail,
-      Destination: { ToAddresses: [approver.email] },
-      Content: {
-        Simple: {
-          Subject: { Data: mail.subject },
-          Body: { Html: { Data: mail.html }, Text: { Data: mail.text } },
-        },
-      },
-    }),
-  );
-  await deps.ledger.audit(input.runId, "system", "approval.requested", {
-    approvalId: approval.approvalId,
-    approver: approver.id,
-    rule: approval.rule,
-    reason: approval.reason,
-  });
   return { approvalId: approval.approvalId, emailed: [approver.email] };
 }
 

@@ -35,7 +35,9 @@ export function loadCustomerFile(path: string): CustomerConfig {
     const [first, ...rest] = doc.errors;
     const more = rest.length > 0 ? ` (${rest.length} more error(s) follow from it)` : "";
     const where = at(first?.pos[0] ?? 0);
-    throw new ConfigError(`${path}:${where.line}:${where.col}: YAML syntax error: ${firstLine(first?.message ?? "")}${more}`);
+    throw new ConfigError(
+      `${path}:${where.line}:${where.col}: YAML syntax error: ${firstLine(first?.message ?? "")}${more}`,
+    );
   }
   const data: unknown = doc.toJS();
   if (data === null || data === undefined) {

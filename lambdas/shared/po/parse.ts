@@ -52,9 +52,13 @@ export function parseDocument(
     throw new DocumentError("the JSON document is an array; expected one purchase order object ({ ... })");
   }
   const firstLine = start.split(/\r?\n/, 1)[0] ?? "";
-  if (delimiterOf(firstLine)) return { format: "csv", po: parseCsvPo(start, fileName, opts) };
+  const delimiter = delimiterOf(firstLine);
+  // A header row names at least one of our columns; prose with a comma in it is not a CSV.
+  if (delimiter && firstLine.split(delimiter).some((h) => isKnownColumn(h))) {
+    return { format: "csv", po: parseCsvPo(start, fileName, opts) };
+  }
   throw new DocumentError(
-    `not a purchase order format we read: expected a JSON object or a CSV file with a header row; the document starts with ${JSON.stringify(firstLine.slice(0, 60))}`,
+    `not a purchase order format we read: expected a JSON object or a CSV file with a header row naming columns such as ${REQUIRED_COLUMNS.join(", ")}; the document starts with ${JSON.stringify(firstLine.slice(0, 60))}`,
   );
 }
 
@@ -210,6 +214,21 @@ const OPTIONAL_COLUMNS = ["supplier_id", "line_id", "line_amount", "requested_de
 type Column = (typeof REQUIRED_COLUMNS)[number] | (typeof OPTIONAL_COLUMNS)[number];
 const COLUMN_ALIASES: Record<string, Column> = { amount: "line_amount" };
 
+/** A header cell as a column name: case-insensitive, spaces and dashes as underscores. */
+function columnName(header: string): string {
+  const n = header
+    .trim()
+    .replace(/^"|"$/g, "")
+    .toLowerCase()
+    .replace(/[\s-]+/g, "_");
+  return COLUMN_ALIASES[n] ?? n;
+}
+
+function isKnownColumn(header: string): boolean {
+  const n = columnName(header);
+  return (REQUIRED_COLUMNS as readonly string[]).includes(n) || (OPTIONAL_COLUMNS as readonly string[]).includes(n);
+}
+
 /** The header's delimiter: `,` or `;`, whichever occurs more outside quotes; undefined for neither. */
 function delimiterOf(headerLine: string): "," | ";" | undefined {
   let commas = 0;
@@ -241,13 +260,7 @@ function parseCsvPo(text: string, fileName: string, opts: ParseOptions): Normali
 
   const [header, ...body] = records;
   if (!header) throw new DocumentError("the CSV has no header row");
-  const names = header.record.map((h) => {
-    const n = h
-      .trim()
-      .toLowerCase()
-      .replace(/[\s-]+/g, "_");
-    return COLUMN_ALIASES[n] ?? n;
-  });
+  const names = header.record.map(columnName);
   const seen = new Set<string>();
   for (const n of names) {
     if (n && seen.has(n)) throw new DocumentError(`the CSV header has the column "${n}" twice`);

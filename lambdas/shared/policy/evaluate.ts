@@ -155,17 +155,16 @@ export function evaluatePolicy(customer: CustomerConfig, input: PolicyInput): Po
 }
 
 /**
- * The tier's approvers that pass `keep`, in tier order, then their delegates that pass `keep`
- * (a delegate who could not approve the amount would only delay the escalation), without repeats.
+ * The tier's approvers that pass `keep`, in tier order, then the delegates of the tier's approvers
+ * that pass `keep`, without repeats. A delegate who could not approve the amount would only delay
+ * the escalation, so delegates are filtered too; an ineligible approver's eligible delegate stays.
  */
 function withDelegates(customer: CustomerConfig, tier: PolicyTier, keep: (a: Approver) => boolean): string[] {
   const byId = new Map(customer.approvers.map((a) => [a.id, a]));
-  const primary = tier.approvers.map((id) => byId.get(id)).filter((a): a is Approver => a !== undefined && keep(a));
-  const delegates = primary
-    .flatMap((a) => a.delegates)
-    .map((id) => byId.get(id))
-    .filter((a): a is Approver => a !== undefined && keep(a));
-  return [...new Set([...primary, ...delegates].map((a) => a.id))];
+  const resolve = (ids: readonly string[]) => ids.map((id) => byId.get(id)).filter((a) => a !== undefined);
+  const tierApprovers = resolve(tier.approvers);
+  const delegates = resolve(tierApprovers.flatMap((a) => a.delegates));
+  return [...new Set([...tierApprovers, ...delegates].filter(keep).map((a) => a.id))];
 }
 
 /**
