@@ -24,8 +24,8 @@ export const DEFAULTS = {
 /** Current version of every persisted ledger record. Unknown versions fail loudly. */
 export const SCHEMA_VERSION = 1;
 
-/** Default model when a customer config does not name one. */
-export const DEFAULT_MODEL = "claude-sonnet-4-5";
+/** Default model when a customer config does not name one (Sonnet 4.5 reaches end-of-life on 2026-11-30). */
+export const DEFAULT_MODEL = "claude-sonnet-5";
 
 /** Name the offline reference model reports in run records and output. */
 export const REFERENCE_MODEL = "po-agent-reference-v1";

@@ -112,7 +112,7 @@ describe("invalid customer configs name file, line, column and field", () => {
     // Act
     const err = configError(() => loadCustomerFile(path));
     // Assess
-    expect(err.message).toMatch(new RegExp(`^${escape(path)}:1[01]:\\d+: YAML syntax error: `));
+    expect(err.message).toMatch(new RegExp(`^${escapeRegExp(path)}:1[01]:\\d+: YAML syntax error: `));
   });
 
   it("a name that differs from the file name", () => {
@@ -166,7 +166,11 @@ describe("invalid customer configs name file, line, column and field", () => {
 
   it("a wrong type, a bad weekday and a bad time zone, all listed one per line in file order", () => {
     // Prepare
-    const path = writeConfig({ 3: "timeZone: Mars/Olympus", 12: "    name: Bob\n    weekdays: [thurs]", 18: '      autoApproveUpTo: "1,000"' });
+    const path = writeConfig({
+      3: "timeZone: Mars/Olympus",
+      12: "    name: Bob\n    weekdays: [thurs]",
+      18: '      autoApproveUpTo: "1,000"',
+    });
     // Act
     const err = configError(() => loadCustomerFile(path));
     // Assess
@@ -184,7 +188,9 @@ describe("invalid customer configs name file, line, column and field", () => {
     const err = configError(() => loadCustomerFile(path));
     // Assess
     expect(err.message).toMatch(
-      new RegExp(`^${escape(path)}:18:24: approvalPolicy\\.tiers\\[0\\]\\.autoApproveUpTo: expected an exact USD amount, got 1000\\.555`),
+      new RegExp(
+        `^${escapeRegExp(path)}:18:24: approvalPolicy\\.tiers\\[0\\]\\.autoApproveUpTo: expected an exact USD amount, got 1000\\.555`,
+      ),
     );
   });
 
@@ -264,6 +270,6 @@ describe("finding customers in a directory", () => {
   });
 });
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_MODEL } from "../constants.js";
 
 /** Weekday names as written in customer files; evaluated in the customer's time zone. */
 export const Weekday = z.enum(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]);
@@ -80,7 +81,7 @@ export const CustomerConfig = z
     model: z
       .object({
         /** Anthropic model id, or `reference` to force the offline model. */
-        id: z.string().default("claude-sonnet-4-5"),
+        id: z.string().default(DEFAULT_MODEL),
         provider: z.enum(["auto", "anthropic", "bedrock", "reference"]).default("auto"),
         baseURL: z.string().url().optional(),
       })

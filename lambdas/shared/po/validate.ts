@@ -114,7 +114,7 @@ export function validatePo(po: NormalizedPo, customer: CustomerConfig, opts: Val
     add(
       "UNKNOWN_SUPPLIER",
       "warning",
-      `Supplier ${supplierLabel} is not in ${customer.displayName}'s vendor list.${why}`,
+      `Supplier ${supplierLabel} is not on the vendor list of ${customer.displayName}.${why}`,
       "supplier",
     );
   }

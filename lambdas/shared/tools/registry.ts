@@ -21,7 +21,8 @@ const extract: Tool<Record<string, never>> = {
   async run(_input, ctx) {
     const bytes = await ctx.loadDocument();
     try {
-      const { format, po } = parseDocument(bytes, ctx.document.key.split("/").pop() ?? ctx.document.key);
+      const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
+      const { format, po } = parseDocument(bytes, name, { timeZone: ctx.customer.timeZone });
       return json({ format, po });
     } catch (err) {
       // A document the parser cannot read is the model's problem to report, not a crash.

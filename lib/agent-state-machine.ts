@@ -1,0 +1,76 @@
+import { readFileSync } from "node:fs";
+import type { IFunction } from "aws-cdk-lib/aws-lambda";
+import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import {
+  DefinitionBody,
+  type IStateMachine,
+  LogLevel,
+  StateMachine,
+  StateMachineType,
+} from "aws-cdk-lib/aws-stepfunctions";
+import { Construct } from "constructs";
+import { repoPath } from "./po-agent-function.js";
+
+/** The one definition both engines run; the local engine substitutes the same placeholders. */
+export const AGENT_DEFINITION_FILE = repoPath("statemachines/agent.asl.json");
+
+export interface AgentStateMachineProps {
+  readonly ingestFunction: IFunction;
+  readonly orchestrateFunction: IFunction;
+  readonly extractFunction: IFunction;
+  readonly validateFunction: IFunction;
+  readonly transformFunction: IFunction;
+  readonly saveFunction: IFunction;
+  readonly requestApprovalFunction: IFunction;
+  readonly approvalTimeoutFunction: IFunction;
+  readonly finalizeFunction: IFunction;
+  readonly recordFailureFunction: IFunction;
+  /**
+   * @default - one month
+   */
+  readonly logRetention?: RetentionDays;
+}
+
+/**
+ * The agent loop as a Standard workflow (long `.waitForTaskToken` waits, exactly-once steps), loaded
+ * from `statemachines/agent.asl.json` with each `${...FunctionArn}` placeholder bound to a Lambda.
+ */
+export class AgentStateMachine extends Construct {
+  readonly stateMachine: IStateMachine;
+
+  constructor(scope: Construct, id: string, props: AgentStateMachineProps) {
+    super(scope, id);
+    const functions: Record<string, IFunction> = {
+      IngestFunctionArn: props.ingestFunction,
+      OrchestrateFunctionArn: props.orchestrateFunction,
+      ExtractFunctionArn: props.extractFunction,
+      ValidateFunctionArn: props.validateFunction,
+      TransformFunctionArn: props.transformFunction,
+      SaveFunctionArn: props.saveFunction,
+      RequestApprovalFunctionArn: props.requestApprovalFunction,
+      ApprovalTimeoutFunctionArn: props.approvalTimeoutFunction,
+      FinalizeFunctionArn: props.finalizeFunction,
+      RecordFailureFunctionArn: props.recordFailureFunction,
+    };
+    const stateMachine = new StateMachine(this, "StateMachine", {
+      // Inlined (not an S3 asset) so `cdk diff` shows definition changes and the template alone
+      // proves which definition is deployed: the same file the local engine runs.
+      definitionBody: DefinitionBody.fromString(readFileSync(AGENT_DEFINITION_FILE, "utf8")),
+      definitionSubstitutions: Object.fromEntries(
+        Object.entries(functions).map(([placeholder, fn]) => [placeholder, fn.functionArn]),
+      ),
+      stateMachineType: StateMachineType.STANDARD,
+      tracingEnabled: true,
+      logs: {
+        destination: new LogGroup(this, "Logs", { retention: props.logRetention ?? RetentionDays.ONE_MONTH }),
+        level: LogLevel.ALL,
+        includeExecutionData: true,
+      },
+    });
+    // The definition comes from a file, so CDK cannot infer these permissions.
+    for (const fn of Object.values(functions)) {
+      fn.grantInvoke(stateMachine);
+    }
+    this.stateMachine = stateMachine;
+  }
+}

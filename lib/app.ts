@@ -1,0 +1,24 @@
+import type { App, Environment } from "aws-cdk-lib";
+import { loadCustomers } from "../lambdas/shared/config/load.js";
+import { PoAgentStack } from "./po-agent-stack.js";
+
+/**
+ * Adds one `PoAgent-<name>` stack per `<customersDir>/*.yaml`. An invalid file throws (its ConfigError
+ * names the file) before any stack exists. The sender address comes from the `senderEmail` context value.
+ */
+export function addCustomerStacks(app: App, customersDir: string): PoAgentStack[] {
+  const senderEmail: unknown = app.node.tryGetContext("senderEmail");
+  if (senderEmail !== undefined && typeof senderEmail !== "string") {
+    throw new Error(`invalid senderEmail context value ${JSON.stringify(senderEmail)}: expected a string`);
+  }
+  return loadCustomers(customersDir).map(
+    (customer) => new PoAgentStack(app, `PoAgent-${customer.name}`, { customer, senderEmail, env: deployEnv() }),
+  );
+}
+
+/** Environment-agnostic unless the CLI resolved an account and region. */
+function deployEnv(): Environment | undefined {
+  const account = process.env.CDK_DEFAULT_ACCOUNT;
+  const region = process.env.CDK_DEFAULT_REGION;
+  return account && region ? { account, region } : undefined;
+}

@@ -1,0 +1,55 @@
+import { RemovalPolicy } from "aws-cdk-lib";
+import { Rule } from "aws-cdk-lib/aws-events";
+import { SfnStateMachine } from "aws-cdk-lib/aws-events-targets";
+import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket } from "aws-cdk-lib/aws-s3";
+import type { IStateMachine } from "aws-cdk-lib/aws-stepfunctions";
+import { Construct } from "constructs";
+
+export interface IntakeProps {
+  /**
+   * Key prefix whose new objects start a run; other prefixes (results/, archives) do not.
+   * @default - "incoming/"
+   */
+  readonly incomingPrefix?: string;
+}
+
+/**
+ * Where purchase orders arrive: a private, versioned bucket that reports new objects to EventBridge,
+ * and the rule that turns each new `incoming/` object into one state machine execution.
+ */
+export class Intake extends Construct {
+  readonly bucket: IBucket;
+  private readonly rule: Rule;
+
+  constructor(scope: Construct, id: string, props: IntakeProps = {}) {
+    super(scope, id);
+    const bucket = new Bucket(this, "Bucket", {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      encryption: BucketEncryption.S3_MANAGED,
+      versioned: true,
+      eventBridgeEnabled: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.bucket = bucket;
+    this.rule = new Rule(this, "ObjectCreated", {
+      description: "A new purchase order in the intake bucket starts one agent run.",
+      eventPattern: {
+        source: ["aws.s3"],
+        detailType: ["Object Created"],
+        detail: {
+          bucket: { name: [bucket.bucketName] },
+          object: { key: [{ prefix: props.incomingPrefix ?? "incoming/" }] },
+        },
+      },
+    });
+  }
+
+  /**
+   * Starts `stateMachine` for every new incoming object. The execution input is the EventBridge event
+   * itself: the definition reads `$.detail.bucket.name` and `$.detail.object.key`.
+   */
+  routeTo(stateMachine: IStateMachine): void {
+    this.rule.addTarget(new SfnStateMachine(stateMachine));
+  }
+}

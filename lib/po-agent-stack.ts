@@ -1,0 +1,94 @@
+import { Stack, type StackProps, Tags } from "aws-cdk-lib";
+import type { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { ITopic } from "aws-cdk-lib/aws-sns";
+import type { Construct } from "constructs";
+import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
+import { AgentFunctions } from "./agent-functions.js";
+import { AgentStateMachine } from "./agent-state-machine.js";
+import { ApprovalGate } from "./approval-gate.js";
+import { Intake } from "./intake.js";
+import { Ledger } from "./ledger.js";
+import { Observability } from "./observability.js";
+import { ToolFunctions } from "./tool-functions.js";
+
+export interface PoAgentStackProps extends StackProps {
+  /** Validated config of the one customer this stack serves. */
+  readonly customer: CustomerConfig;
+  /**
+   * Address approval emails come from.
+   * @default - "po-agent@example.com"
+   */
+  readonly senderEmail?: string;
+  /**
+   * Retention of every log group in the stack.
+   * @default - one month
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Topic notified when an alarm fires.
+   * @default - no notification
+   */
+  readonly alarmTopic?: ITopic;
+}
+
+/** Everything one customer needs: intake, ledger, agent and tool Lambdas, approvals, state machine, alarms. */
+export class PoAgentStack extends Stack {
+  readonly intake: Intake;
+  readonly ledger: Ledger;
+  readonly agentFunctions: AgentFunctions;
+  readonly toolFunctions: ToolFunctions;
+  readonly approvalGate: ApprovalGate;
+  readonly agentStateMachine: AgentStateMachine;
+  readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: PoAgentStackProps) {
+    super(scope, id, { description: `po-agent for ${props.customer.displayName}`, ...props });
+    const { customer, logRetention } = props;
+    Tags.of(this).add("po-agent:customer", customer.name);
+
+    this.ledger = new Ledger(this, "Ledger");
+    this.intake = new Intake(this, "Intake");
+    const data = { customer, ledgerTable: this.ledger.table, documentBucket: this.intake.bucket, logRetention };
+    this.agentFunctions = new AgentFunctions(this, "AgentFunctions", data);
+    this.toolFunctions = new ToolFunctions(this, "ToolFunctions", data);
+    this.approvalGate = new ApprovalGate(this, "ApprovalGate", { ...data, senderEmail: props.senderEmail });
+
+    const agent = this.agentFunctions;
+    const tools = this.toolFunctions;
+    const approvals = this.approvalGate;
+    this.agentStateMachine = new AgentStateMachine(this, "AgentStateMachine", {
+      ingestFunction: agent.ingest,
+      orchestrateFunction: agent.orchestrate,
+      extractFunction: tools.extract,
+      validateFunction: tools.validate,
+      transformFunction: tools.transform,
+      saveFunction: tools.save,
+      requestApprovalFunction: approvals.requestApproval,
+      approvalTimeoutFunction: approvals.approvalTimeout,
+      finalizeFunction: agent.finalize,
+      recordFailureFunction: agent.recordFailure,
+      logRetention,
+    });
+    const stateMachine = this.agentStateMachine.stateMachine;
+    this.intake.routeTo(stateMachine);
+    approvals.allowDecisionsOn(stateMachine);
+
+    this.observability = new Observability(this, "Observability", {
+      stateMachine,
+      functions: [
+        agent.ingest,
+        agent.orchestrate,
+        tools.extract,
+        tools.validate,
+        tools.transform,
+        tools.save,
+        approvals.requestApproval,
+        approvals.approvalTimeout,
+        approvals.approvalCallback,
+        agent.finalize,
+        agent.recordFailure,
+      ],
+      alarmTopic: props.alarmTopic,
+    });
+  }
+}

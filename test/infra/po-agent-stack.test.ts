@@ -1,0 +1,391 @@
+import { App } from "aws-cdk-lib";
+import { Match } from "aws-cdk-lib/assertions";
+import { beforeAll, describe, expect, it } from "vitest";
+import { PoAgentStack } from "../../lib/po-agent-stack.js";
+import {
+  customerConfig,
+  findDependencyCycle,
+  poAgentFunctions,
+  SKIP_BUNDLING,
+  type SynthesizedStack,
+  synthPoAgentStack,
+} from "./helpers.js";
+
+let s: SynthesizedStack;
+beforeAll(() => {
+  s = synthPoAgentStack("acme");
+});
+
+/** Statements of every IAM policy attached (by Ref, GetAtt or name parsed from the ARN) to `roleId`. */
+function statementsOfRole(roleId: string): unknown[] {
+  const policies = s.template.findResources("AWS::IAM::Policy");
+  return Object.values(policies)
+    .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement as unknown[]);
+}
+
+function roleIdOf(fn: { role?: import("aws-cdk-lib/aws-iam").IRole }): string {
+  if (!fn.role) throw new Error("function has no role");
+  return s.logicalId(fn.role);
+}
+
+describe("intake bucket", () => {
+  it("blocks public access, is encrypted, versioned, retained and reports to EventBridge", () => {
+    s.template.hasResource("AWS::S3::Bucket", {
+      DeletionPolicy: "Retain",
+      UpdateReplacePolicy: "Retain",
+      Properties: Match.objectLike({
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }],
+        },
+        VersioningConfiguration: { Status: "Enabled" },
+      }),
+    });
+    s.template.hasResourceProperties("Custom::S3BucketNotifications", {
+      BucketName: { Ref: s.logicalId(s.stack.intake.bucket) },
+      NotificationConfiguration: { EventBridgeConfiguration: {} },
+    });
+  });
+
+  it("denies every request that is not over TLS", () => {
+    s.template.hasResourceProperties("AWS::S3::BucketPolicy", {
+      Bucket: { Ref: s.logicalId(s.stack.intake.bucket) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: "Deny",
+            Action: "s3:*",
+            Principal: { AWS: "*" },
+            Condition: { Bool: { "aws:SecureTransport": "false" } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it("starts the state machine for objects created under incoming/ of this bucket", () => {
+    s.template.hasResourceProperties("AWS::Events::Rule", {
+      EventPattern: {
+        source: ["aws.s3"],
+        "detail-type": ["Object Created"],
+        detail: {
+          bucket: { name: [{ Ref: s.logicalId(s.stack.intake.bucket) }] },
+          object: { key: [{ prefix: "incoming/" }] },
+        },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { Ref: s.logicalId(s.stack.agentStateMachine.stateMachine) },
+          // No Input/InputPath: the execution input is the event itself ($.detail.bucket.name, ...).
+          Input: Match.absent(),
+          InputPath: Match.absent(),
+          InputTransformer: Match.absent(),
+        }),
+      ],
+    });
+  });
+});
+
+describe("ledger table", () => {
+  it("is on-demand, point-in-time recoverable, retained, keyed pk/sk with the gsi1 index", () => {
+    s.template.hasResource("AWS::DynamoDB::Table", {
+      DeletionPolicy: "Retain",
+      UpdateReplacePolicy: "Retain",
+      Properties: Match.objectLike({
+        BillingMode: "PAY_PER_REQUEST",
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        KeySchema: [
+          { AttributeName: "pk", KeyType: "HASH" },
+          { AttributeName: "sk", KeyType: "RANGE" },
+        ],
+        AttributeDefinitions: Match.arrayWith([
+          { AttributeName: "pk", AttributeType: "S" },
+          { AttributeName: "sk", AttributeType: "S" },
+          { AttributeName: "gsi1pk", AttributeType: "S" },
+          { AttributeName: "gsi1sk", AttributeType: "S" },
+        ]),
+        GlobalSecondaryIndexes: [
+          Match.objectLike({
+            IndexName: "gsi1",
+            KeySchema: [
+              { AttributeName: "gsi1pk", KeyType: "HASH" },
+              { AttributeName: "gsi1sk", KeyType: "RANGE" },
+            ],
+          }),
+        ],
+      }),
+    });
+  });
+});
+
+describe("state machine", () => {
+  it("is a Standard workflow with X-Ray tracing and ALL-level logs to a log group with retention", () => {
+    const logGroup = s.stack.agentStateMachine.node.findChild("Logs");
+    s.template.hasResourceProperties("AWS::StepFunctions::StateMachine", {
+      StateMachineType: "STANDARD",
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: {
+        Level: "ALL",
+        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { "Fn::GetAtt": [s.logicalId(logGroup), "Arn"] } } }],
+      },
+    });
+    s.template.hasResourceProperties("AWS::Logs::LogGroup", { RetentionInDays: 30 });
+  });
+
+  it("may invoke every function its definition names", () => {
+    const smRole = s.stack.agentStateMachine.stateMachine.node.findChild("Role");
+    const statements = JSON.stringify(statementsOfRole(s.logicalId(smRole)));
+    const invoked = [
+      s.stack.agentFunctions.ingest,
+      s.stack.agentFunctions.orchestrate,
+      s.stack.agentFunctions.finalize,
+      s.stack.agentFunctions.recordFailure,
+      s.stack.toolFunctions.extract,
+      s.stack.toolFunctions.validate,
+      s.stack.toolFunctions.transform,
+      s.stack.toolFunctions.save,
+      s.stack.approvalGate.requestApproval,
+      s.stack.approvalGate.approvalTimeout,
+    ];
+    expect(statements).toContain('"lambda:InvokeFunction"');
+    for (const fn of invoked) {
+      expect(statements).toContain(JSON.stringify({ "Fn::GetAtt": [s.logicalId(fn), "Arn"] }));
+    }
+  });
+});
+
+describe("lambdas", () => {
+  it("all run Node 22 on arm64 with active tracing and a log group with retention", () => {
+    const fns = poAgentFunctions(s.stack);
+    expect(fns.map((f) => f.handlerName).sort()).toEqual([
+      "approval-callback",
+      "approval-timeout",
+      "extract",
+      "finalize",
+      "ingest",
+      "orchestrate",
+      "record-failure",
+      "request-approval",
+      "save",
+      "transform",
+      "validate",
+    ]);
+    const resources = s.template.findResources("AWS::Lambda::Function");
+    const logGroups = s.template.findResources("AWS::Logs::LogGroup");
+    for (const fn of fns) {
+      const props = resources[s.logicalId(fn)]?.Properties;
+      expect(props).toMatchObject({
+        Runtime: "nodejs22.x",
+        Architectures: ["arm64"],
+        TracingConfig: { Mode: "Active" },
+        Handler: "index.handler",
+      });
+      const logGroupId: string = props.LoggingConfig.LogGroup.Ref;
+      expect(logGroups[logGroupId]?.Properties.RetentionInDays).toBe(30);
+    }
+  });
+
+  it("get the table, bucket, customer and Powertools settings, never the config itself", () => {
+    const resources = s.template.findResources("AWS::Lambda::Function");
+    for (const fn of poAgentFunctions(s.stack)) {
+      const env: Record<string, unknown> = resources[s.logicalId(fn)]?.Properties.Environment.Variables;
+      expect(env).toMatchObject({
+        LEDGER_TABLE: { Ref: s.logicalId(s.stack.ledger.table) },
+        DOCUMENT_BUCKET: { Ref: s.logicalId(s.stack.intake.bucket) },
+        CUSTOMER: "acme",
+        CUSTOMER_CONFIG_FILE: "customer.json",
+        POWERTOOLS_SERVICE_NAME: "po-agent",
+        POWERTOOLS_METRICS_NAMESPACE: "PoAgent",
+      });
+      expect(JSON.stringify(env)).not.toContain("alice@acme.example");
+      expect(JSON.stringify(env)).not.toContain("Bob's");
+    }
+  });
+
+  it("reference the model API key secret by ARN only", () => {
+    const secretId = s.logicalId(s.stack.agentFunctions.modelApiKeySecret);
+    const resources = s.template.findResources("AWS::Lambda::Function");
+    const orchestrateEnv = resources[s.logicalId(s.stack.agentFunctions.orchestrate)]?.Properties.Environment.Variables;
+    expect(orchestrateEnv.MODEL_API_KEY_SECRET_ARN).toEqual({ Ref: secretId });
+
+    for (const [id, fn] of Object.entries(resources)) {
+      const env: Record<string, unknown> = fn.Properties.Environment?.Variables ?? {};
+      for (const [name, value] of Object.entries(env)) {
+        const where = `${id}.${name}`;
+        // A secret value would arrive as a dynamic reference or as a literal in a KEY/TOKEN/PASSWORD variable.
+        expect(JSON.stringify(value), where).not.toMatch(/resolve:secretsmanager|sk-ant-/);
+        if (/KEY|TOKEN|PASSWORD|SECRET/.test(name)) {
+          expect(name, where).toMatch(/_ARN$/);
+          expect(value, where).toEqual({ Ref: expect.any(String) });
+        }
+      }
+    }
+  });
+
+  it("orchestrate may read the model secret and read/write the bucket", () => {
+    const statements = statementsOfRole(roleIdOf(s.stack.agentFunctions.orchestrate));
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: expect.arrayContaining(["secretsmanager:GetSecretValue"]),
+        Resource: { Ref: s.logicalId(s.stack.agentFunctions.modelApiKeySecret) },
+      }),
+    );
+    expect(JSON.stringify(statements)).toContain('"s3:PutObject"');
+  });
+
+  it("only the functions that need the document bucket get access, and only save and orchestrate may write", () => {
+    const bucketId = s.logicalId(s.stack.intake.bucket);
+    const access = (fn: Parameters<typeof roleIdOf>[0]) => {
+      const onBucket = statementsOfRole(roleIdOf(fn)).filter((st) => JSON.stringify(st).includes(`"${bucketId}"`));
+      const actions = JSON.stringify(onBucket);
+      return { reads: actions.includes('"s3:GetObject*"'), writes: actions.includes('"s3:PutObject"') };
+    };
+    expect(access(s.stack.toolFunctions.extract)).toEqual({ reads: true, writes: false });
+    expect(access(s.stack.agentFunctions.ingest)).toEqual({ reads: true, writes: false });
+    expect(access(s.stack.toolFunctions.save)).toEqual({ reads: true, writes: true });
+    expect(access(s.stack.agentFunctions.orchestrate)).toEqual({ reads: true, writes: true });
+    expect(access(s.stack.toolFunctions.validate)).toEqual({ reads: false, writes: false });
+  });
+
+  it("every function may read and write the ledger table", () => {
+    const tableArn = JSON.stringify({ "Fn::GetAtt": [s.logicalId(s.stack.ledger.table), "Arn"] });
+    for (const fn of poAgentFunctions(s.stack)) {
+      const statements = JSON.stringify(statementsOfRole(roleIdOf(fn)));
+      expect(statements, fn.handlerName).toContain(tableArn);
+      expect(statements, fn.handlerName).toContain('"dynamodb:PutItem"');
+    }
+  });
+});
+
+describe("approval gate", () => {
+  it("sends from a verified SES identity that request-approval may send as", () => {
+    const identityId = s.logicalId(s.stack.approvalGate.senderIdentity);
+    s.template.hasResourceProperties("AWS::SES::EmailIdentity", { EmailIdentity: "po-agent@example.com" });
+    const statements = JSON.stringify(statementsOfRole(roleIdOf(s.stack.approvalGate.requestApproval)));
+    expect(statements).toContain('"ses:SendEmail"');
+    expect(statements).toContain(identityId);
+  });
+
+  it("exposes the callback as an unauthenticated Function URL that request-approval builds links from", () => {
+    const callbackId = s.logicalId(s.stack.approvalGate.approvalCallback);
+    s.template.hasResourceProperties("AWS::Lambda::Url", {
+      AuthType: "NONE",
+      TargetFunctionArn: { "Fn::GetAtt": [callbackId, "Arn"] },
+    });
+    const url = s.stack.approvalGate.approvalCallback.node.findChild("FunctionUrl");
+    const signingSecret = { Ref: s.logicalId(s.stack.approvalGate.signingSecret) };
+    s.template.hasResourceProperties("AWS::Lambda::Function", {
+      Environment: {
+        Variables: Match.objectLike({
+          SENDER_EMAIL: "po-agent@example.com",
+          APPROVAL_BASE_URL: { "Fn::GetAtt": [s.logicalId(url), "FunctionUrl"] },
+          APPROVAL_SIGNING_SECRET_ARN: signingSecret,
+        }),
+      },
+    });
+    for (const fn of [s.stack.approvalGate.requestApproval, s.stack.approvalGate.approvalCallback]) {
+      expect(statementsOfRole(roleIdOf(fn))).toContainEqual(
+        expect.objectContaining({
+          Action: expect.arrayContaining(["secretsmanager:GetSecretValue"]),
+          Resource: signingSecret,
+        }),
+      );
+    }
+  });
+
+  it("lets the callback role send task success and failure to the state machine", () => {
+    const statements = statementsOfRole(roleIdOf(s.stack.approvalGate.approvalCallback));
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: "Allow",
+        Action: expect.arrayContaining(["states:SendTaskSuccess", "states:SendTaskFailure"]),
+        Resource: { Ref: s.logicalId(s.stack.agentStateMachine.stateMachine) },
+      }),
+    );
+  });
+
+  it("rejects an invalid sender email at synth, showing the value", () => {
+    const app = new App({ context: SKIP_BUNDLING });
+    const build = () =>
+      new PoAgentStack(app, "PoAgent-acme", { customer: customerConfig("acme"), senderEmail: "not an email" });
+    expect(build).toThrow('invalid sender email "not an email"');
+  });
+});
+
+describe("observability", () => {
+  it.each(["ExecutionsFailed", "ExecutionThrottled", "ExecutionsAborted", "ExecutionsTimedOut"])(
+    "alarms on a single %s",
+    (metricName) => {
+      s.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        Namespace: "AWS/States",
+        MetricName: metricName,
+        Dimensions: [{ Name: "StateMachineArn", Value: { Ref: s.logicalId(s.stack.agentStateMachine.stateMachine) } }],
+        Threshold: 1,
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      });
+    },
+  );
+
+  it("alarms on errors of every function", () => {
+    const alarms = Object.values(
+      s.template.findResources("AWS::CloudWatch::Alarm", { Properties: { MetricName: "Errors" } }),
+    );
+    const alarmed = alarms.map((a) => a.Properties.Dimensions[0].Value.Ref).sort();
+    expect(alarmed).toEqual(
+      poAgentFunctions(s.stack)
+        .map((fn) => s.logicalId(fn))
+        .sort(),
+    );
+    for (const alarm of alarms) {
+      expect(alarm.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold" });
+    }
+    s.template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+  });
+});
+
+describe("the stack as a whole", () => {
+  it("has no CloudFormation dependency cycle", () => {
+    expect(findDependencyCycle(s.template.toJSON())).toBeUndefined();
+  });
+
+  it("the cycle check finds a cycle when there is one", () => {
+    const cyclic = {
+      Resources: {
+        A: { Properties: { X: { Ref: "B" } } },
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub string, not JS.
+        B: { Properties: { Y: { "Fn::Sub": "${C.Arn}" } } },
+        C: { DependsOn: ["A"] },
+      },
+    };
+    expect(findDependencyCycle(cyclic)).toEqual(["A", "B", "C"]);
+  });
+
+  it("hard-codes no physical names", () => {
+    const nameKeys = [
+      "BucketName",
+      "TableName",
+      "FunctionName",
+      "StateMachineName",
+      "LogGroupName",
+      "RoleName",
+      "Name",
+      "RuleName",
+      "AlarmName",
+      "DashboardName",
+    ];
+    for (const [id, resource] of Object.entries(
+      s.template.toJSON().Resources as Record<string, { Type: string; Properties?: object }>,
+    )) {
+      // A reference (Ref, GetAtt) to a generated name is fine; a literal string is a hard-coded name.
+      const props: Record<string, unknown> = { ...resource.Properties };
+      const literal = nameKeys.filter((k) => typeof props[k] === "string");
+      expect(literal, `${id} (${resource.Type})`).toEqual([]);
+    }
+  });
+});

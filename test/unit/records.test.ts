@@ -1,0 +1,111 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import type { z } from "zod";
+import { SCHEMA_VERSION } from "../../lambdas/shared/constants.js";
+import { LedgerSchemaError } from "../../lambdas/shared/errors.js";
+import {
+  ApprovalRecord,
+  AuditRecord,
+  OrderRecord,
+  parseRecord,
+  RunRecord,
+  ToolCallRecord,
+  TurnRecord,
+} from "../../lambdas/shared/ledger/records.js";
+
+const fixture = (path: string): unknown =>
+  JSON.parse(readFileSync(new URL(`../fixtures/ledger/${path}`, import.meta.url), "utf8"));
+
+/** Fixture file name → the schema and the record kind the ledger parses it as. */
+const KINDS: [file: string, kind: string, schema: z.ZodType<unknown, z.ZodTypeDef, unknown>][] = [
+  ["run", "run", RunRecord],
+  ["turn", "turn", TurnRecord],
+  ["tool-call", "tool call", ToolCallRecord],
+  ["approval", "approval", ApprovalRecord],
+  ["order", "order", OrderRecord],
+  ["audit", "audit", AuditRecord],
+];
+
+/** Runs `fn` and returns the LedgerSchemaError it throws (failing the test if it throws nothing else). */
+function schemaError(fn: () => unknown): LedgerSchemaError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(LedgerSchemaError);
+    return err as LedgerSchemaError;
+  }
+  throw new Error("expected a LedgerSchemaError, nothing was thrown");
+}
+
+describe("parseRecord: version 1 records", () => {
+  it("reads the current schema version (the fixtures are written for it)", () => {
+    expect(SCHEMA_VERSION).toBe(1);
+  });
+
+  it.each(KINDS)("accepts a valid v1 %s record unchanged", (file, kind, schema) => {
+    // Prepare
+    const item = fixture(`v1/${file}.json`);
+
+    // Act
+    const record = parseRecord(schema, kind, item);
+
+    // Assess
+    expect(record).toEqual(item);
+  });
+});
+
+describe("parseRecord: unknown versions fail loudly", () => {
+  it.each(KINDS)("rejects a v2 %s record, naming the record kind and the version", (file, kind, schema) => {
+    // Prepare
+    const item = fixture(`v2/${file}.json`);
+
+    // Act
+    const err = schemaError(() => parseRecord(schema, kind, item));
+
+    // Assess
+    expect(err.message).toBe(`${kind} record has schemaVersion 2; this build reads version 1`);
+    expect(err.name).toBe("LedgerSchemaError");
+  });
+
+  it("rejects a record without schemaVersion", () => {
+    // Act
+    const err = schemaError(() => parseRecord(RunRecord, "run", fixture("invalid/run-missing-version.json")));
+
+    // Assess
+    expect(err.message).toMatch(/^run record has schemaVersion undefined; this build reads version 1/);
+  });
+
+  it('rejects schemaVersion "1" written as a string', () => {
+    // Act
+    const err = schemaError(() => parseRecord(RunRecord, "run", fixture("invalid/run-version-as-string.json")));
+
+    // Assess
+    expect(err.message).toMatch(/^run record has schemaVersion "1"/);
+  });
+
+  it("rejects something that is not a record at all", () => {
+    // Act
+    const err = schemaError(() => parseRecord(TurnRecord, "turn", undefined));
+
+    // Assess
+    expect(err.message).toMatch(/^turn record has schemaVersion undefined/);
+  });
+});
+
+describe("parseRecord: invalid shapes name the field", () => {
+  it.each([
+    ["run-counters-not-a-number", "run", RunRecord, "counters.modelCalls"],
+    ["turn-unknown-disposition", "turn", TurnRecord, "dispositions.0.kind"],
+    ["approval-unknown-status", "approval", ApprovalRecord, "status"],
+    ["tool-call-missing-is-error", "tool call", ToolCallRecord, "isError"],
+  ] as const)("%s → names %s … at %s", (file, kind, schema, field) => {
+    // Prepare
+    const item = fixture(`invalid/${file}.json`);
+
+    // Act
+    const err = schemaError(() => parseRecord(schema as z.ZodType<unknown, z.ZodTypeDef, unknown>, kind, item));
+
+    // Assess
+    expect(err.message.startsWith(`${kind} record is invalid at ${field}: `)).toBe(true);
+  });
+});
