@@ -3,4 +3,4 @@
 import { register } from "tsx/esm/api";
 
 register();
-await import("../local/cli.ts");
+await import("../local/main.ts");

@@ -400,7 +400,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         io.out(HELP);
         return command === undefined ? 1 : 0;
       default:
-        throw new UsageError(`unknown command "${command}"\n\n${HELP}`);
+        throw new UsageError(`unknown command "${command}" (commands: start, run, approve, reject, runs, help)`);
     }
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) {
@@ -413,20 +413,4 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     }
     throw err;
   }
-}
-
-// Local mode runs on Node 20; the SDK's "Node 22 soon" notice is for the Lambda runtime, which is Node 22.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-
-const invokedDirectly = process.argv[1] && /local[/\\]cli\.ts$|po-agent-cli\.mjs$/.test(process.argv[1]);
-if (invokedDirectly) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(
-        `po-agent: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-      );
-      process.exit(70);
-    },
-  );
 }

@@ -15,7 +15,7 @@ const SAMPLE = "samples/acme/01-packaging-saved.json";
 function cli(dataDir: string, crash?: string) {
   return spawnSync(
     process.execPath,
-    ["--import", "tsx", "local/cli.ts", "run", SAMPLE, "--customer", "acme", "--json", "--data-dir", dataDir],
+    ["--import", "tsx", "local/main.ts", "run", SAMPLE, "--customer", "acme", "--json", "--data-dir", dataDir],
     {
       encoding: "utf8",
       timeout: 60_000,

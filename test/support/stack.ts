@@ -45,7 +45,7 @@ export function samplePo(customer: string, file: string): NormalizedPo {
  * document (e.g. `doc.setIn(["budgets", "maxTurns"], 2)`). Returns the directory.
  */
 export function customersDirWith(edits: Record<string, (doc: Document) => void> = {}): string {
-  const dir = tempDir("customers");
+  const dir = tempDir("test-customers");
   for (const file of readdirSync(CUSTOMERS_DIR).filter((f) => f.endsWith(".yaml"))) {
     const text = readFileSync(join(CUSTOMERS_DIR, file), "utf8");
     const edit = edits[file.replace(/\.yaml$/, "")];
