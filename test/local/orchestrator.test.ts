@@ -1,6 +1,7 @@
 import { rmSync } from "node:fs";
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { afterEach, describe, expect, it, onTestFinished } from "vitest";
+import { recordFailure } from "../../lambdas/shared/agent/core.js";
 import { loadCustomers } from "../../lambdas/shared/config/load.js";
 import { DEFAULTS } from "../../lambdas/shared/constants.js";
 import { costUsd } from "../../lambdas/shared/model/cost.js";
@@ -11,6 +12,7 @@ import { bucketFor } from "../../local/stack.js";
 import {
   customersDirWith,
   PRICED_MODEL,
+  realCustomer,
   reply,
   sampleBytes,
   samplePo,
@@ -162,6 +164,34 @@ describe("orchestrator on the local stack: how runs end", () => {
     expect(run?.reason).toMatch(/no save succeeded/);
     expect(run?.reason).toContain("all done, trust me");
     expect(await stack.ledger.getOrder("acme", "ACM-PO-22817")).toBeUndefined();
+  });
+
+  it("fails a run whose model stops without an OUTCOME line instead of guessing a decision", async () => {
+    const client = new ScriptedModelClient([
+      reply([toolUse("toolu_y", "extract", {})]),
+      reply([text("I am not sure.")]),
+    ]);
+    const { stack } = await stackWith(client);
+
+    const runId = await stack.submit("acme", "01-packaging-saved.json", sampleBytes("acme", "01-packaging-saved.json"));
+    const run = await stack.waitSettled(runId, SETTLE_MS);
+
+    expect(run?.status).toBe("failed");
+    expect(run?.reason).toBe("the model ended without an OUTCOME line: I am not sure.");
+  });
+
+  it("keeps a saved outcome when the catch-all runs after it (a failure after Finalize wrote it)", async () => {
+    const { stack } = await stackWith(new ScriptedModelClient(behaving()));
+    const runId = await stack.submit("acme", "01-packaging-saved.json", sampleBytes("acme", "01-packaging-saved.json"));
+    expect((await stack.waitSettled(runId, SETTLE_MS))?.status).toBe("saved");
+
+    await recordFailure(stack.deps(realCustomer("acme")), {
+      state: { run: { runId }, error: { Error: "States.Runtime", Cause: "late failure" } },
+    });
+
+    const run = await stack.ledger.getRun(runId);
+    expect(run?.status).toBe("saved");
+    expect((await stack.ledger.getAudit(runId)).some((a) => a.action === "run.failed")).toBe(true);
   });
 
   it("fails a run that uses up the customer's turn budget", async () => {

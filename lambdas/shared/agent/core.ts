@@ -173,7 +173,8 @@ function deriveOutcome(
   if (savedOk) return { outcome: "saved", reason: claimed === "saved" ? reason : `saved (the model said: ${reason})` };
   if (claimed === "saved")
     return { outcome: "failed", reason: `the model claimed the PO was saved but no save succeeded: ${reason}` };
-  return { outcome: claimed ?? "rejected", reason };
+  if (!claimed) return { outcome: "failed", reason: `the model ended without an OUTCOME line: ${reason}` };
+  return { outcome: claimed, reason };
 }
 
 /**
@@ -476,7 +477,8 @@ export async function recordFailure(
   let runId = state.run?.runId;
   if (runId && (await deps.ledger.getRun(runId))) {
     const run = await deps.ledger.requireRun(runId);
-    if (!TERMINAL.has(run.status) || run.status !== "failed") {
+    // A run that already reached an outcome keeps it (e.g. saved, then a later audit write failed).
+    if (!TERMINAL.has(run.status)) {
       await deps.ledger.updateRun(runId, {
         status: "failed",
         reason,
