@@ -70,7 +70,7 @@ describe("local stack end to end", () => {
     const order = await stack.ledger.getOrder("acme", "ACM-PO-22817");
     expect(order?.runId).toBe(runId);
     const saved = await stack.s3.send(new GetObjectCommand({ Bucket: bucketFor("acme"), Key: order?.objectKey }));
-    expect(JSON.parse(await saved.Body?.transformToString())).toMatchObject({ poNumber: "ACM-PO-22817" });
+    expect(JSON.parse((await saved.Body?.transformToString()) ?? "null")).toMatchObject({ poNumber: "ACM-PO-22817" });
     // validate and transform ran in the same turn (the Map runs them in parallel)
     const parallel = turns.find((t) => t.dispositions.length === 2);
     expect(parallel?.dispositions.map((d) => d.name).sort()).toEqual(["transform", "validate"]);
