@@ -3,6 +3,7 @@ import { canonicalJson, sha256 } from "../ledger/ledger.js";
 import type { NormalizedPo } from "../po/model.js";
 import { formatMinor } from "../po/money.js";
 import { evaluatePolicy } from "../policy/evaluate.js";
+import type { PolicyInput } from "../policy/types.js";
 import { ESCALATE_TOOL, findTool, TOOLS } from "../tools/registry.js";
 
 export interface ApprovalRequest {
@@ -59,18 +60,23 @@ export function guardCall(customer: CustomerConfig, name: string, input: unknown
     const request = escalationRequest(customer, `${name} is a ${tool.effect} operation and always needs a human`, po);
     return { kind: "approval", argsHash: hash, request: { ...request, rule: `effect:${tool.effect}` } };
   }
-  const decision = evaluatePolicy(customer, {
-    totalMinor: po.totalMinor,
-    currency: po.currency,
-    supplierName: po.supplier.name,
-    supplierId: po.supplier.id,
-    orderDate: po.orderDate,
-  });
+  const decision = evaluatePolicy(customer, policyInput(po));
   if (decision.decision === "allow") return { kind: "run", argsHash: hash };
   return {
     kind: "approval",
     argsHash: hash,
     request: { reason: decision.reason, rule: decision.tier, approvers: decision.approvers, summary: summarize(po) },
+  };
+}
+
+/** What the policy needs to know about a PO. */
+export function policyInput(po: NormalizedPo): PolicyInput {
+  return {
+    totalMinor: po.totalMinor,
+    currency: po.currency,
+    supplierName: po.supplier.name,
+    supplierId: po.supplier.id,
+    orderDate: po.orderDate,
   };
 }
 
@@ -83,13 +89,7 @@ function escalationRequest(customer: CustomerConfig, reason: string, po: Normali
   // The approvers a policy would ask for this PO; without a PO, the last (default) tier's.
   let approvers: string[];
   if (po) {
-    const decision = evaluatePolicy(customer, {
-      totalMinor: po.totalMinor,
-      currency: po.currency,
-      supplierName: po.supplier.name,
-      supplierId: po.supplier.id,
-      orderDate: po.orderDate,
-    });
+    const decision = evaluatePolicy(customer, policyInput(po));
     const tier = customer.approvalPolicy.tiers.find((t) => t.name === decision.tier);
     approvers = decision.decision === "require_approval" ? decision.approvers : [...(tier?.approvers ?? [])];
   } else {

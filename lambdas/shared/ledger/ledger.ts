@@ -1,18 +1,12 @@
 import { createHash } from "node:crypto";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import {
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  ScanCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { SCHEMA_VERSION } from "../constants.js";
 import {
   type ApprovalRecord as Approval,
   ApprovalRecord,
   type ApprovalStatus,
+  ApprovalStatus as ApprovalStatusEnum,
   type AuditRecord as Audit,
   AuditRecord,
   type Counters,
@@ -21,7 +15,7 @@ import {
   parseRecord,
   type RunRecord as Run,
   RunRecord,
-  type RunStatus,
+  RunStatus,
   type ToolCallRecord as ToolCall,
   ToolCallRecord,
   type TurnRecord as Turn,
@@ -72,27 +66,38 @@ export class Ledger {
     return this.now().toISOString();
   }
 
+  /**
+   * Writes `item` only if no item has its key; otherwise returns the stored one. The one way every
+   * result enters the ledger, so a retry reads the first writer's record instead of writing again.
+   */
+  private async putOnce<T>(
+    item: Record<string, unknown>,
+    stored: T,
+    readExisting: () => Promise<T | undefined>,
+  ): Promise<{ value: T; created: boolean }> {
+    try {
+      await this.doc.send(
+        new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: "attribute_not_exists(pk)" }),
+      );
+      return { value: stored, created: true };
+    } catch (err) {
+      if (!isConditionalFailure(err)) throw err;
+      const existing = await readExisting();
+      if (existing === undefined) throw err;
+      return { value: existing, created: false };
+    }
+  }
+
   // ---- runs -------------------------------------------------------------------------------
 
   /** Creates the run if absent; returns the stored run either way (`created` tells which). */
   async openRun(run: Omit<Run, "schemaVersion" | "createdAt" | "updatedAt">): Promise<{ run: Run; created: boolean }> {
     const at = this.iso();
     const item: Run = { ...run, schemaVersion: SCHEMA_VERSION, createdAt: at, updatedAt: at };
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...runKey(run.runId), ...item, ...statusIndex(item) },
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-      return { run: item, created: true };
-    } catch (err) {
-      if (!isConditionalFailure(err)) throw err;
-      const existing = await this.getRun(run.runId);
-      if (!existing) throw err;
-      return { run: existing, created: false };
-    }
+    const { value, created } = await this.putOnce({ ...runKey(run.runId), ...item, ...statusIndex(item) }, item, () =>
+      this.getRun(run.runId),
+    );
+    return { run: value, created };
   }
 
   async getRun(runId: string): Promise<Run | undefined> {
@@ -193,21 +198,9 @@ export class Ledger {
     );
   }
 
-  async listRuns(): Promise<Run[]> {
-    const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const res = await this.doc.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          FilterExpression: "sk = :run",
-          ExpressionAttributeValues: { ":run": "RUN" },
-          ExclusiveStartKey: start,
-        }),
-      );
-      items.push(...(res.Items ?? []));
-      start = res.LastEvaluatedKey;
-    } while (start);
+  /** Runs of every status (or of the given ones), oldest first, through the status index (no table scan). */
+  async listRuns(statuses: readonly RunStatus[] = RunStatus.options): Promise<Run[]> {
+    const items = (await Promise.all(statuses.map((st) => this.queryIndex(`RUNSTATUS#${st}`)))).flat();
     return items
       .map((i) => parseRecord(RunRecord, "run", stripKeys(i)))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
@@ -223,27 +216,13 @@ export class Ledger {
   /** Stores a model turn once. Returns the stored turn: ours, or the one a concurrent attempt wrote first. */
   async putTurn(turn: Omit<Turn, "schemaVersion" | "createdAt">): Promise<{ turn: Turn; created: boolean }> {
     const item: Turn = { ...turn, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { pk: `RUN#${turn.runId}`, sk: turnSk(turn.turn), ...item },
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-      await this.updateRun(turn.runId, { turn: turn.turn });
-      return { turn: item, created: true };
-    } catch (err) {
-      if (!isConditionalFailure(err)) throw err;
-      const res = await this.doc.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: { pk: `RUN#${turn.runId}`, sk: turnSk(turn.turn) },
-          ConsistentRead: true,
-        }),
-      );
-      return { turn: parseRecord(TurnRecord, "turn", stripKeys(res.Item)), created: false };
-    }
+    const key = { pk: `RUN#${turn.runId}`, sk: turnSk(turn.turn) };
+    const { value, created } = await this.putOnce({ ...key, ...item }, item, async () => {
+      const res = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
+      return res.Item ? parseRecord(TurnRecord, "turn", stripKeys(res.Item)) : undefined;
+    });
+    if (created) await this.updateRun(turn.runId, { turn: turn.turn });
+    return { turn: value, created };
   }
 
   // ---- tool calls -------------------------------------------------------------------------
@@ -268,21 +247,12 @@ export class Ledger {
     call: Omit<ToolCall, "schemaVersion" | "createdAt">,
   ): Promise<{ call: ToolCall; created: boolean }> {
     const item: ToolCall = { ...call, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { pk: `RUN#${call.runId}`, sk: toolSk(call.toolUseId, call.argsHash), ...item },
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-      return { call: item, created: true };
-    } catch (err) {
-      if (!isConditionalFailure(err)) throw err;
-      const existing = await this.getToolCall(call.runId, call.toolUseId, call.argsHash);
-      if (!existing) throw err;
-      return { call: existing, created: false };
-    }
+    const { value, created } = await this.putOnce(
+      { pk: `RUN#${call.runId}`, sk: toolSk(call.toolUseId, call.argsHash), ...item },
+      item,
+      () => this.getToolCall(call.runId, call.toolUseId, call.argsHash),
+    );
+    return { call: value, created };
   }
 
   // ---- approvals --------------------------------------------------------------------------
@@ -291,26 +261,12 @@ export class Ledger {
     approval: Omit<Approval, "schemaVersion" | "createdAt">,
   ): Promise<{ approval: Approval; created: boolean }> {
     const item: Approval = { ...approval, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            ...approvalKey(approval.approvalId),
-            ...item,
-            gsi1pk: `APPROVAL#${item.status}`,
-            gsi1sk: item.createdAt,
-          },
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-      return { approval: item, created: true };
-    } catch (err) {
-      if (!isConditionalFailure(err)) throw err;
-      const existing = await this.getApproval(approval.approvalId);
-      if (!existing) throw err;
-      return { approval: existing, created: false };
-    }
+    const { value, created } = await this.putOnce(
+      { ...approvalKey(approval.approvalId), ...item, gsi1pk: `APPROVAL#${item.status}`, gsi1sk: item.createdAt },
+      item,
+      () => this.getApproval(approval.approvalId),
+    );
+    return { approval: value, created };
   }
 
   async getApproval(approvalId: string): Promise<Approval | undefined> {
@@ -382,24 +338,12 @@ export class Ledger {
     }
   }
 
+  /** Approvals of one status (or all), oldest first, through the status index. */
   async listApprovals(status?: ApprovalStatus): Promise<Approval[]> {
-    const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const res = await this.doc.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          FilterExpression: "sk = :a",
-          ExpressionAttributeValues: { ":a": "APPROVAL" },
-          ExclusiveStartKey: start,
-        }),
-      );
-      items.push(...(res.Items ?? []));
-      start = res.LastEvaluatedKey;
-    } while (start);
+    const statuses = status ? [status] : ApprovalStatusEnum.options;
+    const items = (await Promise.all(statuses.map((st) => this.queryIndex(`APPROVAL#${st}`)))).flat();
     return items
       .map((i) => parseRecord(ApprovalRecord, "approval", stripKeys(i)))
-      .filter((a) => status === undefined || a.status === status)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
@@ -415,21 +359,10 @@ export class Ledger {
   /** Claims a PO number for one idempotency key; a replay with the same key is not a second write. */
   async claimOrder(order: Omit<Order, "schemaVersion" | "createdAt">): Promise<{ order: Order; created: boolean }> {
     const item: Order = { ...order, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...orderKey(order.customer, order.poNumber), ...item },
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-      return { order: item, created: true };
-    } catch (err) {
-      if (!isConditionalFailure(err)) throw err;
-      const existing = await this.getOrder(order.customer, order.poNumber);
-      if (!existing) throw err;
-      return { order: existing, created: false };
-    }
+    const { value, created } = await this.putOnce({ ...orderKey(order.customer, order.poNumber), ...item }, item, () =>
+      this.getOrder(order.customer, order.poNumber),
+    );
+    return { order: value, created };
   }
 
   // ---- audit ------------------------------------------------------------------------------
@@ -451,6 +384,25 @@ export class Ledger {
   async getAudit(runId: string): Promise<Audit[]> {
     const items = await this.queryPrefix(`RUN#${runId}`, "AUDIT#");
     return items.map((i) => parseRecord(AuditRecord, "audit", stripKeys(i)));
+  }
+
+  private async queryIndex(gsi1pk: string): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: "gsi1",
+          KeyConditionExpression: "gsi1pk = :pk",
+          ExpressionAttributeValues: { ":pk": gsi1pk },
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(res.Items ?? []));
+      start = res.LastEvaluatedKey;
+    } while (start);
+    return items;
   }
 
   private async queryPrefix(pk: string, prefix: string): Promise<Record<string, unknown>[]> {
