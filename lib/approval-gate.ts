@@ -84,14 +84,25 @@ export class ApprovalGate extends Construct {
         APPROVAL_BASE_URL: this.callbackUrl,
       },
     });
-    this.approvalTimeout = new PoAgentFunction(this, "ApprovalTimeout", { ...common, handlerName: "approval-timeout" });
+    // The approval clock sends reminders with fresh signed links, so it is wired like request-approval.
+    this.approvalTimeout = new PoAgentFunction(this, "ApprovalTimeout", {
+      ...common,
+      handlerName: "approval-timeout",
+      environment: {
+        APPROVAL_SIGNING_SECRET_ARN: this.signingSecret.secretArn,
+        SENDER_EMAIL: senderEmail,
+        APPROVAL_BASE_URL: this.callbackUrl,
+      },
+    });
 
     for (const fn of [this.requestApproval, this.approvalTimeout, this.approvalCallback]) {
       props.ledgerTable.grantReadWriteData(fn);
     }
     this.signingSecret.grantRead(this.requestApproval);
+    this.signingSecret.grantRead(this.approvalTimeout);
     this.signingSecret.grantRead(this.approvalCallback);
     this.senderIdentity.grantSendEmail(this.requestApproval);
+    this.senderIdentity.grantSendEmail(this.approvalTimeout);
   }
 
   /**

@@ -1,22 +1,55 @@
 import { Duration } from "aws-cdk-lib";
 import {
   Alarm,
+  AlarmStatusWidget,
   ComparisonOperator,
   Dashboard,
   GraphWidget,
   type IMetric,
+  Metric,
+  SingleValueWidget,
   TreatMissingData,
 } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
+import { Rule, Schedule } from "aws-cdk-lib/aws-events";
+import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import type { ITopic } from "aws-cdk-lib/aws-sns";
 import type { IStateMachine } from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
+import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
+import { DEFAULTS } from "../lambdas/shared/constants.js";
+import { METRIC } from "../lambdas/shared/telemetry.js";
+
+/** EMF namespace and service dimension the Lambdas publish under (POWERTOOLS_* in po-agent-function.ts). */
+export const METRICS_NAMESPACE = "PoAgent";
+export const METRICS_SERVICE = "po-agent";
 
 export interface ObservabilityProps {
   readonly stateMachine: IStateMachine;
-  /** Each gets an error alarm named after its construct id. */
+  /** Each gets an error alarm and a throttle alarm named after its construct id. */
   readonly functions: readonly IFunction[];
+  /**
+   * The customer this stack serves: the `customer` dimension of the EMF metrics and the budgets
+   * the budget alarms use.
+   * @default - no per-customer run metrics, budget, duration or backlog alarms: AWS metrics only
+   */
+  readonly customer?: CustomerConfig;
+  /**
+   * Invoked every five minutes to publish the approval backlog metrics (PendingApprovals, ApprovalBacklogAge).
+   * @default - no schedule; the backlog alarm stays without data unless another emitter publishes it
+   */
+  readonly approvalBacklogFunction?: IFunction;
+  /**
+   * A run's working time (human waits excluded) whose p95 raises an alarm.
+   * @default Duration.minutes(10)
+   */
+  readonly p95RunDurationThreshold?: Duration;
+  /**
+   * Age of the oldest pending approval that raises an alarm.
+   * @default Duration.days(2)
+   */
+  readonly approvalBacklogAgeThreshold?: Duration;
   /**
    * Topic notified when an alarm fires.
    * @default - no notification; alarm state shows in the console and on the dashboard only
@@ -25,11 +58,13 @@ export interface ObservabilityProps {
 }
 
 /**
- * Alarms on every way a run can end badly (failed, throttled, aborted, timed out) and on Lambda
- * errors, plus a small dashboard. Any single occurrence alarms: a lost PO is never routine.
+ * Alarms on every way a run can end badly (failed, throttled, aborted, timed out), on Lambda errors
+ * and throttles, on runs over their token or dollar budget, slow runs and an ageing approval backlog;
+ * plus one dashboard that answers "what did the agent do, how long, what did it cost" per customer.
  */
 export class Observability extends Construct {
   readonly alarms: readonly Alarm[];
+  readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
@@ -42,47 +77,200 @@ export class Observability extends Construct {
       ExecutionsTimedOut: sm.metricTimedOut(period),
     };
     const alarms = Object.entries(executionMetrics).map(([name, metric]) =>
-      this.alarmOnAny(name, metric, `state machine ${name}`),
+      this.alarmAtLeast(name, metric, 1, `state machine ${name} >= 1 in 5 minutes`),
     );
     for (const fn of props.functions) {
-      alarms.push(this.alarmOnAny(`${fn.node.id}Errors`, fn.metricErrors(period), `${fn.node.id} Lambda errors`));
+      const name = fn.node.id;
+      alarms.push(this.alarmAtLeast(`${name}Errors`, fn.metricErrors(period), 1, `${name} Lambda errors >= 1`));
+      alarms.push(
+        this.alarmAtLeast(`${name}Throttles`, fn.metricThrottles(period), 1, `${name} Lambda throttles >= 1`),
+      );
+    }
+
+    const customer = props.customer;
+    const run = customer
+      ? (name: string, opts: RunMetricOptions = {}) => runMetric(customer.name, name, opts)
+      : undefined;
+    if (customer && run) {
+      const maxTokens = customer.budgets.maxTokens ?? DEFAULTS.maxTokens;
+      const maxCostUsd = customer.budgets.maxCostUsd ?? DEFAULTS.maxCostUsd;
+      const p95 = props.p95RunDurationThreshold ?? Duration.minutes(10);
+      const backlogAge = props.approvalBacklogAgeThreshold ?? Duration.days(2);
+      alarms.push(
+        this.alarmAtLeast(
+          "RunOverTokenBudget",
+          run(METRIC.RunTokens, { statistic: "Maximum" }),
+          maxTokens,
+          `a run used >= ${maxTokens} tokens (the customer's budget)`,
+        ),
+        this.alarmAtLeast(
+          "RunOverCostBudget",
+          run(METRIC.RunCostUsd, { statistic: "Maximum" }),
+          maxCostUsd,
+          `a run cost >= $${maxCostUsd} in model calls (the customer's budget)`,
+        ),
+        this.alarmAtLeast(
+          "RunBudgetExceeded",
+          run(METRIC.BudgetExceeded, { statistic: "Sum" }),
+          1,
+          "a run ended because a turn, token or dollar budget was used up",
+        ),
+        this.alarmAtLeast(
+          "RunDurationP95",
+          run(METRIC.RunActiveDuration, { statistic: "p95", period: Duration.hours(1) }),
+          p95.toMilliseconds(),
+          `p95 run working time (human waits excluded) >= ${p95.toHumanString()} over an hour`,
+        ),
+        this.alarmAtLeast(
+          "ApprovalBacklogAge",
+          run(METRIC.ApprovalBacklogAge, { statistic: "Maximum", period: Duration.minutes(15) }),
+          backlogAge.toSeconds(),
+          `the oldest pending approval is >= ${backlogAge.toHumanString()} old`,
+        ),
+      );
+    }
+    if (props.approvalBacklogFunction) {
+      new Rule(this, "ApprovalBacklogSchedule", {
+        description: "po-agent: publish the approval backlog metrics",
+        schedule: Schedule.rate(Duration.minutes(5)),
+        targets: [new LambdaFunction(props.approvalBacklogFunction)],
+      });
     }
     if (props.alarmTopic !== undefined) {
       const action = new SnsAction(props.alarmTopic);
-      for (const alarm of alarms) {
-        alarm.addAlarmAction(action);
-      }
+      for (const alarm of alarms) alarm.addAlarmAction(action);
     }
     this.alarms = alarms;
 
-    const dashboard = new Dashboard(this, "Dashboard");
-    dashboard.addWidgets(
+    this.dashboard = new Dashboard(this, "Dashboard");
+    this.dashboard.addWidgets(
+      new AlarmStatusWidget({ title: "Alarms", alarms, width: 24, height: 4 }),
       new GraphWidget({
         title: "Executions",
         left: [sm.metricStarted(period), sm.metricSucceeded(period), ...Object.values(executionMetrics)],
         width: 12,
       }),
+    );
+    if (run) {
+      const sum = (name: string, label: string) => run(name, { statistic: "Sum", label });
+      this.dashboard.addWidgets(
+        new GraphWidget({
+          title: "Runs",
+          left: [
+            sum(METRIC.RunsStarted, "started"),
+            sum(METRIC.RunsSaved, "saved"),
+            sum(METRIC.RunsRejected, "rejected"),
+            sum(METRIC.RunsFailed, "failed"),
+            sum(METRIC.Escalations, "escalations"),
+          ],
+          width: 12,
+        }),
+        new SingleValueWidget({
+          title: "Last 24 hours",
+          metrics: [
+            run(METRIC.RunsFinished, { statistic: "Sum", period: Duration.days(1), label: "runs finished" }),
+            run(METRIC.ModelCostUsd, { statistic: "Sum", period: Duration.days(1), label: "model $" }),
+            run(METRIC.RunAwsCostUsd, { statistic: "Sum", period: Duration.days(1), label: "AWS $ (estimate)" }),
+            run(METRIC.Escalations, { statistic: "Sum", period: Duration.days(1), label: "escalations" }),
+          ],
+          width: 24,
+        }),
+        new GraphWidget({
+          title: "Tokens",
+          left: [
+            sum(METRIC.InputTokens, "input"),
+            sum(METRIC.OutputTokens, "output"),
+            sum(METRIC.CacheReadTokens, "cache read"),
+            sum(METRIC.CacheWriteTokens, "cache write"),
+          ],
+          width: 12,
+        }),
+        new GraphWidget({
+          title: "Dollars",
+          left: [sum(METRIC.ModelCostUsd, "model $"), sum(METRIC.RunAwsCostUsd, "AWS $ (estimate)")],
+          right: [run(METRIC.RunCostUsd, { statistic: "Maximum", label: "costliest run $" })],
+          width: 12,
+        }),
+        new GraphWidget({
+          title: "Turns and model calls",
+          left: [
+            run(METRIC.TurnsPerRun, { statistic: "Average", label: "turns per run (avg)" }),
+            run(METRIC.TurnsPerRun, { statistic: "Maximum", label: "turns per run (max)" }),
+          ],
+          right: [
+            sum(METRIC.ModelCalls, "model calls"),
+            run(METRIC.ModelLatency, { statistic: "p95", label: "model p95 ms" }),
+          ],
+          width: 12,
+        }),
+        new GraphWidget({
+          title: "Tools",
+          left: [
+            sum(METRIC.ToolCalls, "tool calls"),
+            sum(METRIC.ToolErrors, "tool errors"),
+            sum(METRIC.Retries, "retries"),
+          ],
+          right: [run(METRIC.ToolDuration, { statistic: "p95", label: "tool p95 ms" })],
+          width: 12,
+        }),
+        new GraphWidget({
+          title: "Run duration (ms)",
+          left: [
+            run(METRIC.RunActiveDuration, { statistic: "p50", label: "working p50" }),
+            run(METRIC.RunActiveDuration, { statistic: "p95", label: "working p95" }),
+            run(METRIC.RunDuration, { statistic: "p95", label: "wall clock p95 (incl. approvals)" }),
+          ],
+          width: 12,
+        }),
+        new GraphWidget({
+          title: "Approval backlog",
+          left: [run(METRIC.PendingApprovals, { statistic: "Maximum", label: "pending" })],
+          right: [run(METRIC.ApprovalBacklogAge, { statistic: "Maximum", label: "oldest (s)" })],
+          width: 12,
+        }),
+      );
+    }
+    this.dashboard.addWidgets(
       new GraphWidget({
-        title: "Lambda errors",
+        title: "Lambda errors and throttles",
         left: props.functions.map((fn) => fn.metricErrors({ ...period, label: fn.node.id })),
+        right: props.functions.map((fn) => fn.metricThrottles({ ...period, label: `${fn.node.id} throttles` })),
         width: 12,
       }),
       new GraphWidget({
         title: "Lambda duration (p95)",
         left: props.functions.map((fn) => fn.metricDuration({ ...period, statistic: "p95", label: fn.node.id })),
-        width: 24,
+        width: 12,
       }),
     );
   }
 
-  private alarmOnAny(id: string, metric: IMetric, what: string): Alarm {
+  private alarmAtLeast(id: string, metric: IMetric, threshold: number, what: string): Alarm {
     return new Alarm(this, id, {
-      alarmDescription: `po-agent: ${what} >= 1 in 5 minutes`,
+      alarmDescription: `po-agent: ${what}`,
       metric,
-      threshold: 1,
+      threshold,
       evaluationPeriods: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
   }
+}
+
+interface RunMetricOptions {
+  statistic?: string;
+  period?: Duration;
+  label?: string;
+}
+
+/** One EMF metric as the Lambdas publish it: namespace PoAgent, dimensions service + customer. */
+export function runMetric(customer: string, metricName: string, opts: RunMetricOptions = {}): Metric {
+  return new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { service: METRICS_SERVICE, customer },
+    statistic: opts.statistic ?? "Sum",
+    period: opts.period ?? Duration.minutes(5),
+    ...(opts.label ? { label: opts.label } : {}),
+  });
 }

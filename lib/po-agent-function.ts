@@ -25,6 +25,9 @@ export type HandlerName =
 /** File name of the customer config inside every bundle; handlers read it via `CUSTOMER_CONFIG_FILE`. */
 export const CUSTOMER_CONFIG_FILE = "customer.json";
 
+/** The Cedar policy engine's WebAssembly, copied next to every handler (the policy guard runs in most of them). */
+const CEDAR_WASM = repoPath("node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm");
+
 /** Repository root: the esbuild project root and the base of every path the app reads. */
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -96,8 +99,10 @@ export class PoAgentFunction extends NodejsFunction {
         format: OutputFormat.ESM,
         target: "node22",
         mainFields: ["module", "main"],
-        // Some dependencies are CommonJS and call require(); give the ESM bundle one.
-        banner: "import { createRequire } from 'node:module';const require = createRequire(import.meta.url);",
+        // Some dependencies are CommonJS and call require() or read files next to themselves (the Cedar
+        // engine loads its .wasm from __dirname); give the ESM bundle both.
+        banner:
+          "import { createRequire } from 'node:module';import { dirname as __poDirname } from 'node:path';import { fileURLToPath as __poFileUrlToPath } from 'node:url';const require = createRequire(import.meta.url);const __filename = __poFileUrlToPath(import.meta.url);const __dirname = __poDirname(__filename);",
         minify: true,
         logLevel: LogLevel.WARNING,
         sourceMap: true,
@@ -107,6 +112,7 @@ export class PoAgentFunction extends NodejsFunction {
           beforeInstall: () => [],
           afterBundling: (_inputDir: string, outputDir: string) => [
             `printf '%s' ${shellQuote(customerJson)} > ${shellQuote(`${outputDir}/${CUSTOMER_CONFIG_FILE}`)}`,
+            `cp ${shellQuote(CEDAR_WASM)} ${shellQuote(`${outputDir}/cedar_wasm_bg.wasm`)}`,
           ],
         },
       },

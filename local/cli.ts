@@ -4,8 +4,12 @@ import { parseArgs } from "node:util";
 import { loadCustomers } from "../lambdas/shared/config/load.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { ConfigError } from "../lambdas/shared/errors.js";
-import type { RunRecord } from "../lambdas/shared/ledger/records.js";
+import type { AuditRecord, RunRecord } from "../lambdas/shared/ledger/records.js";
+import { auditCommand } from "./audit-command.js";
+import { extractCommand } from "./extract-command.js";
+import { BatchProgress } from "./progress.js";
 import { LocalStack, type RunEvent } from "./stack.js";
+import { TraceUsageError, traceCommand } from "./trace-command.js";
 
 /** A mistake the user can fix: printed as one line, no stack trace, exit code 1. */
 export class UsageError extends Error {
@@ -23,6 +27,9 @@ Usage:
   po-agent approve <approvalId> [--comment TEXT]       approve a waiting run (same path as the email link)
   po-agent reject <approvalId> --reason TEXT           reject a waiting run
   po-agent runs [--json]                               list runs with their state
+  po-agent audit <runId> [--json]                      the run's audit log: guard decisions, approvals, clicks, escalations
+  po-agent trace <runId|prefix> [--json]               a run's timeline: states, model and tool calls, tokens, cost
+  po-agent extract <file> [--customer <name>] [--json] read one document: format, normalized PO, findings (no run)
   po-agent help
 
 Options for every command:
@@ -164,11 +171,16 @@ async function cmdStart(args: string[], io: Io, globals: Globals): Promise<numbe
   if (await attached(globals.dataDir))
     throw new UsageError(`a local stack is already running for ${globals.dataDir}; stop it first (Ctrl-C)`);
   const docs = new Map<string, string>();
+  const progress = new BatchProgress(io, samples.length);
+  const printer = progressPrinter(io, docs);
   const stack = await LocalStack.start({
     dataDir: globals.dataDir,
     customers,
     httpPort: values.port ? Number(values.port) : undefined,
-    onEvent: progressPrinter(io, docs),
+    onEvent: (e) => {
+      printer(e);
+      progress.onEvent(e);
+    },
   });
   writeFileSync(stackFile(globals.dataDir), JSON.stringify({ pid: process.pid, httpUrl: stack.httpUrl }));
   const stop = async () => {
@@ -184,14 +196,17 @@ async function cmdStart(args: string[], io: Io, globals: Globals): Promise<numbe
   io.out(`  state kept in ${resolve(globals.dataDir)}`);
   const resumed = await stack.resumeRuns();
   if (resumed.length) io.out(`resuming ${resumed.length} unfinished run(s) from the ledger`);
+  const submitted = new Set<string>();
   for (const s of samples) {
-    await stack.submit(s.customer, s.path, readFileSync(s.path));
+    submitted.add(await stack.submit(s.customer, s.path, readFileSync(s.path)));
   }
   io.out(`dropped ${samples.length} sample(s) into the intake buckets`);
   await new Promise((r) => setTimeout(r, 200));
   await stack.waitAllSettled();
   const runs = await stack.ledger.listRuns();
   printRunsTable(runs, io);
+  io.out("");
+  for (const line of progress.summary(runs.filter((r) => submitted.has(r.runId)))) io.out(line);
   if (values.once) {
     await stop();
     return 0;
@@ -346,6 +361,36 @@ async function cmdRuns(args: string[], io: Io, globals: Globals): Promise<number
   return 0;
 }
 
+async function cmdTrace(args: string[], io: Io, globals: Globals): Promise<number> {
+  const remote = await attached(globals.dataDir);
+  const wanted = args.find((a) => !a.startsWith("--"));
+  if (remote && wanted && !args.includes("--json")) {
+    const res = await fetch(`${remote}/runs/${encodeURIComponent(wanted)}/trace.txt`);
+    if (res.ok) {
+      io.out((await res.text()).trimEnd());
+      return 0;
+    }
+  }
+  return withStack(globals, (stack) =>
+    traceCommand(args, io, {
+      dataDir: globals.dataDir,
+      listRunIds: async () => (await stack.ledger.listRuns()).map((r) => r.runId),
+      loadRun: async (runId) => {
+        const run = await stack.ledger.getRun(runId);
+        if (!run) return undefined;
+        const turns = await stack.ledger.getTurns(runId);
+        const approvalIds = turns.flatMap((t) =>
+          t.dispositions.flatMap((d) => (d.kind === "approval" ? [d.approvalId] : [])),
+        );
+        const approvals = (await Promise.all(approvalIds.map((id) => stack.ledger.getApproval(id)))).filter(
+          (a): a is NonNullable<typeof a> => a !== undefined,
+        );
+        return { run, turns, toolCalls: await stack.ledger.getToolCalls(runId), approvals };
+      },
+    }),
+  );
+}
+
 async function postJson<T>(url: string, body: unknown): Promise<T> {
   const res = await fetch(url, {
     method: "POST",
@@ -393,6 +438,21 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await cmdDecide("rejected", args, io, globals);
       case "runs":
         return await cmdRuns(args, io, globals);
+      case "trace":
+        return await cmdTrace(args, io, globals);
+      case "audit": {
+        const remote = await attached(globals.dataDir);
+        return await auditCommand(args, io, (fn) =>
+          remote
+            ? fn({
+                getAudit: async (id) =>
+                  (await (await fetch(`${remote}/api/runs/${encodeURIComponent(id)}/audit`)).json()) as AuditRecord[],
+              })
+            : withStack(globals, (stack) => fn(stack.ledger)),
+        );
+      }
+      case "extract":
+        return await extractCommand(args, io, globals.customersDir);
       case undefined:
       case "help":
       case "--help":
@@ -400,10 +460,12 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         io.out(HELP);
         return command === undefined ? 1 : 0;
       default:
-        throw new UsageError(`unknown command "${command}" (commands: start, run, approve, reject, runs, help)`);
+        throw new UsageError(
+          `unknown command "${command}" (commands: start, run, approve, reject, runs, audit, trace, extract, help)`,
+        );
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof TraceUsageError) {
       io.err(`po-agent: ${err.message}`);
       return 1;
     }

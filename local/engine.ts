@@ -234,6 +234,8 @@ interface TaskShape {
   kind: "invoke" | "wait" | "direct";
   resource: string;
   timeoutSeconds?: number;
+  /** `TimeoutSecondsPath`, resolved (like the engine does) against the input after Parameters. */
+  timeoutSecondsPath?: string;
 }
 
 /**
@@ -420,7 +422,12 @@ export class LocalEngine {
     }
     if (!this.findRoute(functionName)) return `${statePath}: no local route for ${functionName}`;
     const kind = resource === LAMBDA_INVOKE_WAIT ? "wait" : resource === LAMBDA_INVOKE ? "invoke" : "direct";
-    const shape: TaskShape = { kind, resource, timeoutSeconds: taskTimeoutSeconds(definition, statePath) };
+    const shape: TaskShape = {
+      kind,
+      resource,
+      timeoutSeconds: taskTimeoutSeconds(definition, statePath),
+      timeoutSecondsPath: taskTimeoutSecondsPath(definition, statePath),
+    };
     const existing = this.taskShapes.get(stateName);
     // The engine keys local handlers by state name; same-named Tasks must agree on how they are handled.
     if (existing && (existing.kind !== shape.kind || (kind === "direct" && existing.resource !== resource))) {
@@ -460,7 +467,8 @@ export class LocalEngine {
     if (shape.kind === "invoke") {
       return { Payload: await this.invoke(route, payload), StatusCode: 200, ExecutedVersion: "$LATEST" };
     }
-    return this.waitForTaskToken(executionArn, stateName, shape, route, payload);
+    const seconds = shape.timeoutSeconds ?? secondsAt(input, shape.timeoutSecondsPath);
+    return this.waitForTaskToken(executionArn, stateName, { ...shape, timeoutSeconds: seconds }, route, payload);
   }
 
   private async waitForTaskToken(
@@ -669,6 +677,27 @@ function retryableStateNames(definition: object): string[] {
     if (Array.isArray(state.Retry)) names.push(name);
   });
   return names;
+}
+
+function taskTimeoutSecondsPath(definition: object, statePath: string): string | undefined {
+  let path: string | undefined;
+  visitStates(definition, "", ({ path: p, state }) => {
+    if (p === statePath && typeof state.TimeoutSecondsPath === "string") path = state.TimeoutSecondsPath;
+  });
+  return path;
+}
+
+/** A `$.a.b` reference path's positive integer in `input`, or undefined. */
+function secondsAt(input: JsonValue, path: string | undefined): number | undefined {
+  if (path === undefined) return undefined;
+  let value: unknown = input;
+  for (const key of path
+    .replace(/^\$\.?/, "")
+    .split(".")
+    .filter(Boolean)) {
+    value = isRecord(value) ? value[key] : undefined;
+  }
+  return typeof value === "number" && Number.isInteger(value) && value >= 1 ? value : undefined;
 }
 
 function taskTimeoutSeconds(definition: object, statePath: string): number | undefined {

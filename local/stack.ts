@@ -1,19 +1,22 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { z } from "zod";
 import {
+  ApprovalClockInput,
   type ApprovalDeps,
+  approvalClock,
   approvalLinks,
-  approvalTimedOut,
+  approverIndexOf,
   decide,
   handleApprovalRequest,
+  RequestApprovalInput,
   requestApproval,
 } from "../lambdas/shared/agent/approvals.js";
 import {
@@ -31,13 +34,17 @@ import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { Ledger, sha256 } from "../lambdas/shared/ledger/ledger.js";
 import type { RunRecord } from "../lambdas/shared/ledger/records.js";
 import { ReferenceModelClient } from "../lambdas/shared/model/reference.js";
+import type { RetryPolicy } from "../lambdas/shared/model/retry.js";
 import { type SelectedModel, selectModelClient } from "../lambdas/shared/model/select.js";
+import type { ModelClient, ModelRequest, ModelResponse } from "../lambdas/shared/model/types.js";
 import { Step, ToolCallRef } from "../lambdas/shared/steps.js";
-import { renderConsole } from "./console.js";
+import { handleConsoleRequest } from "./console/index.js";
 import { type EventLog, type LambdaRoute, LocalEngine, substitute } from "./engine.js";
+import type { FaultInjector } from "./faults.js";
 import { closeServer, LOOPBACK, listen } from "./ports.js";
 import { type LocalServices, startServices } from "./services.js";
 import { createSfnApiHandler } from "./sfn-api.js";
+import { TraceStore } from "./trace.js";
 
 export const ASL_PATH = fileURLToPath(new URL("../statemachines/agent.asl.json", import.meta.url));
 export const TABLE_NAME = "po-agent-ledger";
@@ -88,6 +95,12 @@ export interface LocalStackOptions {
   onEvent?: (event: RunEvent) => void;
   /** Retry waits in ms instead of the definition's backoff (tests). @default - the definition's */
   retryIntervalMs?: number;
+  /** Model retry policy (tests and benchmarks shorten the waits). @default - DEFAULTS.modelRetry */
+  modelRetry?: RetryPolicy;
+  /** Seeded fault injection (durability tests and benchmark only). @default - no faults */
+  faults?: FaultInjector;
+  /** Called for every model answer actually received (paid), before anything is stored. */
+  onModelAnswer?: (customer: string, request: ModelRequest, response: ModelResponse) => void;
 }
 
 interface Tracked {
@@ -107,6 +120,8 @@ export class LocalStack {
   readonly s3: S3Client;
   readonly httpUrl: string;
   readonly models = new Map<string, SelectedModel>();
+  /** Per-run traces under <dataDir>/traces (po-agent trace, the console). */
+  readonly traces: TraceStore;
   private readonly tracked = new Map<string, Tracked>();
   /** Runs whose approval request was sent and whose execution now waits on a task token. */
   private readonly parked = new Set<string>();
@@ -124,6 +139,7 @@ export class LocalStack {
     s3: S3Client,
   ) {
     this.httpUrl = httpUrl;
+    this.traces = new TraceStore(opts.dataDir);
     this.ledger = ledger;
     this.s3 = s3;
   }
@@ -147,6 +163,11 @@ export class LocalStack {
         forcePathStyle: true,
       });
       const ses = new SESv2Client({ region: REGION, endpoint: services.sesEndpoint, credentials: CREDENTIALS });
+      // Injected faults see the key as the core asked for it, before the local version rewrite.
+      opts.faults?.hideDocuments(s3);
+      emulateObjectVersions(s3);
+      opts.faults?.throttleDynamo(dynamodb);
+      opts.faults?.installCrashes();
       await ensureTable(dynamodb);
       const ledger = new Ledger(dynamodb, TABLE_NAME);
       const signingKey = loadSigningKey(opts.dataDir);
@@ -189,10 +210,18 @@ export class LocalStack {
       holder.stack = stack;
       for (const c of opts.customers) {
         const chosen = opts.model?.(c) ?? defaultModel(c);
-        stack.models.set(c.name, chosen);
+        const onPaid = opts.onModelAnswer
+          ? (rq: ModelRequest, rs: ModelResponse) => opts.onModelAnswer?.(c.name, rq, rs)
+          : undefined;
+        const client = opts.faults
+          ? opts.faults.wrapModel(chosen.client, onPaid)
+          : onPaid
+            ? observeAnswers(chosen.client, onPaid)
+            : chosen.client;
+        stack.models.set(c.name, { ...chosen, client });
       }
       services.onObjectCreated((e) => {
-        stack?.onObjectCreated(e.bucket, e.key).catch((err: unknown) => {
+        stack?.onObjectCreated(e.bucket, e.key, e.eTag).catch((err: unknown) => {
           opts.onEvent?.({ type: "skipped", customer: e.bucket, document: e.key, reason: String(err) });
         });
       });
@@ -221,6 +250,8 @@ export class LocalStack {
       customer,
       bucket: bucketFor(customer.name),
       model: model ? { client: model.client, modelId: model.modelId } : undefined,
+      modelRetry: this.opts.modelRetry,
+      telemetry: this.traces.telemetry(),
     };
     return {
       ...deps,
@@ -242,7 +273,9 @@ export class LocalStack {
     const p = (payload ?? {}) as Record<string, unknown>;
     switch (role) {
       case "IngestFunctionArn": {
-        const input = z.object({ bucket: z.string(), key: z.string(), executionId: z.string() }).parse(p);
+        const input = z
+          .object({ bucket: z.string(), key: z.string(), versionId: z.string().optional(), executionId: z.string() })
+          .parse(p);
         const customer = this.customerForBucket(input.bucket);
         if (!customer) throw new Error(`no customer owns bucket ${input.bucket}`);
         return ingest(this.deps(customer), input);
@@ -260,16 +293,16 @@ export class LocalStack {
         return runTool(this.deps(await this.customerOfRun(input.runId)), input);
       }
       case "RequestApprovalFunctionArn": {
-        const input = z.object({ runId: z.string(), approvalId: z.string(), taskToken: z.string() }).parse(p);
+        const input = RequestApprovalInput.parse(p);
         const deps = this.deps(await this.customerOfRun(input.runId));
         const result = await requestApproval(deps, input);
-        await this.announceApproval(deps, input.runId, input.approvalId);
+        await this.announceApproval(deps, input.runId, input.approvalId, input.stage);
         this.parked.add(input.runId);
         return result;
       }
       case "ApprovalTimeoutFunctionArn": {
-        const input = z.object({ runId: z.string(), approvalId: z.string() }).parse(p);
-        return approvalTimedOut(this.deps(await this.customerOfRun(input.runId)), input);
+        const input = ApprovalClockInput.parse(p);
+        return approvalClock(this.deps(await this.customerOfRun(input.runId)), input);
       }
       case "FinalizeFunctionArn": {
         const input = z.object({ runId: z.string(), step: Step }).parse(p);
@@ -285,10 +318,10 @@ export class LocalStack {
     }
   }
 
-  private async announceApproval(deps: ApprovalDeps, runId: string, approvalId: string): Promise<void> {
+  private async announceApproval(deps: ApprovalDeps, runId: string, approvalId: string, stage: number): Promise<void> {
     const approval = await this.ledger.getApproval(approvalId);
     if (approval?.status !== "pending") return;
-    const approverId = approval.approvers[0] ?? "";
+    const approverId = approval.approvers[approverIndexOf(stage, approval.approvers.length)] ?? "";
     const links = approvalLinks(deps, approval, approverId);
     this.opts.onEvent?.({
       type: "awaiting_approval",
@@ -301,19 +334,40 @@ export class LocalStack {
   }
 
   private onEngineEvent(executionArn: string, event: EventLog): void {
+    this.traces.onEngineEvent(executionArn, event);
     const runId = executionArn.split(":").pop() ?? executionArn;
     if (event.type === "StateEntered" && "state" in event) {
       this.opts.onEvent?.({ type: "state", runId, state: event.state.name });
     }
   }
 
-  /** S3 put under incoming/ → a run, as EventBridge would start an execution in AWS. */
-  private async onObjectCreated(bucket: string, key: string): Promise<void> {
+  /**
+   * S3 put under incoming/ → a run, as EventBridge would start an execution in AWS. The event's
+   * ETag (MD5 of the bytes) plays the object version: the bytes read are the bytes announced,
+   * even when another upload replaced the key in between.
+   */
+  private async onObjectCreated(bucket: string, key: string, eTag?: string): Promise<void> {
     if (!key.startsWith("incoming/")) return;
     const customer = this.customerForBucket(bucket);
     if (!customer) return;
-    const res = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    const bytes = (await res.Body?.transformToByteArray()) ?? new Uint8Array();
+    const announced = eTag?.replace(/"/g, "");
+    let bytes = announced ? await this.readObject(bucket, versionKey(key, announced)) : undefined;
+    if (!bytes) {
+      const current = await this.readObject(bucket, key);
+      if (!current) return;
+      if (announced && md5(current) !== announced) {
+        this.opts.onEvent?.({
+          type: "skipped",
+          customer: customer.name,
+          document: key,
+          reason: "replaced by another upload before it could be read (upload through po-agent to keep every version)",
+        });
+        return;
+      }
+      bytes = current;
+      await this.s3.send(new PutObjectCommand({ Bucket: bucket, Key: versionKey(key, md5(bytes)), Body: bytes }));
+    }
+    const versionId = md5(bytes);
     const runId = runIdFor(customer.name, sha256(bytes));
     const existing = await this.ledger.getRun(runId);
     if (existing && ["saved", "rejected", "failed"].includes(existing.status)) {
@@ -326,10 +380,32 @@ export class LocalStack {
       this.track(runId, Promise.resolve());
       return;
     }
-    this.startExecution(customer, runId, bucket, key, bytes.byteLength);
+    this.startExecution(customer, runId, bucket, key, bytes.byteLength, versionId);
   }
 
-  private startExecution(customer: CustomerConfig, runId: string, bucket: string, key: string, size: number): void {
+  private async readObject(bucket: string, key: string): Promise<Uint8Array | undefined> {
+    try {
+      const res = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return (await res.Body?.transformToByteArray()) ?? new Uint8Array();
+    } catch (err) {
+      if ((err as { name?: string }).name === "NoSuchKey") return undefined;
+      throw err;
+    }
+  }
+
+  /** Delivers the S3 event for an object again (EventBridge delivers at least once). */
+  async redeliver(customerName: string, fileName: string): Promise<void> {
+    await this.onObjectCreated(bucketFor(customerName), `incoming/${basename(fileName)}`);
+  }
+
+  private startExecution(
+    customer: CustomerConfig,
+    runId: string,
+    bucket: string,
+    key: string,
+    size: number,
+    versionId: string | undefined,
+  ): void {
     const current = this.tracked.get(runId);
     if (current && !current.finished) return;
     const input = {
@@ -337,7 +413,7 @@ export class LocalStack {
       "detail-type": "Object Created",
       source: "aws.s3",
       region: REGION,
-      detail: { bucket: { name: bucket }, object: { key, size } },
+      detail: { bucket: { name: bucket }, object: { key, size, "version-id": versionId ?? "" } },
     };
     let started: ReturnType<LocalEngine["startExecution"]>;
     try {
@@ -372,6 +448,10 @@ export class LocalStack {
   async submit(customerName: string, fileName: string, body: Uint8Array): Promise<string> {
     const customer = this.customer(customerName);
     const key = `incoming/${basename(fileName)}`;
+    // The immutable copy first (local stand-in for the object version), then the upload that fires the event.
+    await this.s3.send(
+      new PutObjectCommand({ Bucket: bucketFor(customer.name), Key: versionKey(key, md5(body)), Body: body }),
+    );
     await this.s3.send(new PutObjectCommand({ Bucket: bucketFor(customer.name), Key: key, Body: body }));
     return runIdFor(customer.name, sha256(body));
   }
@@ -384,7 +464,7 @@ export class LocalStack {
     for (const r of runs) {
       const customer = this.opts.customers.find((c) => c.name === r.customer);
       if (!customer) continue;
-      this.startExecution(customer, r.runId, r.document.bucket, r.document.key, r.document.size);
+      this.startExecution(customer, r.runId, r.document.bucket, r.document.key, r.document.size, r.document.versionId);
     }
     return runs;
   }
@@ -489,15 +569,29 @@ export class LocalStack {
         runId: result.approval.runId,
       });
     }
-    if (url.pathname === "/" && req.method === "GET") {
-      const html = renderConsole({
-        runs: await this.ledger.listRuns(),
-        approvals: await this.ledger.listApprovals("pending"),
-        inboxUrl: this.services.sesEndpoint,
-      });
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html);
-      return;
+    const auditMatch = /^\/api\/runs\/([^/]+)\/audit$/.exec(url.pathname);
+    if (auditMatch?.[1] && req.method === "GET") {
+      return sendJson(res, 200, await this.ledger.getAudit(decodeURIComponent(auditMatch[1])));
     }
+    const served = await handleConsoleRequest(
+      {
+        ledger: this.ledger,
+        traces: this.traces,
+        httpUrl: this.httpUrl,
+        sesEndpoint: this.services.sesEndpoint,
+        approvalLinks: (a) => {
+          const deps = this.deps(this.customer(a.customer));
+          const approverId = a.approvers[0] ?? "";
+          const approver = deps.customer.approvers.find((x) => x.id === approverId);
+          return { ...approvalLinks(deps, a, approverId), approver: approver?.email ?? approverId };
+        },
+        loadResult: async (run, key) =>
+          new TextDecoder().decode(await new DocumentStore(this.s3).get(bucketFor(run.customer), key)),
+      },
+      req,
+      res,
+    );
+    if (served) return;
     res.writeHead(404, { "content-type": "text/plain" }).end("not found");
   }
 
@@ -512,6 +606,40 @@ export class LocalStack {
   }
 }
 
+const versionKey = (key: string, versionId: string) => `versions/${versionId}/${basename(key)}`;
+const md5 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("hex");
+
+/**
+ * Local stand-in for S3 object versions: a read with a VersionId goes to the immutable copy made
+ * when the object arrived. Core code stays as in AWS (GetObject with VersionId).
+ */
+function emulateObjectVersions(s3: S3Client): void {
+  s3.middlewareStack.add(
+    (next) => async (args) => {
+      const input = args.input as { Key?: string; VersionId?: string };
+      if (input.VersionId !== undefined) {
+        const local = { ...args.input, VersionId: undefined } as typeof args.input;
+        if (input.VersionId && input.Key) Object.assign(local, { Key: versionKey(input.Key, input.VersionId) });
+        return next({ ...args, input: local });
+      }
+      return next(args);
+    },
+    { step: "initialize", name: "poAgentLocalVersions", priority: "high" },
+  );
+}
+
+/** Reports every answer a model client returns (the benchmark's billing log). */
+function observeAnswers(inner: ModelClient, onPaid: (rq: ModelRequest, rs: ModelResponse) => void): ModelClient {
+  return {
+    provider: inner.provider,
+    async create(request) {
+      const response = await inner.create(request);
+      onPaid(request, response);
+      return response;
+    },
+  };
+}
+
 function defaultModel(customer: CustomerConfig): SelectedModel {
   return selectModelClient({
     provider: customer.model.provider,
@@ -523,12 +651,36 @@ function defaultModel(customer: CustomerConfig): SelectedModel {
 }
 
 async function ensureTable(dynamodb: DynamoDBClient): Promise<void> {
-  try {
-    await dynamodb.send(new DescribeTableCommand({ TableName: TABLE_NAME }));
-    return;
-  } catch (err) {
-    if ((err as { name?: string }).name !== "ResourceNotFoundException") throw err;
+  const status = async () => {
+    try {
+      return (await dynamodb.send(new DescribeTableCommand({ TableName: TABLE_NAME }))).Table?.TableStatus ?? "MISSING";
+    } catch (err) {
+      if ((err as { name?: string }).name === "ResourceNotFoundException") return "MISSING";
+      throw err;
+    }
+  };
+  const waitActive = async () => {
+    for (let i = 0; i < 100; i++) {
+      const st = await status();
+      if (st === "ACTIVE") return true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return false;
+  };
+  const current = await status();
+  if (current === "ACTIVE") return;
+  if (current !== "MISSING") {
+    // A process killed while the table was being created leaves it CREATING for ever (dynalite
+    // finishes creation on a timer); it can hold no data yet, so start it again.
+    if (await waitActive()) return;
+    await dynamodb.send(new DeleteTableCommand({ TableName: TABLE_NAME }));
+    for (let i = 0; i < 100 && (await status()) !== "MISSING"; i++) await new Promise((r) => setTimeout(r, 20));
   }
+  await createTable(dynamodb);
+  if (!(await waitActive())) throw new Error(`local table ${TABLE_NAME} did not become ACTIVE`);
+}
+
+async function createTable(dynamodb: DynamoDBClient): Promise<void> {
   // Same key schema as lib/ledger.ts deploys.
   await dynamodb.send(
     new CreateTableCommand({

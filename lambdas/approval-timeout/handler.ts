@@ -1,8 +1,13 @@
-import { z } from "zod";
-import { approvalTimedOut } from "../shared/agent/approvals.js";
+import { ApprovalClockInput, approvalClock } from "../shared/agent/approvals.js";
+import { approvalDeps } from "../shared/aws/approval-deps.js";
 import { instrumented } from "../shared/aws/handler.js";
-import { agentDeps } from "../shared/aws/runtime.js";
+import { requireEnv } from "../shared/errors.js";
 
-const Input = z.object({ runId: z.string(), approvalId: z.string() });
+// Reminders carry fresh signed links, so the clock needs the same wiring as request-approval.
+const baseUrl = requireEnv("APPROVAL_BASE_URL");
+requireEnv("SENDER_EMAIL");
 
-export const handler = instrumented("approval-timeout", Input, (input) => approvalTimedOut(agentDeps(), input));
+/** The approval clock: first wait, reminder, escalation, or "approval timed out". */
+export const handler = instrumented("approval-timeout", ApprovalClockInput, async (input) =>
+  approvalClock(await approvalDeps(baseUrl), input),
+);

@@ -4,6 +4,6 @@ import { instrumented } from "../shared/aws/handler.js";
 import { agentDeps } from "../shared/aws/runtime.js";
 import { ToolCallRef } from "../shared/steps.js";
 
-const Input = z.object({ runId: z.string(), call: ToolCallRef.extend({ name: z.literal("extract") }) });
+const Input = z.object({ runId: z.string(), call: ToolCallRef.extend({ name: z.enum(["extract", "fetch_context"]) }) });
 
-export const handler = instrumented("tool.extract", Input, (input) => runTool(agentDeps(), input));
+export const handler = instrumented("tool.read", Input, (input) => runTool(agentDeps(), input));

@@ -17,6 +17,12 @@ export const DEFAULTS = {
   approvalLinkTtlSeconds: 7 * 24 * 3600,
   /** Largest document the intake accepts; bigger ones fail with a clear reason. */
   maxDocumentBytes: 10 * 1024 * 1024,
+  /** Tokens of prepared email-thread context per run (customer budgets.contextTokens overrides). */
+  contextTokens: 4_000,
+  /** The single retry layer for model calls (see model/retry.ts and README "Who retries what"). */
+  modelRetry: { maxAttempts: 4, baseDelayMs: 1_000, maxDelayMs: 20_000, maxRetryAfterMs: 60_000 },
+  /** "Prompt is too long": one retry with a compacted conversation, then a human. */
+  promptTooLongRetries: 1,
   /** Tool results larger than this go to S3 with a pointer in DynamoDB (DynamoDB items cap at 400 KB). */
   maxInlineResultBytes: 100 * 1024,
 } as const;

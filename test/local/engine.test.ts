@@ -30,7 +30,7 @@ type FunctionKey = (typeof FUNCTIONS)[number];
 
 const arnOf = (fn: FunctionKey): string => `arn:aws:lambda:us-east-1:000000000000:function:PoAgent-test-${fn}`;
 const DEFINITION = substitute(ASL, Object.fromEntries(FUNCTIONS.map((fn) => [`${fn}FunctionArn`, arnOf(fn)])));
-const INPUT = { detail: { bucket: { name: "intake" }, object: { key: "po-1.pdf" } } };
+const INPUT = { detail: { bucket: { name: "intake" }, object: { key: "po-1.pdf", "version-id": "v1" } } };
 
 interface Calls {
   [fn: string]: unknown[];
@@ -50,7 +50,13 @@ function makeRoutes(overrides: Partial<Record<FunctionKey, LambdaRoute>>): {
     Transform: async (p) => ({ toolUseId: toolUseIdOf(p), isError: false }),
     Save: async (p) => ({ toolUseId: toolUseIdOf(p), isError: false }),
     RequestApproval: async () => ({ sent: true }),
-    ApprovalTimeout: async () => ({ recorded: true }),
+    // The approval clock: a long first wait; any deadline ends the request.
+    ApprovalTimeout: async (p) => {
+      const { approvalId, event, stage = 0 } = p as { approvalId: string; event: string; stage?: number };
+      return event === "start"
+        ? { approvalId, action: "wait", stage: 0, waitSeconds: 3600 }
+        : { approvalId, action: "done", stage, waitSeconds: 1 };
+    },
     Finalize: async () => ({ outcome: "saved", reason: "ok" }),
     RecordFailure: async () => ({ recorded: true }),
   };
@@ -180,7 +186,9 @@ describe("LocalEngine on agent.asl.json", () => {
       decision: { decision: "approved" },
       result: { outcome: "saved", reason: "ok" },
     });
-    expect(calls.Ingest).toEqual([{ bucket: "intake", key: "po-1.pdf", executionId: execution.executionArn }]);
+    expect(calls.Ingest).toEqual([
+      { bucket: "intake", key: "po-1.pdf", versionId: "v1", executionId: execution.executionArn },
+    ]);
     expect(execution.executionArn).toBe("arn:aws:states:us-east-1:000000000000:execution:PoAgent-local:po-1");
     expect(calls.Orchestrate).toHaveLength(3);
     expect(calls.Finalize).toEqual([
@@ -343,10 +351,15 @@ describe("LocalEngine on agent.asl.json", () => {
   });
 
   it("times out an approval wait after the state's TimeoutSeconds and expires the token", async () => {
-    // Prepare: the same definition with a 1 s approval deadline.
-    const definition = JSON.parse(DEFINITION) as { States: { WaitForApproval: { TimeoutSeconds: number } } };
-    definition.States.WaitForApproval.TimeoutSeconds = 1;
+    // Prepare: an approval clock that gives the wait a 1 s deadline (TimeoutSecondsPath).
+    const definition = JSON.parse(DEFINITION) as object;
     const { routes, calls } = makeRoutes({
+      ApprovalTimeout: async (p) => {
+        const { approvalId, event } = p as { approvalId: string; event: string };
+        return event === "start"
+          ? { approvalId, action: "wait", stage: 0, waitSeconds: 1 }
+          : { approvalId, action: "done", stage: 0, waitSeconds: 1 };
+      },
       Orchestrate: scripted([
         { type: "approval", turn: 1, approvalId: "a1" },
         { type: "done", turn: 2, outcome: "rejected", reason: "approval timed out" },
@@ -364,7 +377,10 @@ describe("LocalEngine on agent.asl.json", () => {
 
     // Assess
     expect(result.status).toBe("SUCCEEDED");
-    expect(calls.ApprovalTimeout).toEqual([{ runId: "run-1", approvalId: "a1" }]);
+    expect(calls.ApprovalTimeout).toEqual([
+      { runId: "run-1", approvalId: "a1", event: "start" },
+      { runId: "run-1", approvalId: "a1", event: "deadline", stage: 0 },
+    ]);
     expect(() => engine.sendTaskSuccess(token, "{}")).toThrow(expect.objectContaining({ name: "TaskTimedOut" }));
   });
 

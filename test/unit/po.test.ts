@@ -358,7 +358,7 @@ describe("documents that are not readable text", () => {
       new Uint8Array([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d]),
       "the document is not UTF-8 text (invalid byte sequence near offset 2); save it as UTF-8",
     ],
-    [enc("%PDF-1.7\n..."), "the document is a PDF; only JSON and CSV purchase orders can be read"],
+    [enc("%PDF-1.7\n..."), "the document is a PDF; it is read with readDocument()"],
     [new Uint8Array([0xff, 0xfe, 0x7b, 0x00]), "the document is UTF-16 text; save it as UTF-8"],
     [
       enc("Dear supplier, please send 10 widgets"),

@@ -1,12 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { type SESv2Client, SendEmailCommand } from "@aws-sdk/client-sesv2";
 import { SendTaskSuccessCommand, type SFNClient } from "@aws-sdk/client-sfn";
+import { z } from "zod";
 import { approvalUrl, signApprovalLink, verifyApprovalLink } from "../approval/links.js";
 import { renderApprovalEmail, renderConfirmPage, renderResultPage } from "../approval/render.js";
+import type { CustomerConfig } from "../config/schema.js";
 import { DEFAULTS } from "../constants.js";
 import { ApprovalError } from "../errors.js";
 import type { ApprovalRecord } from "../ledger/records.js";
+import { policyRevisionOf } from "../policy/cedar.js";
 import type { AgentDeps } from "./core.js";
+import { bindingProblem, policyRevisionOfApproval } from "./guard.js";
 
 /** What the approval gate needs beyond the agent core. */
 export interface ApprovalDeps extends AgentDeps {
@@ -25,14 +29,55 @@ export interface ApprovalDecisionOutput {
   decision: "approved" | "rejected" | "timed_out";
 }
 
+/** What WaitForApproval hands request-approval; `stage` comes from the approval clock. */
+export const RequestApprovalInput = z.object({
+  runId: z.string(),
+  approvalId: z.string(),
+  taskToken: z.string(),
+  stage: z.number().int().nonnegative().default(0),
+});
+export type RequestApprovalInput = z.input<typeof RequestApprovalInput>;
+
 /**
- * The waitForTaskToken task: stores the token, emails the approver once, then the execution
- * waits. A decision already taken (the process restarted after a click) completes at once.
+ * How long each approver has, from the customer config. Stages count through the approver chain:
+ * stage 2k waits for approver k until the reminder, stage 2k+1 until the escalation. Without a
+ * reminder (reminderAfterHours ≥ escalateAfterHours) the even stages are skipped.
+ */
+export function approvalTiming(customer: CustomerConfig): {
+  reminderSeconds: number | undefined;
+  escalateSeconds: number;
+} {
+  const seconds = (hours: number) => Math.max(1, Math.ceil(hours * 3600));
+  const { reminderAfterHours, escalateAfterHours } = customer.approvalPolicy;
+  const escalateSeconds = seconds(escalateAfterHours);
+  const reminderSeconds = seconds(reminderAfterHours);
+  return { reminderSeconds: reminderSeconds < escalateSeconds ? reminderSeconds : undefined, escalateSeconds };
+}
+
+/** The approver a stage waits for (the last one once the chain is exhausted). */
+export function approverIndexOf(stage: number, chainLength: number): number {
+  return Math.min(Math.floor(stage / 2), Math.max(0, chainLength - 1));
+}
+
+/** Seconds from entering `stage` until the whole chain has run out: the links live that long. */
+function secondsLeftInChain(customer: CustomerConfig, stage: number, chainLength: number): number {
+  const { reminderSeconds, escalateSeconds } = approvalTiming(customer);
+  const k = approverIndexOf(stage, chainLength);
+  const thisStage =
+    stage % 2 === 0 && reminderSeconds !== undefined ? escalateSeconds : escalateSeconds - (reminderSeconds ?? 0);
+  return thisStage + (chainLength - 1 - k) * escalateSeconds;
+}
+
+/**
+ * The waitForTaskToken task: stores the token and emails the stage's approver once (the first
+ * approver, or the next one after an escalation); then the execution waits. A decision already
+ * taken (the process restarted after a click) completes at once.
  */
 export async function requestApproval(
   deps: ApprovalDeps,
-  input: { runId: string; approvalId: string; taskToken: string },
+  raw: RequestApprovalInput,
 ): Promise<{ approvalId: string; emailed: string[] }> {
+  const input = RequestApprovalInput.parse(raw);
   const approval = await deps.ledger.getApproval(input.approvalId);
   if (!approval || approval.runId !== input.runId) {
     throw new ApprovalError(`approval ${input.approvalId} does not belong to run ${input.runId}`);
@@ -41,43 +86,23 @@ export async function requestApproval(
     await sendDecision(deps.sfn, input.taskToken, { approvalId: approval.approvalId, decision: approval.status });
     return { approvalId: approval.approvalId, emailed: [] };
   }
-  const approverId = approval.approvers[0];
+  const approverId = approval.approvers[approverIndexOf(input.stage, approval.approvers.length)];
   const approver = deps.customer.approvers.find((a) => a.id === approverId);
   if (!approver) throw new ApprovalError(`approval ${approval.approvalId} names unknown approver "${approverId}"`);
 
   // Email first, then record it: a crash in between re-sends the email on replay (better twice than never).
   const alreadyEmailed = approval.emailedTo.includes(approver.id);
   if (!alreadyEmailed) {
-    const links = approvalLinks(deps, approval, approver.id);
-    const mail = renderApprovalEmail({
-      customerName: deps.customer.displayName,
-      poNumber: approval.summary.poNumber,
-      supplierName: approval.summary.supplierName,
-      amount: approval.summary.amount,
-      reason: approval.reason,
-      rule: approval.rule,
-      approveUrl: links.approveUrl,
-      rejectUrl: links.rejectUrl,
-      approverName: approver.name,
-      expiresAt: new Date(links.expiresAt * 1000),
-    });
-    await deps.ses.send(
-      new SendEmailCommand({
-        FromEmailAddress: deps.senderEmail,
-        Destination: { ToAddresses: [approver.email] },
-        Content: {
-          Simple: {
-            Subject: { Data: mail.subject },
-            Body: { Html: { Data: mail.html }, Text: { Data: mail.text } },
-          },
-        },
-      }),
-    );
+    const ttl = secondsLeftInChain(deps.customer, input.stage, approval.approvers.length);
+    await emailApprover(deps, approval, approver.id, "request", ttl);
     await deps.ledger.audit(input.runId, "system", "approval.requested", {
       approvalId: approval.approvalId,
       approver: approver.id,
+      stage: input.stage,
       rule: approval.rule,
       reason: approval.reason,
+      policyRevision: policyRevisionOfApproval(approval) ?? "",
+      callHash: approval.callHash,
     });
   }
   await deps.ledger.setApprovalToken(
@@ -98,9 +123,52 @@ export async function requestApproval(
   return { approvalId: approval.approvalId, emailed: [approver.email] };
 }
 
+/** Sends one approver the request (or a reminder) with fresh signed links valid for `ttlSeconds`. */
+async function emailApprover(
+  deps: ApprovalDeps,
+  approval: ApprovalRecord,
+  approverId: string,
+  kind: "request" | "reminder",
+  ttlSeconds: number,
+): Promise<void> {
+  const approver = deps.customer.approvers.find((a) => a.id === approverId);
+  if (!approver) throw new ApprovalError(`approval ${approval.approvalId} names unknown approver "${approverId}"`);
+  const links = approvalLinks(deps, approval, approver.id, ttlSeconds);
+  const mail = renderApprovalEmail({
+    customerName: deps.customer.displayName,
+    poNumber: approval.summary.poNumber,
+    supplierName: approval.summary.supplierName,
+    amount: approval.summary.amount,
+    reason: approval.reason,
+    rule: approval.rule,
+    approveUrl: links.approveUrl,
+    rejectUrl: links.rejectUrl,
+    approverName: approver.name,
+    expiresAt: new Date(links.expiresAt * 1000),
+  });
+  const subject = kind === "reminder" ? `Reminder: ${mail.subject}` : mail.subject;
+  await deps.ses.send(
+    new SendEmailCommand({
+      FromEmailAddress: deps.senderEmail,
+      Destination: { ToAddresses: [approver.email] },
+      Content: {
+        Simple: {
+          Subject: { Data: subject },
+          Body: { Html: { Data: mail.html }, Text: { Data: mail.text } },
+        },
+      },
+    }),
+  );
+}
+
 /** Signed approve and reject links for one approver. */
-export function approvalLinks(deps: ApprovalDeps, approval: ApprovalRecord, approverId: string) {
-  const expiresAt = Math.floor(nowOf(deps).getTime() / 1000) + DEFAULTS.approvalLinkTtlSeconds;
+export function approvalLinks(
+  deps: ApprovalDeps,
+  approval: ApprovalRecord,
+  approverId: string,
+  ttlSeconds: number = DEFAULTS.approvalLinkTtlSeconds,
+) {
+  const expiresAt = Math.floor(nowOf(deps).getTime() / 1000) + Math.min(ttlSeconds, DEFAULTS.approvalLinkTtlSeconds);
   const sign = (action: "approve" | "reject") =>
     signApprovalLink({
       key: deps.signingKey,
@@ -148,6 +216,10 @@ export async function decide(
   await deps.ledger.audit(approval.runId, input.by, `approval.${input.decision}`, {
     approvalId: approval.approvalId,
     comment: input.comment ?? "",
+    tool: approval.call.name,
+    callHash: approval.callHash,
+    policyRevision: policyRevisionOfApproval(approval) ?? "",
+    ...(input.nonce !== undefined ? { via: "signed-link" } : {}),
   });
   await deps.ledger.updateRun(approval.runId, { status: "running" }, { onlyIfStatusIn: ["awaiting_approval"] });
   if (approval.taskToken) {
@@ -170,9 +242,100 @@ export async function approvalTimedOut(
   input: { runId: string; approvalId: string },
 ): Promise<{ decided: boolean }> {
   const decided = await deps.ledger.decideApproval(input.approvalId, "timed_out", "system:timeout", undefined);
-  if (decided) await deps.ledger.audit(input.runId, "system", "approval.timed_out", { approvalId: input.approvalId });
+  if (decided) {
+    await deps.ledger.audit(input.runId, "system", "approval.timed_out", {
+      approvalId: input.approvalId,
+      reason: "approval timed out",
+    });
+  }
   await deps.ledger.updateRun(input.runId, { status: "running" }, { onlyIfStatusIn: ["awaiting_approval"] });
   return { decided };
+}
+
+/** What the approval clock states hand approval-timeout. */
+export const ApprovalClockInput = z.object({
+  runId: z.string(),
+  approvalId: z.string(),
+  /** `start` before the first wait; `deadline` when a wait's TimeoutSecondsPath ran out. */
+  event: z.enum(["start", "deadline"]),
+  stage: z.number().int().nonnegative().default(0),
+});
+export type ApprovalClockInput = z.input<typeof ApprovalClockInput>;
+
+/** What the state machine does next: wait `waitSeconds` in `stage`, or go back to the orchestrator. */
+export interface ApprovalClockOutput {
+  approvalId: string;
+  action: "wait" | "done";
+  stage: number;
+  /** Always ≥ 1 so TimeoutSecondsPath resolves even when the action is done. */
+  waitSeconds: number;
+}
+
+/**
+ * The approval clock: sets the first wait, then on every deadline either reminds the same approver,
+ * escalates to the next approver or delegate, or ends the request as "approval timed out". Every
+ * step is in the audit log and, as a state transition, in the execution history.
+ */
+export async function approvalClock(deps: ApprovalDeps, raw: ApprovalClockInput): Promise<ApprovalClockOutput> {
+  const input = ApprovalClockInput.parse(raw);
+  const approval = await deps.ledger.getApproval(input.approvalId);
+  if (!approval || approval.runId !== input.runId) {
+    throw new ApprovalError(`approval ${input.approvalId} does not belong to run ${input.runId}`);
+  }
+  const done: ApprovalClockOutput = {
+    approvalId: approval.approvalId,
+    action: "done",
+    stage: input.stage,
+    waitSeconds: 1,
+  };
+  if (approval.status !== "pending") return done;
+  const { reminderSeconds, escalateSeconds } = approvalTiming(deps.customer);
+  const firstStageOf = (k: number) => (reminderSeconds === undefined ? 2 * k + 1 : 2 * k);
+  const waitFor = (stage: number): ApprovalClockOutput => ({
+    approvalId: approval.approvalId,
+    action: "wait",
+    stage,
+    waitSeconds: stage % 2 === 0 ? (reminderSeconds ?? escalateSeconds) : escalateSeconds - (reminderSeconds ?? 0),
+  });
+  const chain = approval.approvers;
+
+  if (input.event === "start") {
+    const stage = firstStageOf(0);
+    await deps.ledger.audit(input.runId, "system", "approval.clock_started", {
+      approvalId: approval.approvalId,
+      approvers: chain,
+      reminderAfterSeconds: reminderSeconds ?? null,
+      escalateAfterSeconds: escalateSeconds,
+      policyRevision: policyRevisionOfApproval(approval) ?? "",
+    });
+    return waitFor(stage);
+  }
+
+  const k = approverIndexOf(input.stage, chain.length);
+  const approverId = chain[k] ?? "";
+  if (input.stage % 2 === 0) {
+    const ttl = secondsLeftInChain(deps.customer, input.stage + 1, chain.length);
+    await emailApprover(deps, approval, approverId, "reminder", ttl);
+    await deps.ledger.audit(input.runId, "system", "approval.reminder_sent", {
+      approvalId: approval.approvalId,
+      approver: approverId,
+      stage: input.stage,
+    });
+    return waitFor(input.stage + 1);
+  }
+  const next = chain[k + 1];
+  if (next !== undefined && Math.floor(input.stage / 2) + 1 < chain.length) {
+    await deps.ledger.audit(input.runId, "system", "approval.escalated", {
+      approvalId: approval.approvalId,
+      from: approverId,
+      to: next,
+      stage: input.stage,
+      reason: `no decision within ${escalateSeconds} s`,
+    });
+    return waitFor(firstStageOf(k + 1));
+  }
+  await approvalTimedOut(deps, { runId: input.runId, approvalId: approval.approvalId });
+  return done;
 }
 
 // ---- the approval callback (signed links) ---------------------------------------------------
@@ -180,6 +343,14 @@ export async function approvalTimedOut(
 export interface HttpResult {
   status: number;
   html: string;
+}
+
+/** Why an approval requested under another policy revision cannot be decided now, or undefined. */
+function stalePolicy(customer: CustomerConfig, approval: ApprovalRecord): string | undefined {
+  const recorded = policyRevisionOfApproval(approval);
+  const current = policyRevisionOf(customer);
+  if (recorded === undefined || recorded === current) return undefined;
+  return `the approval policy changed since it was sent (${recorded}, now ${current})`;
 }
 
 /**
@@ -199,11 +370,22 @@ export async function handleApprovalRequest(
   }
   const approval = await deps.ledger.getApproval(link.approvalId);
   if (!approval) return { status: 404, html: renderResultPage("Not found", "This approval request does not exist.") };
+  const click = { approvalId: approval.approvalId, approver: link.approverId, action: link.action, method: req.method };
   if (!approval.approvers.includes(link.approverId)) {
+    await deps.ledger.audit(approval.runId, link.approverId, "approval.link_refused", {
+      ...click,
+      why: "not an approver of this request",
+    });
     return {
       status: 403,
       html: renderResultPage("Not your approval", "This link was not issued to an approver of this request."),
     };
+  }
+  // The record must still describe exactly the call that was emailed, under the policy now in force.
+  const problem = bindingProblem(approval) ?? stalePolicy(deps.customer, approval);
+  if (problem !== undefined) {
+    await deps.ledger.audit(approval.runId, link.approverId, "approval.link_refused", { ...click, why: problem });
+    return { status: 409, html: renderResultPage("Request changed", `This request cannot be decided: ${problem}.`) };
   }
   if (approval.status !== "pending" || approval.usedNonces.includes(link.nonce)) {
     return {
@@ -216,6 +398,8 @@ export async function handleApprovalRequest(
   }
   const approver = deps.customer.approvers.find((a) => a.id === link.approverId);
   if (req.method === "GET") {
+    // A view is not a decision (mail scanners open every link), but it is recorded.
+    await deps.ledger.audit(approval.runId, approver?.email ?? link.approverId, "approval.viewed", click);
     return {
       status: 200,
       html: renderConfirmPage({

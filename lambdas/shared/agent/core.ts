@@ -1,17 +1,28 @@
 import type { DocumentStore } from "../aws/documents.js";
 import type { CustomerConfig } from "../config/schema.js";
 import { DEFAULTS } from "../constants.js";
+import { PreparedContext } from "../context/types.js";
 import { DocumentError } from "../errors.js";
 import { type Ledger, sha256 } from "../ledger/ledger.js";
 import type { ApprovalRecord, Disposition, RunRecord, ToolCallRecord, TurnRecord } from "../ledger/records.js";
 import { ZERO_COUNTERS } from "../ledger/records.js";
+import { PromptTooLongError } from "../model/anthropic.js";
 import { costUsd } from "../model/cost.js";
-import type { ContentBlock, Message, ModelClient, ToolResultBlock, ToolUseBlock } from "../model/types.js";
+import { RetryingModelClient, type RetryPolicy } from "../model/retry.js";
+import type {
+  ContentBlock,
+  Message,
+  ModelClient,
+  ModelResponse,
+  ToolResultBlock,
+  ToolUseBlock,
+} from "../model/types.js";
 import type { Step, ToolCallRef } from "../steps.js";
+import { noopTelemetry, type Telemetry } from "../telemetry.js";
 import { ESCALATE_TOOL, findTool, toolSpecs } from "../tools/registry.js";
 import type { ToolContext } from "../tools/types.js";
 import { crashPoint } from "./faults.js";
-import { approvalIdFor, argsHash, guardCall } from "./guard.js";
+import { approvalIdFor, argsHash, bindingProblem, guardCall } from "./guard.js";
 import { rulesBlock, SYSTEM_PROMPT, taskMessage } from "./prompt.js";
 
 /** Everything the agent core touches, injected: the same core runs in Lambda and locally. */
@@ -22,10 +33,16 @@ export interface AgentDeps {
   /** Bucket for large tool results and saved orders (the customer's intake bucket). */
   bucket: string;
   model?: { client: ModelClient; modelId: string };
+  /** @default DEFAULTS.modelRetry */
+  modelRetry?: RetryPolicy;
+  /** Traces, metrics and logs about the run (Powertools in Lambda, the trace store locally). @default - none */
+  telemetry?: Telemetry;
   now?: () => Date;
 }
 
 const TERMINAL = new Set(["saved", "rejected", "failed"]);
+
+const telemetryOf = (deps: AgentDeps): Telemetry => deps.telemetry ?? noopTelemetry;
 
 /** Run ids are derived from content: the same bytes for the same customer are one run. */
 export function runIdFor(customer: string, documentSha256: string): string {
@@ -37,6 +54,8 @@ export function runIdFor(customer: string, documentSha256: string): string {
 export interface IngestInput {
   bucket: string;
   key: string;
+  /** The object version the event announced: another upload under the same key cannot swap the bytes. */
+  versionId?: string;
   executionId: string;
 }
 
@@ -48,13 +67,19 @@ export async function ingest(
   deps: AgentDeps,
   input: IngestInput,
 ): Promise<{ runId: string; status: "new" | "resume" | "duplicate" }> {
-  const bytes = await deps.documents.get(input.bucket, input.key);
+  const bytes = await deps.documents.get(input.bucket, input.key, input.versionId);
   const digest = sha256(bytes);
   const runId = runIdFor(deps.customer.name, digest);
   const { run, created } = await deps.ledger.openRun({
     runId,
     customer: deps.customer.name,
-    document: { bucket: input.bucket, key: input.key, sha256: digest, size: bytes.byteLength },
+    document: {
+      bucket: input.bucket,
+      key: input.key,
+      versionId: input.versionId,
+      sha256: digest,
+      size: bytes.byteLength,
+    },
     executionId: input.executionId,
     status: "running",
     turn: 0,
@@ -63,6 +88,7 @@ export async function ingest(
     modelId: deps.model?.modelId,
   });
   if (created) {
+    telemetryOf(deps).runStarted({ runId, customer: deps.customer.name });
     await deps.ledger.audit(runId, "system", "run.opened", {
       key: input.key,
       sha256: digest,
@@ -184,6 +210,7 @@ function deriveOutcome(
 export async function orchestrate(deps: AgentDeps, input: { runId: string }): Promise<Step> {
   const { ledger, customer } = deps;
   const run = await ledger.requireRun(input.runId);
+  telemetryOf(deps).runContext({ runId: run.runId, customer: customer.name, poNumber: run.poNumber, turn: run.turn });
   const turns = await ledger.getTurns(run.runId);
   const toolCalls = await ledger.getToolCalls(run.runId);
   const lastTurn = turns.at(-1);
@@ -235,35 +262,34 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
   }
   if (!deps.model) throw new Error("orchestrate needs a model client");
 
-  // Count the call before making it: a crash after paying but before storing shows up as a redundant call.
-  await ledger.addCounters(run.runId, { modelCalls: 1 });
-  const response = await deps.model.client.create({
-    model: deps.model.modelId,
-    system: SYSTEM_PROMPT,
-    rules: rulesBlock(customer),
-    tools: toolSpecs(),
-    messages,
-    maxTokens: DEFAULTS.maxOutputTokens,
-  });
+  const modelStarted = Date.now();
+  const response = await callModel(deps, run, turnNo, messages);
+  const modelMs = Date.now() - modelStarted;
   const cost = costUsd(response.model, response.usage);
 
   const dispositions: Disposition[] = [];
+  /** The policy revision behind each guard decision, recorded in the audit log with the run. */
+  const revisions = new Map<string, string>();
   const approvals: Omit<ApprovalRecord, "schemaVersion" | "createdAt">[] = [];
   for (const block of response.content) {
     if (block.type !== "tool_use") continue;
     const verdict = guardCall(customer, block.name, block.input);
+    if (verdict.kind !== "rejected") revisions.set(block.id, verdict.policyRevision);
     if (verdict.kind === "rejected") {
       dispositions.push({ kind: "rejected", toolUseId: block.id, name: block.name, error: verdict.error });
     } else if (verdict.kind === "run") {
       dispositions.push({ kind: "run", toolUseId: block.id, name: block.name, argsHash: verdict.argsHash });
     } else {
-      const approvalId = approvalIdFor(run.runId, block.id, block.name, verdict.argsHash);
+      // A policy decision binds its revision; the model's own escalation was not a policy decision.
+      const revision = verdict.request.rule === "model-escalation" ? undefined : verdict.policyRevision;
+      const approvalId = approvalIdFor(run.runId, block.id, block.name, verdict.argsHash, revision);
       dispositions.push({
         kind: "approval",
         toolUseId: block.id,
         name: block.name,
         argsHash: verdict.argsHash,
         approvalId,
+        ...(revision ? { policyRevision: revision } : {}),
       });
       approvals.push({
         approvalId,
@@ -272,6 +298,7 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
         turn: turnNo,
         call: { toolUseId: block.id, name: block.name, input: block.input },
         callHash: verdict.argsHash,
+        ...(revision ? { policyRevision: revision } : {}),
         reason: verdict.request.reason,
         rule: verdict.request.rule,
         approvers: verdict.request.approvers,
@@ -308,10 +335,24 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
         toolUseId: d.toolUseId,
         ...(d.kind === "rejected" ? { error: d.error } : {}),
         ...(d.kind === "approval" ? { approvalId: d.approvalId } : {}),
+        ...(revisions.has(d.toolUseId) ? { policyRevision: revisions.get(d.toolUseId) } : {}),
       });
     }
     const po = poNumberFrom(response.content);
     if (po && !run.poNumber) await ledger.updateRun(run.runId, { poNumber: po });
+    const ref = { runId: run.runId, customer: customer.name, poNumber: po ?? run.poNumber };
+    telemetryOf(deps).modelCall({
+      ...ref,
+      turn: turnNo,
+      modelId: response.model,
+      usage: response.usage,
+      stopReason: response.stop_reason,
+      durationMs: modelMs,
+      costUsd: cost,
+    });
+    for (const a of approvals) {
+      telemetryOf(deps).escalation({ ...ref, turn: turnNo, approvalId: a.approvalId, tool: a.call.name, rule: a.rule });
+    }
   }
   crashPoint("after-turn-stored", stored.turn);
 
@@ -323,6 +364,112 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
   const next = stepFromResolution(stored.turn, r);
   // Every disposition resolved already (all rejected by the guard): loop straight back.
   return next ?? { type: "tools", turn: stored.turn, calls: [] };
+}
+
+/**
+ * One model turn with the single retry layer (RetryingModelClient) and the "prompt is too long"
+ * ladder: compact the conversation and retry once; if it still does not fit, a human is asked
+ * (a system escalation), and if that already happened the run fails with the reason.
+ */
+async function callModel(deps: AgentDeps, run: RunRecord, turnNo: number, messages: Message[]): Promise<ModelResponse> {
+  const { ledger, customer } = deps;
+  if (!deps.model) throw new Error("orchestrate needs a model client");
+  const client = new RetryingModelClient(deps.model.client, deps.modelRetry ?? DEFAULTS.modelRetry, {
+    onRetry: (e) => {
+      telemetryOf(deps).retry({
+        runId: run.runId,
+        customer: customer.name,
+        turn: turnNo,
+        what: "model",
+        reason: e.error.message,
+      });
+      void ledger.addCounters(run.runId, { retries: 1 }).catch(() => {});
+      void ledger
+        .audit(run.runId, "system", "model.retry", {
+          turn: turnNo,
+          attempt: e.attempt,
+          delayMs: e.delayMs,
+          error: e.error.message,
+        })
+        .catch(() => {});
+    },
+  });
+  const request = (msgs: Message[]) => ({
+    model: deps.model?.modelId ?? "",
+    system: SYSTEM_PROMPT,
+    rules: rulesBlock(customer),
+    tools: toolSpecs(),
+    messages: msgs,
+    maxTokens: DEFAULTS.maxOutputTokens,
+  });
+  let attempt = messages;
+  for (let compactions = 0; ; compactions++) {
+    try {
+      const response = await client.create(request(attempt));
+      // Counted once paid, before the turn is stored: a crash in between shows as a paid, lost call.
+      await ledger.addCounters(run.runId, { modelCalls: 1 });
+      crashPoint("after-model-answer", turnNo);
+      return response;
+    } catch (err) {
+      if (!(err instanceof PromptTooLongError)) throw err;
+      await ledger.audit(run.runId, "system", "model.prompt_too_long", {
+        turn: turnNo,
+        compactions,
+        error: err.message,
+      });
+      if (compactions < DEFAULTS.promptTooLongRetries) {
+        await ledger.addCounters(run.runId, { compactions: 1 });
+        attempt = compactMessages(attempt);
+        continue;
+      }
+      return promptTooLongEscalation(turnNo, err.message);
+    }
+  }
+}
+
+/**
+ * Stronger compression for a prompt that does not fit: the latest result of each tool stays in
+ * full, older results and older assistant text are replaced by a one-line note.
+ */
+export function compactMessages(messages: Message[]): Message[] {
+  const latestByTool = new Map<string, string>();
+  const toolOf = new Map<string, string>();
+  for (const m of messages) {
+    for (const b of m.content) {
+      if (b.type === "tool_use") toolOf.set(b.id, b.name);
+      if (b.type === "tool_result") latestByTool.set(toolOf.get(b.tool_use_id) ?? b.tool_use_id, b.tool_use_id);
+    }
+  }
+  const keep = new Set(latestByTool.values());
+  return messages.map((m, i) => ({
+    role: m.role,
+    content: m.content.map((b): ContentBlock => {
+      if (b.type === "tool_result" && !keep.has(b.tool_use_id) && b.content.length > 200) {
+        return {
+          ...b,
+          content: `[elided to fit the context window: ${toolOf.get(b.tool_use_id) ?? "tool"} result of ${b.content.length} characters; a later result of the same tool is kept in full]`,
+        };
+      }
+      if (b.type === "text" && m.role === "assistant" && i < messages.length - 2 && b.text.length > 200) {
+        return { type: "text", text: `${b.text.slice(0, 200)}… [elided]` };
+      }
+      return b;
+    }),
+  }));
+}
+
+/** The turn that asks a human when the conversation cannot be made to fit. */
+function promptTooLongEscalation(turnNo: number, detail: string): ModelResponse {
+  const reason = `The conversation is too long for the model even after compression (${detail.slice(0, 200)}); a human must process this PO.`;
+  return {
+    model: "po-agent-system",
+    content: [
+      { type: "text", text: reason },
+      { type: "tool_use", id: `toolu_system_too_long_${turnNo}`, name: ESCALATE_TOOL, input: { reason } },
+    ],
+    stop_reason: "tool_use",
+    usage: { input_tokens: 0, output_tokens: 0 },
+  };
 }
 
 function poNumberFrom(content: (ContentBlock | { type: string })[]): string | undefined {
@@ -360,14 +507,27 @@ export async function runTool(
   if (!use || !disposition) throw new Error(`tool call ${input.call.toolUseId} is not in run ${run.runId}`);
   const hash = argsHash(use.input);
   const existing = await ledger.getToolCall(run.runId, use.id, hash);
-  if (existing) return { toolUseId: use.id, isError: existing.isError };
+  const toolRef = {
+    runId: run.runId,
+    customer: customer.name,
+    poNumber: run.poNumber,
+    toolUseId: use.id,
+    tool: use.name,
+  };
+  if (existing) {
+    telemetryOf(deps).toolCall({ ...toolRef, isError: existing.isError, durationMs: 0, replayed: true });
+    return { toolUseId: use.id, isError: existing.isError };
+  }
 
   // Defense in depth: the tool re-checks the guard's decision and the approval binding itself.
   if (disposition.kind === "rejected") throw new Error(`tool call ${use.id} was rejected by the guard and cannot run`);
   if (disposition.kind === "approval") {
     const approval = await ledger.getApproval(disposition.approvalId);
-    if (approval?.status !== "approved" || approval.callHash !== hash || approval.runId !== run.runId) {
-      throw new Error(`tool call ${use.id} needs an approval bound to exactly this call; none is granted`);
+    const problem = approval ? bindingProblem(approval, run.runId, use) : "the approval record is missing";
+    if (!approval || approval.status !== "approved" || approval.callHash !== hash || problem !== undefined) {
+      throw new Error(
+        `tool call ${use.id} needs an approval bound to exactly this call; none is granted (${problem ?? approval?.status ?? "missing"})`,
+      );
     }
   } else if (guardCall(customer, use.name, use.input).kind !== "run") {
     throw new Error(`tool call ${use.id} is not allowed without approval`);
@@ -398,6 +558,7 @@ export async function runTool(
     durationMs: Date.now() - started,
   });
   await ledger.addCounters(run.runId, { toolCalls: 1 });
+  telemetryOf(deps).toolCall({ ...toolRef, isError: call.isError, durationMs: Date.now() - started });
   if (created)
     await ledger.audit(run.runId, "agent", "tool.executed", {
       tool: use.name,
@@ -407,12 +568,15 @@ export async function runTool(
   return { toolUseId: use.id, isError: call.isError };
 }
 
+/** Where a run's prepared thread context lives (S3: it can be larger than a DynamoDB item). */
+const contextKey = (runId: string) => `context/${runId}.json`;
+
 function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
   return {
     runId: run.runId,
     customer: deps.customer,
     document: run.document,
-    loadDocument: () => deps.documents.get(run.document.bucket, run.document.key),
+    loadDocument: () => deps.documents.get(run.document.bucket, run.document.key, run.document.versionId),
     async findSavedOrder(poNumber) {
       const order = await deps.ledger.getOrder(deps.customer.name, poNumber);
       return order ? { runId: order.runId } : undefined;
@@ -432,6 +596,18 @@ function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
       await deps.documents.put(deps.bucket, objectKey, JSON.stringify(po, null, 2));
       if (created) await deps.ledger.audit(run.runId, "agent", "order.saved", { poNumber, objectKey });
       return { created };
+    },
+    async loadPreparedContext() {
+      try {
+        const bytes = await deps.documents.get(deps.bucket, contextKey(run.runId));
+        return PreparedContext.parse(JSON.parse(new TextDecoder().decode(bytes)));
+      } catch (err) {
+        if (err instanceof DocumentError) return undefined;
+        throw err;
+      }
+    },
+    async savePreparedContext(context) {
+      await deps.documents.put(deps.bucket, contextKey(run.runId), JSON.stringify(context));
     },
   };
 }
@@ -455,6 +631,18 @@ export async function finalize(
       durationMs: now.getTime() - Date.parse(run.createdAt),
     });
     await deps.ledger.audit(input.runId, "system", "run.finished", { outcome, reason });
+    telemetryOf(deps).runFinished({
+      runId: run.runId,
+      customer: deps.customer.name,
+      poNumber: run.poNumber,
+      outcome,
+      reason,
+      turns: run.turn,
+      durationMs: now.getTime() - Date.parse(run.createdAt),
+      waitedMs: await waitedMs(deps, run.runId),
+      counters: run.counters,
+      ...(step.type === "budget_exceeded" ? { budgetExceeded: budgetKind(step.reason) } : {}),
+    });
   }
   return { outcome, reason };
 }
@@ -502,7 +690,37 @@ export async function recordFailure(
     });
   }
   await deps.ledger.audit(runId, "system", "run.failed", { reason });
+  const failed = await deps.ledger.getRun(runId);
+  if (failed) {
+    telemetryOf(deps).runFinished({
+      runId,
+      customer: deps.customer.name,
+      poNumber: failed.poNumber,
+      outcome: "failed",
+      reason,
+      turns: failed.turn,
+      durationMs: now.getTime() - Date.parse(failed.createdAt),
+      counters: failed.counters,
+    });
+  }
   return { runId, reason };
+}
+
+/** Time the run spent waiting on humans: excluded from the working-time metric. */
+async function waitedMs(deps: AgentDeps, runId: string): Promise<number> {
+  let total = 0;
+  for (const t of await deps.ledger.getTurns(runId)) {
+    for (const d of t.dispositions) {
+      if (d.kind !== "approval") continue;
+      const a = await deps.ledger.getApproval(d.approvalId);
+      if (a?.decidedAt) total += Date.parse(a.decidedAt) - Date.parse(a.createdAt);
+    }
+  }
+  return total;
+}
+
+function budgetKind(reason: string): "turns" | "tokens" | "cost" {
+  return /token/.test(reason) ? "tokens" : /cost/.test(reason) ? "cost" : "turns";
 }
 
 function describeError(error: { Error?: string; Cause?: string } | undefined): string {

@@ -2,30 +2,87 @@ import type { CustomerConfig } from "../config/schema.js";
 import { canonicalJson, sha256 } from "../ledger/ledger.js";
 import type { NormalizedPo } from "../po/model.js";
 import { formatMinor } from "../po/money.js";
+import { policyRevisionOf } from "../policy/cedar.js";
 import { evaluatePolicy } from "../policy/evaluate.js";
 import type { PolicyInput } from "../policy/types.js";
 import { ESCALATE_TOOL, findTool, TOOLS } from "../tools/registry.js";
 
 export interface ApprovalRequest {
+  /** Why, in words; ends with the policy revision `(policy cedar-…)` until records carry it as a field. */
   reason: string;
+  /** The rule that requires a human: a tier name, `effect:dangerous` or `model-escalation`. */
   rule: string;
   approvers: string[];
   summary: { poNumber: string; supplierName: string; amount: string };
+  /** The policy revision that decided; also at the end of `reason` until approval records carry it as a field. */
+  policyRevision: string;
 }
 
-/** What the guard decided about one tool_use block. */
+/** What the guard decided about one tool_use block; every decision names the policy revision. */
 export type GuardVerdict =
   | { kind: "rejected"; error: string }
-  | { kind: "run"; argsHash: string }
-  | { kind: "approval"; argsHash: string; request: ApprovalRequest };
+  | { kind: "run"; argsHash: string; policyRevision: string }
+  | { kind: "approval"; argsHash: string; request: ApprovalRequest; policyRevision: string };
+
+/** Who asks for tool calls: the orchestrator, on the model's behalf (the Cedar principal). */
+export const REQUESTING_AGENT = "orchestrator";
 
 export function argsHash(input: unknown): string {
   return sha256(canonicalJson(input ?? {}));
 }
 
-/** Binds an approval to one exact call: run, tool_use id, tool name and argument hash. */
-export function approvalIdFor(runId: string, toolUseId: string, name: string, hash: string): string {
-  return `apr_${sha256(`${runId}\n${toolUseId}\n${name}\n${hash}`).slice(0, 24)}`;
+/**
+ * Binds an approval to one exact call: run, tool_use id, tool name, argument hash and, when given,
+ * the policy revision that asked for it. Approving it can execute nothing else.
+ */
+export function approvalIdFor(
+  runId: string,
+  toolUseId: string,
+  name: string,
+  hash: string,
+  policyRevision?: string,
+): string {
+  const rev = policyRevision === undefined ? "" : `\n${policyRevision}`;
+  return `apr_${sha256(`${runId}\n${toolUseId}\n${name}\n${hash}${rev}`).slice(0, 24)}`;
+}
+
+/** The revision an approval was requested under: the record's field when it has one, else the `reason` suffix. */
+export function policyRevisionOfApproval(approval: { reason: string }): string | undefined {
+  if ("policyRevision" in approval && typeof approval.policyRevision === "string") return approval.policyRevision;
+  return /\(policy (cedar-[0-9a-f]{16})\)$/.exec(approval.reason)?.[1];
+}
+
+/** The stored approval, as far as the binding is concerned. */
+export interface BoundApproval {
+  approvalId: string;
+  runId: string;
+  call: { toolUseId: string; name: string; input?: unknown };
+  callHash: string;
+  reason: string;
+}
+
+/**
+ * Why an approval record no longer matches the call it was issued for, or undefined when it does:
+ * the stored arguments must hash to the recorded hash, and the id must be derived from run, call,
+ * hash (and revision). A record edited after the email went out fails here.
+ */
+export function bindingProblem(
+  approval: BoundApproval,
+  runId?: string,
+  use?: { id: string; input: unknown },
+): string | undefined {
+  const hash = argsHash(approval.call.input);
+  if (hash !== approval.callHash) return "the approved arguments changed after the request was sent";
+  if (runId !== undefined && approval.runId !== runId) return `the approval belongs to run ${approval.runId}`;
+  if (use !== undefined && (use.id !== approval.call.toolUseId || argsHash(use.input) !== hash)) {
+    return "the approval was issued for another call";
+  }
+  const { toolUseId, name } = approval.call;
+  const rev = policyRevisionOfApproval(approval);
+  const ids = [approvalIdFor(approval.runId, toolUseId, name, hash)];
+  if (rev !== undefined) ids.push(approvalIdFor(approval.runId, toolUseId, name, hash, rev));
+  if (!ids.includes(approval.approvalId)) return "the approval id does not match the call it names";
+  return undefined;
 }
 
 /**
@@ -33,7 +90,12 @@ export function approvalIdFor(runId: string, toolUseId: string, name: string, ha
  * to the model as errors; writes are checked against the customer's structured policy and,
  * when not allowed, become approval requests; dangerous calls always need a human.
  */
-export function guardCall(customer: CustomerConfig, name: string, input: unknown): GuardVerdict {
+export function guardCall(
+  customer: CustomerConfig,
+  name: string,
+  input: unknown,
+  agent: string = REQUESTING_AGENT,
+): GuardVerdict {
   const tool = findTool(name);
   if (!tool) {
     return {
@@ -50,28 +112,55 @@ export function guardCall(customer: CustomerConfig, name: string, input: unknown
     return { kind: "rejected", error: `invalid arguments for ${name}: ${issues}` };
   }
   const hash = argsHash(input);
+  const revision = policyRevisionOf(customer);
   if (name === ESCALATE_TOOL) {
     const { reason, po } = parsed.data as { reason: string; po?: NormalizedPo };
-    return { kind: "approval", argsHash: hash, request: escalationRequest(customer, reason, po) };
+    const request = escalationRequest(customer, reason, po, "model-escalation");
+    return { kind: "approval", argsHash: hash, request, policyRevision: revision };
   }
-  if (tool.effect === "read") return { kind: "run", argsHash: hash };
+  if (tool.effect === "read") return { kind: "run", argsHash: hash, policyRevision: revision };
   const po = (parsed.data as { po?: NormalizedPo }).po;
-  if (tool.effect === "dangerous" || !po) {
-    const request = escalationRequest(customer, `${name} is a ${tool.effect} operation and always needs a human`, po);
-    return { kind: "approval", argsHash: hash, request: { ...request, rule: `effect:${tool.effect}` } };
+  if (!po) {
+    // A write without a PO cannot be checked against the policy: a human decides.
+    const request = escalationRequest(
+      customer,
+      `${name} is a ${tool.effect} call without a PO to check`,
+      po,
+      `effect:${tool.effect}`,
+    );
+    return { kind: "approval", argsHash: hash, request, policyRevision: revision };
   }
-  const decision = evaluatePolicy(customer, policyInput(po));
-  if (decision.decision === "allow") return { kind: "run", argsHash: hash };
+  const decision = evaluatePolicy(customer, { ...policyInput(po), tool: name, effect: tool.effect, agent });
+  // Dangerous calls never run on the policy's word alone, whatever a policy file says.
+  if (decision.decision === "allow" && tool.effect !== "dangerous") {
+    return { kind: "run", argsHash: hash, policyRevision: decision.policyRevision };
+  }
+  const rule = tool.effect === "dangerous" ? `effect:dangerous` : decision.tier;
+  const approvers =
+    decision.decision === "require_approval" ? decision.approvers : escalationRequest(customer, "", po, "").approvers;
   return {
     kind: "approval",
     argsHash: hash,
-    request: { reason: decision.reason, rule: decision.tier, approvers: decision.approvers, summary: summarize(po) },
+    policyRevision: decision.policyRevision,
+    request: {
+      reason: withRevision(decision.reason, decision.policyRevision),
+      rule,
+      approvers,
+      summary: summarize(po),
+      policyRevision: decision.policyRevision,
+    },
   };
+}
+
+function withRevision(reason: string, revision: string): string {
+  return `${reason} (policy ${revision})`;
 }
 
 /** What the policy needs to know about a PO. */
 export function policyInput(po: NormalizedPo): PolicyInput {
   return {
+    documentId: po.poNumber,
+    documentType: `purchase_order/${po.source.format}`,
     totalMinor: po.totalMinor,
     currency: po.currency,
     supplierName: po.supplier.name,
@@ -85,7 +174,12 @@ function summarize(po: NormalizedPo | undefined): ApprovalRequest["summary"] {
   return { poNumber: po.poNumber, supplierName: po.supplier.name, amount: formatMinor(po.totalMinor, po.currency) };
 }
 
-function escalationRequest(customer: CustomerConfig, reason: string, po: NormalizedPo | undefined): ApprovalRequest {
+function escalationRequest(
+  customer: CustomerConfig,
+  reason: string,
+  po: NormalizedPo | undefined,
+  rule: string,
+): ApprovalRequest {
   // The approvers a policy would ask for this PO; without a PO, the last (default) tier's.
   let approvers: string[];
   if (po) {
@@ -95,5 +189,8 @@ function escalationRequest(customer: CustomerConfig, reason: string, po: Normali
   } else {
     approvers = [...(customer.approvalPolicy.tiers.at(-1)?.approvers ?? [])];
   }
-  return { reason, rule: "model-escalation", approvers, summary: summarize(po) };
+  const policyRevision = policyRevisionOf(customer);
+  // The model's own words stay as they are: the policy did not decide a model escalation.
+  const why = rule === "model-escalation" ? reason : withRevision(reason, policyRevision);
+  return { reason: why, rule, approvers, summary: summarize(po), policyRevision };
 }

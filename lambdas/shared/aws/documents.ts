@@ -10,15 +10,15 @@ export class DocumentStore {
   ) {}
 
   /** Reads an object; a missing object or one over the size limit is a DocumentError naming it. */
-  async get(bucket: string, key: string): Promise<Uint8Array> {
+  async get(bucket: string, key: string, versionId?: string): Promise<Uint8Array> {
     try {
-      const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
       if ((head.ContentLength ?? 0) > this.maxBytes) {
         throw new DocumentError(
           `document s3://${bucket}/${key} is ${head.ContentLength} bytes; the limit is ${this.maxBytes} bytes`,
         );
       }
-      const res = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const res = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
       if (!res.Body) throw new DocumentError(`document s3://${bucket}/${key} has no body`);
       return await res.Body.transformToByteArray();
     } catch (err) {

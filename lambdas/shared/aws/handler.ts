@@ -1,10 +1,18 @@
 import type { Context } from "aws-lambda";
 import type { z } from "zod";
-import { logger, metrics, tracer } from "../observability.js";
+import { logger, metrics, tagRun, tracer, untagRun } from "../observability.js";
+
+/** Run keys an event may carry at the edge; the core adds `poNumber` once it has read the run. */
+function keysOf(input: unknown): { runId?: string; turn?: number } {
+  const i = (input ?? {}) as { runId?: unknown; turn?: unknown; step?: { turn?: unknown } };
+  const turn = typeof i.turn === "number" ? i.turn : typeof i.step?.turn === "number" ? i.step.turn : undefined;
+  return { ...(typeof i.runId === "string" ? { runId: i.runId } : {}), ...(turn !== undefined ? { turn } : {}) };
+}
 
 /**
- * The one handler wrapper: parse the event with zod at the edge, tag logs and the trace with
- * the run, publish metrics, and let errors through by name (Step Functions matches on it).
+ * The one handler wrapper: parse the event with zod at the edge, tag every log line and the trace
+ * with the run (runId, customer, turn; poNumber via Telemetry.runContext), publish metrics, and let
+ * errors through by name (Step Functions matches on it).
  */
 export function instrumented<S extends z.ZodTypeAny, R>(
   name: string,
@@ -13,16 +21,12 @@ export function instrumented<S extends z.ZodTypeAny, R>(
 ): (event: unknown, context?: Context) => Promise<R> {
   return async (event, context) => {
     if (context) logger.addContext(context);
-    const input = schema.parse(event) as z.infer<S>;
-    const runId = (input as { runId?: string }).runId;
-    if (runId) {
-      logger.appendKeys({ runId });
-      tracer.putAnnotation("runId", runId);
-    }
     const segment = tracer.getSegment();
     const sub = segment?.addNewSubsegment(`## ${name}`);
     if (sub) tracer.setSegment(sub);
     try {
+      const input = schema.parse(event) as z.infer<S>;
+      tagRun({ ...keysOf(input), customer: process.env.CUSTOMER });
       const result = await core(input);
       logger.info(`${name} done`);
       return result;
@@ -34,7 +38,7 @@ export function instrumented<S extends z.ZodTypeAny, R>(
       sub?.close();
       if (segment) tracer.setSegment(segment);
       metrics.publishStoredMetrics();
-      if (runId) logger.removeKeys(["runId"]);
+      untagRun();
     }
   };
 }

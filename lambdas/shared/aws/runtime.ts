@@ -9,7 +9,7 @@ import type { AgentDeps } from "../agent/core.js";
 import { CustomerConfig } from "../config/schema.js";
 import { ConfigError, requireEnv } from "../errors.js";
 import { Ledger } from "../ledger/ledger.js";
-import { tracer } from "../observability.js";
+import { telemetry, tracer } from "../observability.js";
 import { DocumentStore } from "./documents.js";
 
 /**
@@ -51,6 +51,7 @@ export function agentDeps(model?: AgentDeps["model"]): AgentDeps {
     customer,
     bucket: env.documentBucket,
     model,
+    telemetry,
   };
 }
 

@@ -76,6 +76,14 @@ export const CustomerConfig = z
         /** Which date decides the weekday: the PO's order date (deterministic, replay-safe). */
         weekdayFrom: z.enum(["orderDate"]).default("orderDate"),
         tiers: z.array(PolicyTier).nonempty(),
+        /** Hours after an approver is emailed until they get one reminder; at or past `escalateAfterHours`, none. */
+        reminderAfterHours: z.number().positive().max(480).default(24),
+        /**
+         * Hours each approver in the chain has before the request goes to the next one (approvers, then
+         * delegates); after the last one's time the request ends rejected with "approval timed out".
+         * At most 20 days: one wait must fit a local timer (24.8 days) and stay far below the execution's 30.
+         */
+        escalateAfterHours: z.number().positive().max(480).default(48),
       })
       .strict(),
     model: z
@@ -92,6 +100,8 @@ export const CustomerConfig = z
         maxTurns: z.number().int().positive().optional(),
         maxTokens: z.number().int().positive().optional(),
         maxCostUsd: z.number().positive().optional(),
+        /** Tokens of prepared email-thread context sent to the model (the rest is summarized, fetchable by id). */
+        contextTokens: z.number().int().positive().optional(),
       })
       .strict()
       .default({}),

@@ -1,7 +1,15 @@
 import { createHash } from "node:crypto";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
 import { SCHEMA_VERSION } from "../constants.js";
+import { TransientError } from "../errors.js";
 import {
   type ApprovalRecord as Approval,
   ApprovalRecord,
@@ -42,6 +50,24 @@ const toolSk = (toolUseId: string, argsHash: string) => `TOOL#${toolUseId}#${arg
 const approvalKey = (approvalId: string) => ({ pk: `APPROVAL#${approvalId}`, sk: "APPROVAL" });
 const orderKey = (customer: string, poNumber: string) => ({ pk: `ORDER#${customer}#${poNumber}`, sk: "ORDER" });
 
+const TRANSIENT_DYNAMODB_ERRORS = new Set([
+  "ProvisionedThroughputExceededException",
+  "ThrottlingException",
+  "RequestLimitExceeded",
+  "InternalServerError",
+  "ServiceUnavailable",
+  "TimeoutError",
+]);
+
+function classifyDynamoError(err: unknown): unknown {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode ?? 0;
+  if (TRANSIENT_DYNAMODB_ERRORS.has(e.name ?? "") || status >= 500) {
+    return new TransientError(`DynamoDB ${e.name ?? "error"} (HTTP ${status}) after the SDK's retries`, { cause: err });
+  }
+  return err;
+}
+
 function isConditionalFailure(err: unknown): boolean {
   return (err as { name?: string } | undefined)?.name === "ConditionalCheckFailedException";
 }
@@ -60,6 +86,19 @@ export class Ledger {
     private readonly now: () => Date = () => new Date(),
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    // The SDK has already retried throttling and 5xx when an error gets here; what is left becomes a
+    // TransientError so the state machine's Retry decides (no third retry layer in this class).
+    this.doc.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (err) {
+          throw classifyDynamoError(err);
+        }
+      },
+      // The document client shares the base client's stack: one Ledger per invocation must not stack copies.
+      { step: "initialize", name: "poAgentTransientErrors", override: true },
+    );
   }
 
   private iso(): string {
@@ -204,6 +243,21 @@ export class Ledger {
     return items
       .map((i) => parseRecord(RunRecord, "run", stripKeys(i)))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /**
+   * Forgets a run's model turns and tool calls (not its approvals, orders or audit). Only the
+   * durability benchmark's "no ledger" baseline uses it, to restart runs from the beginning.
+   */
+  async resetRun(runId: string): Promise<void> {
+    const items = [
+      ...(await this.queryPrefix(`RUN#${runId}`, "TURN#")),
+      ...(await this.queryPrefix(`RUN#${runId}`, "TOOL#")),
+    ];
+    for (const item of items) {
+      await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: item.pk, sk: item.sk } }));
+    }
+    await this.updateRun(runId, { turn: 0, status: "running" });
   }
 
   // ---- turns ------------------------------------------------------------------------------

@@ -22,6 +22,10 @@ export const Counters = z.object({
   cacheWriteTokens: z.number().int(),
   costUsd: z.number(),
   guardRejections: z.number().int(),
+  /** Model attempts retried after a transient failure (429, 529, 5xx, reset, timeout). */
+  retries: z.number().int().default(0),
+  /** Times the conversation was compacted because the prompt was too long. */
+  compactions: z.number().int().default(0),
 });
 export type Counters = z.infer<typeof Counters>;
 
@@ -34,11 +38,15 @@ export const ZERO_COUNTERS: Counters = {
   cacheWriteTokens: 0,
   costUsd: 0,
   guardRejections: 0,
+  retries: 0,
+  compactions: 0,
 };
 
 export const DocumentRef = z.object({
   bucket: z.string(),
   key: z.string(),
+  /** The S3 object version read (the bucket is versioned): a later upload under the same key is another run. */
+  versionId: z.string().optional(),
   sha256: z.string(),
   size: z.number().int(),
 });
@@ -76,6 +84,8 @@ export const Disposition = z.discriminatedUnion("kind", [
     name: z.string(),
     argsHash: z.string(),
     approvalId: z.string(),
+    /** The policy revision that asked for the approval (not set for the model's own escalations). */
+    policyRevision: z.string().optional(),
   }),
 ]);
 export type Disposition = z.infer<typeof Disposition>;
@@ -131,6 +141,8 @@ export const ApprovalRecord = z.object({
   /** The exact call a human approves: approving cannot execute anything else. */
   call: z.object({ toolUseId: z.string(), name: z.string(), input: z.unknown() }),
   callHash: z.string(),
+  /** Policy revision the request was made under: a changed policy invalidates the link. */
+  policyRevision: z.string().optional(),
   reason: z.string(),
   rule: z.string(),
   approvers: z.array(z.string()),

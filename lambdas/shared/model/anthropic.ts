@@ -13,13 +13,12 @@ import type {
 } from "./types.js";
 
 /**
- * SDK retries per call. Kept low on purpose: the state machine also retries `TransientError`
- * on the Orchestrate task (MaxAttempts 4, see agent.asl.json), so the two multiply. With the
- * default of 2 a persistently overloaded API sees up to 3 SDK attempts × 5 Lambda attempts = 15
- * requests per turn before the run fails, and the ledger makes every retry a replay, never a
- * second billed answer.
+ * SDK retries per call: none. Model calls are retried in exactly one layer, RetryingModelClient
+ * (model/retry.ts: backoff with full jitter, retry-after respected, bounded attempts), which then
+ * fails with ModelUnavailableError, a name Step Functions does not retry. So a persistently
+ * overloaded API sees at most DEFAULTS.modelRetry.maxAttempts requests per turn, not a product of layers.
  */
-export const DEFAULT_SDK_MAX_RETRIES = 2;
+export const DEFAULT_SDK_MAX_RETRIES = 0;
 
 /** Statuses worth retrying: throttling, timeouts, server errors and 529 overloaded. */
 const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504, 529]);

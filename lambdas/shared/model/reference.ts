@@ -60,6 +60,8 @@ function collectOutcomes(messages: Message[]): Map<string, ToolOutcome> {
       if (block.type === "tool_result") {
         const use = uses.get(block.tool_use_id);
         if (!use) continue;
+        // The guard refused the call (unknown tool, invalid arguments): the call did not happen; ask again.
+        if (block.is_error === true && /^(invalid arguments for |unknown tool )/.test(block.content)) continue;
         latest.set(use.name, {
           name: use.name,
           input: use.input,
@@ -113,7 +115,8 @@ function decide(outcomes: Map<string, ToolOutcome>): Decision {
   }
   const normalized = parse<{ po: NormalizedPo }>(transformed.content)?.po ?? po;
 
-  const unknownSupplier = findings.find((f) => f.code === "UNKNOWN_SUPPLIER");
+  // What a human must look at: a supplier not on the list, or fields read with low confidence (PDF, email body).
+  const unknownSupplier = findings.find((f) => f.code === "UNKNOWN_SUPPLIER" || f.code === "LOW_CONFIDENCE_FIELDS");
   const escalation = outcomes.get("escalate_to_human");
   if (unknownSupplier && !escalation) {
     return {

@@ -1,6 +1,10 @@
 /**
- * Purchase-order documents → one `NormalizedPo`. Two formats, detected by content (never by the
- * file name):
+ * Purchase-order documents → one `NormalizedPo`. The format is detected by content, never by the
+ * file name (see detect.ts): JSON, CSV, cXML OrderRequest, UBL 2 Order, X12 850 (xml.ts, x12.ts),
+ * PDF text layer (pdf.ts) and email with attachments (email.ts).
+ *
+ * `parseDocument` is synchronous and reads the text formats; `readDocument` reads everything,
+ * PDF and email included (their parsers are asynchronous).
  *
  * JSON: one object.
  * ```
@@ -10,106 +14,141 @@
  *   "currency": "USD",
  *   "lines": [ { "id": "1", "description": "...", "quantity": 3, "unit": "ea",
  *                "unitPrice": "19.99", "amount": "59.97" } ],   // id and amount optional
+ *   "charges": [ { "reason": "Freight", "amount": "25.00", "code": "FC" } ],   // optional
+ *   "allowances": [ { "reason": "Volume discount", "amount": "10.00" } ],      // optional
+ *   "tax": { "amount": "4.95", "rate": "8.25" },                                // optional
  *   "total": "59.97", "requestedDelivery": "2026-12-10", "notes": "..." }  // last two optional
  * ```
  * Amounts are decimal numbers or decimal strings in major units ("19.99"); quantities likewise.
- * A line without `amount` gets quantity × unit price (rounded half up to the cent).
+ * A line without `amount` gets quantity × unit price (rounded half up to the cent). `total` is
+ * the payable total (lines + charges − allowances + tax).
  *
  * CSV: a header row, then one row per PO line, the PO columns repeated on every row:
  * `po_number, order_date, buyer, supplier, supplier_id, currency, line_id, description, quantity,
  * unit, unit_price, line_amount, total, requested_delivery, notes`. `supplier_id`, `line_id`,
  * `line_amount` (or `amount`), `requested_delivery` and `notes` may be left out; unknown columns
- * are ignored. Header names are case-insensitive. The delimiter is `,` or `;` (whichever the header
- * uses); in `;` files a decimal comma ("12,50") is read as a decimal point. Quoted fields may
- * hold delimiters, doubled quotes and newlines (RFC 4180, read with csv-parse).
+ * are ignored. Header names are case-insensitive. The delimiter is `,`, `;`, tab or `|` (whichever
+ * the header uses most); in `;` files a decimal comma ("12,50") is read as a decimal point. Quoted
+ * fields may hold delimiters, doubled quotes and newlines (RFC 4180, read with csv-parse).
  *
  * Arithmetic is not checked here (a line amount that disagrees is the validator's finding); what
  * cannot be read as a PO at all throws `DocumentError` with the reason.
  */
 import { CsvError, parse as parseCsv } from "csv-parse/sync";
-import { DEFAULTS } from "../constants.js";
 import { DocumentError } from "../errors.js";
-import { type NormalizedPo, NormalizedPo as NormalizedPoSchema, type PoLine } from "./model.js";
-import { multiplyQuantity, numberToDecimalText, toMinor } from "./money.js";
+import { detect } from "./detect.js";
+import { type EmailThread, readEmail } from "./email.js";
+import {
+  csvColumn,
+  describe,
+  Fields,
+  finish,
+  isObject,
+  type Json,
+  jsonField,
+  nonEmpty,
+  optional,
+  type ParseOptions,
+  type RawLine,
+} from "./fields.js";
+import type { Adjustment, DocumentFormat, NormalizedPo, PoLine } from "./model.js";
+import { readPdf } from "./pdf.js";
 import { toIsoDate } from "./transform.js";
+import { parseX12 } from "./x12.js";
+import { parseCxml, parseUbl } from "./xml.js";
 
-export type DocumentFormat = "json" | "csv";
+export type { ParseOptions } from "./fields.js";
+export type { DocumentFormat } from "./model.js";
 
-export interface ParseOptions {
-  /** The customer's IANA time zone: a timestamp (rather than a date) becomes the date there. */
-  timeZone?: string;
+export interface ParsedDocument {
+  /** The document's own format: `email` for an email whose attachment held the PO (see `po.source`). */
+  format: DocumentFormat;
+  po: NormalizedPo;
+  /** Fields a heuristic read (PDF text layer, a missing default): a human should check them. */
+  lowConfidence?: string[];
+  /** For an email: the messages of the thread in order, with their ids. */
+  thread?: EmailThread;
 }
 
-export function parseDocument(
+/** The text formats, synchronously. A PDF or an email needs `readDocument`. */
+export function parseDocument(bytes: Uint8Array, fileName: string, opts: ParseOptions = {}): ParsedDocument {
+  const d = detect(bytes);
+  if (d.kind === "pdf" || d.kind === "email") {
+    throw new DocumentError(
+      `the document is ${d.kind === "pdf" ? "a PDF" : "an email"}; it is read with readDocument()`,
+    );
+  }
+  if (d.kind === "image") throw imageError(d.mediaType);
+  return withLowConfidence(d.format, parseText(d.format, d.text, fileName, opts));
+}
+
+/** Every format, PDF and email included. Size and content checks come before any parser runs. */
+export async function readDocument(
   bytes: Uint8Array,
   fileName: string,
   opts: ParseOptions = {},
-): { format: DocumentFormat; po: NormalizedPo } {
-  const text = decodeText(bytes);
-  const start = text.trimStart();
-  if (start.startsWith("{")) return { format: "json", po: parseJsonPo(text, fileName, opts) };
-  if (start.startsWith("[")) {
-    throw new DocumentError("the JSON document is an array; expected one purchase order object ({ ... })");
+  depth = 0,
+): Promise<ParsedDocument> {
+  const d = detect(bytes);
+  switch (d.kind) {
+    case "pdf":
+      return withLowConfidence("pdf", await readPdf(bytes, fileName, opts));
+    case "image":
+      throw imageError(d.mediaType);
+    case "email": {
+      const { po, thread } = await readEmail(bytes, fileName, opts, depth, readDocument);
+      return { ...withLowConfidence("email", po), thread };
+    }
+    default:
+      return withLowConfidence(d.format, parseText(d.format, d.text, fileName, opts));
   }
-  const firstLine = start.split(/\r?\n/, 1)[0] ?? "";
-  const delimiter = delimiterOf(firstLine);
-  // A header row names at least one of our columns; prose with a comma in it is not a CSV.
-  if (delimiter && firstLine.split(delimiter).some((h) => isKnownColumn(h))) {
-    return { format: "csv", po: parseCsvPo(start, fileName, opts) };
+}
+
+function parseText(
+  format: "json" | "csv" | "cxml" | "ubl" | "x12",
+  text: string,
+  fileName: string,
+  opts: ParseOptions,
+): NormalizedPo {
+  switch (format) {
+    case "json":
+      return parseJsonPo(text, fileName, opts);
+    case "cxml":
+      return parseCxml(text, fileName, opts);
+    case "ubl":
+      return parseUbl(text, fileName, opts);
+    case "x12":
+      return parseX12(text, fileName, opts);
+    case "csv": {
+      const start = text.trimStart();
+      const firstLine = start.split(/\r?\n/, 1)[0] ?? "";
+      const delimiter = delimiterOf(firstLine);
+      // A header row names at least one of our columns; prose with a comma in it is not a CSV.
+      if (delimiter && firstLine.split(delimiter).some((h) => isKnownColumn(h))) {
+        return parseCsvPo(start, fileName, opts);
+      }
+      throw new DocumentError(
+        `not a purchase order format we read: expected a JSON object or a CSV file with a header row naming columns such as ${REQUIRED_COLUMNS.join(", ")} (or cXML, UBL, X12 850, PDF, email); the document starts with ${JSON.stringify(firstLine.slice(0, 60))}`,
+      );
+    }
   }
-  throw new DocumentError(
-    `not a purchase order format we read: expected a JSON object or a CSV file with a header row naming columns such as ${REQUIRED_COLUMNS.join(", ")}; the document starts with ${JSON.stringify(firstLine.slice(0, 60))}`,
+}
+
+function withLowConfidence(format: DocumentFormat, po: NormalizedPo): ParsedDocument {
+  const low = po.source.lowConfidence;
+  return { format, po, ...(low && low.length > 0 ? { lowConfidence: low } : {}) };
+}
+
+function imageError(mediaType: string): DocumentError {
+  return new DocumentError(
+    `the document is an image (${mediaType}) with no text to read offline; a Claude model reads it as an image block (see claude-extract.ts)`,
   );
-}
-
-/** Bytes → text, refusing what is not UTF-8 text, with the reason a person can act on. */
-function decodeText(bytes: Uint8Array): string {
-  const limit = DEFAULTS.maxDocumentBytes;
-  if (bytes.length > limit) {
-    throw new DocumentError(
-      `the document is ${bytes.length} bytes, larger than the ${limit / (1024 * 1024)} MiB (${limit} bytes) limit`,
-    );
-  }
-  if (bytes.length === 0) throw new DocumentError("the document is empty (0 bytes)");
-  const head = (...sig: number[]) => sig.every((b, i) => bytes[i] === b);
-  if (head(0x25, 0x50, 0x44, 0x46)) {
-    throw new DocumentError("the document is a PDF; only JSON and CSV purchase orders can be read");
-  }
-  if (head(0x50, 0x4b, 0x03, 0x04)) {
-    throw new DocumentError(
-      "the document is a ZIP archive (or an Office file such as .xlsx); export the PO as CSV or JSON",
-    );
-  }
-  if (head(0xff, 0xfe) || head(0xfe, 0xff)) {
-    throw new DocumentError("the document is UTF-16 text; save it as UTF-8");
-  }
-  const nul = bytes.indexOf(0);
-  if (nul >= 0) throw new DocumentError(`the document is binary, not text (a zero byte at offset ${nul})`);
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch (err) {
-    throw new DocumentError(
-      `the document is not UTF-8 text (invalid byte sequence near offset ${firstInvalidUtf8(bytes)}); save it as UTF-8`,
-      { cause: err },
-    );
-  }
-  if (text.trim() === "") throw new DocumentError("the document is empty (only whitespace)");
-  return text;
-}
-
-/** Byte offset of the first invalid UTF-8 sequence: where the lenient decoder put U+FFFD. */
-function firstInvalidUtf8(bytes: Uint8Array): number {
-  const lenient = new TextDecoder("utf-8").decode(bytes);
-  const at = lenient.indexOf("\uFFFD");
-  return at < 0 ? 0 : new TextEncoder().encode(lenient.slice(0, at)).length;
 }
 
 // ---------------------------------------------------------------------------------------- JSON
 
-type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
-
-function parseJsonPo(text: string, fileName: string, opts: ParseOptions): NormalizedPo {
+/** Exported for the Claude path: a model's answer is this same JSON shape, read by the same code. */
+export function parseJsonPo(text: string, fileName: string, opts: ParseOptions): NormalizedPo {
   let data: Json;
   try {
     data = JSON.parse(text) as Json;
@@ -126,6 +165,29 @@ function parseJsonPo(text: string, fileName: string, opts: ParseOptions): Normal
   if (!Array.isArray(rawLines))
     throw new DocumentError(`field "lines": expected a list of order lines, got ${describe(rawLines)}`);
   if (rawLines.length === 0) throw new DocumentError('field "lines" is empty; a PO needs at least one line');
+
+  const adjustments = (key: "charges" | "allowances"): Adjustment[] => {
+    const raw = data[key];
+    if (raw === undefined || raw === null) return [];
+    if (!Array.isArray(raw)) throw new DocumentError(`field "${key}": expected a list, got ${describe(raw)}`);
+    return raw.map((a, i) => {
+      if (!isObject(a)) throw new DocumentError(`field "${key}[${i}]": expected an object with reason and amount`);
+      return f.adjustment(a.reason, a.amount, a.code, (k) => jsonField(`${key}[${i}].${k}`), currency);
+    });
+  };
+  const rawTax = data.tax;
+  const tax =
+    rawTax === undefined || rawTax === null
+      ? undefined
+      : isObject(rawTax)
+        ? {
+            amountMinor: f.amount(rawTax.amount, jsonField("tax.amount"), currency),
+            ...optional("rate", f.optionalRate(rawTax.rate, jsonField("tax.rate"))),
+            ...optional("description", f.optionalText(rawTax.description, jsonField("tax.description"))),
+          }
+        : { amountMinor: f.amount(rawTax, jsonField("tax"), currency) };
+  const low = data.lowConfidence;
+  const lowConfidence = Array.isArray(low) ? low.filter((x): x is string => typeof x === "string") : [];
 
   const lines = rawLines.map((raw, i): PoLine => {
     if (!isObject(raw)) {
@@ -153,6 +215,7 @@ function parseJsonPo(text: string, fileName: string, opts: ParseOptions): Normal
       orderDate: f.date(data.orderDate, jsonField("orderDate"), opts),
       buyer: {
         name: isObject(buyer) ? f.text(buyer.name, jsonField("buyer.name")) : f.text(buyer, jsonField("buyer")),
+        ...optional("id", isObject(buyer) ? f.optionalText(buyer.id, jsonField("buyer.id")) : undefined),
       },
       supplier: {
         name: supplierObj
@@ -162,10 +225,13 @@ function parseJsonPo(text: string, fileName: string, opts: ParseOptions): Normal
       },
       currency,
       lines,
+      ...nonEmpty("charges", adjustments("charges")),
+      ...nonEmpty("allowances", adjustments("allowances")),
+      ...optional("tax", tax),
       totalMinor: f.amount(data.total, jsonField("total"), currency),
       ...optional("requestedDelivery", f.optionalDate(data.requestedDelivery, jsonField("requestedDelivery"), opts)),
       ...optional("notes", f.optionalText(data.notes, jsonField("notes"))),
-      source: { format: "json", document: fileName },
+      source: { format: "json", document: fileName, ...nonEmpty("lowConfidence", lowConfidence) },
     },
     "json",
   );
@@ -229,18 +295,18 @@ function isKnownColumn(header: string): boolean {
   return (REQUIRED_COLUMNS as readonly string[]).includes(n) || (OPTIONAL_COLUMNS as readonly string[]).includes(n);
 }
 
-/** The header's delimiter: `,` or `;`, whichever occurs more outside quotes; undefined for neither. */
-function delimiterOf(headerLine: string): "," | ";" | undefined {
-  let commas = 0;
-  let semicolons = 0;
+type Delimiter = "," | ";" | "\t" | "|";
+
+/** The header's delimiter: whichever of `,` `;` tab `|` occurs most outside quotes (ties go to `,`). */
+function delimiterOf(headerLine: string): Delimiter | undefined {
+  const counts: Record<Delimiter, number> = { ",": 0, ";": 0, "\t": 0, "|": 0 };
   let quoted = false;
   for (const ch of headerLine) {
     if (ch === '"') quoted = !quoted;
-    else if (!quoted && ch === ",") commas++;
-    else if (!quoted && ch === ";") semicolons++;
+    else if (!quoted && ch in counts) counts[ch as Delimiter]++;
   }
-  if (commas === 0 && semicolons === 0) return undefined;
-  return semicolons > commas ? ";" : ",";
+  const best = (Object.entries(counts) as [Delimiter, number][]).reduce((a, b) => (b[1] > a[1] ? b : a));
+  return best[1] === 0 ? undefined : best[0];
 }
 
 function parseCsvPo(text: string, fileName: string, opts: ParseOptions): NormalizedPo {
@@ -360,161 +426,4 @@ function parseCsvPo(text: string, fileName: string, opts: ParseOptions): Normali
     },
     "csv",
   );
-}
-
-// -------------------------------------------------------------------------------------- shared
-
-/** Where a value came from, worded for the message: `field "lines[0].quantity"`, `column "quantity" on line 3`. */
-interface Where {
-  label: string;
-  missing: string;
-}
-
-const jsonField = (name: string): Where => ({ label: `field "${name}"`, missing: `missing field "${name}"` });
-const csvColumn = (name: string, line?: number): Where => {
-  const on = line === undefined ? "" : ` on line ${line}`;
-  return { label: `column "${name}"${on}`, missing: `missing value for "${name}"${on}` };
-};
-
-interface RawLine {
-  id: unknown;
-  description: unknown;
-  quantity: unknown;
-  unit: unknown;
-  unitPrice: unknown;
-  amount: unknown;
-}
-
-/** Reads typed values, throwing a DocumentError that names the field and what it held. */
-class Fields {
-  /** `decimalComma` is "," for `;`-delimited CSV, where "12,50" means 12.50. */
-  constructor(private readonly decimalComma: "," | "") {}
-
-  text(v: unknown, w: Where): string {
-    const t = this.optionalText(v, w);
-    if (t === undefined) throw new DocumentError(w.missing);
-    return t;
-  }
-
-  optionalText(v: unknown, w: Where): string | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v === "number" && Number.isSafeInteger(v)) return String(v);
-    if (typeof v !== "string") throw new DocumentError(`${w.label}: expected text, got ${describe(v)}`);
-    const t = v.trim();
-    return t === "" ? undefined : t;
-  }
-
-  currency(v: unknown, w: Where): string {
-    const t = this.text(v, w);
-    if (!/^[A-Za-z]{3}$/.test(t)) {
-      throw new DocumentError(`${w.label}: expected an ISO 4217 code such as USD, got ${JSON.stringify(t)}`);
-    }
-    return t.toUpperCase();
-  }
-
-  date(v: unknown, w: Where, opts: ParseOptions): string {
-    const d = this.optionalDate(v, w, opts);
-    if (d === undefined) throw new DocumentError(w.missing);
-    return d;
-  }
-
-  optionalDate(v: unknown, w: Where, opts: ParseOptions): string | undefined {
-    const t = this.optionalText(v, w);
-    if (t === undefined) return undefined;
-    const iso = toIsoDate(t, opts.timeZone);
-    if (!iso) {
-      const hint = /^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$/.test(t)
-        ? " (the order of day and month is ambiguous; write 2026-11-26)"
-        : "";
-      throw new DocumentError(`${w.label}: expected a date such as 2026-11-26, got ${JSON.stringify(t)}${hint}`);
-    }
-    return iso;
-  }
-
-  /** Decimal text, from a JSON number or string, or a CSV cell (decimal comma in `;` files). */
-  decimal(v: unknown, w: Where): string {
-    if (v === undefined || v === null || v === "") throw new DocumentError(w.missing);
-    let t: string;
-    if (typeof v === "number") {
-      try {
-        t = numberToDecimalText(v);
-      } catch (err) {
-        throw new DocumentError(`${w.label}: ${(err as Error).message}`, { cause: err });
-      }
-    } else if (typeof v === "string") {
-      t = v.trim();
-      if (this.decimalComma && /^-?\d+,\d+$/.test(t)) t = t.replace(",", ".");
-    } else {
-      throw new DocumentError(`${w.label}: expected a decimal number, got ${describe(v)}`);
-    }
-    if (/^-?\.\d/.test(t)) t = t.replace(".", "0.");
-    if (!/^-?\d+(\.\d+)?$/.test(t)) {
-      throw new DocumentError(
-        `${w.label}: expected a plain decimal number such as 1234.50, got ${JSON.stringify(String(v))}`,
-      );
-    }
-    return t;
-  }
-
-  amount(v: unknown, w: Where, currency: string): number {
-    const t = this.decimal(v, w);
-    try {
-      return toMinor(t, currency);
-    } catch (err) {
-      throw new DocumentError(`${w.label}: ${(err as Error).message}`, { cause: err });
-    }
-  }
-
-  line(raw: RawLine, where: (field: keyof RawLine) => Where, index: number, currency: string): PoLine {
-    const quantity = this.decimal(raw.quantity, where("quantity")).replace(/^0+(?=\d)/, "");
-    if (quantity.startsWith("-")) {
-      throw new DocumentError(`${where("quantity").label}: a quantity cannot be negative, got ${quantity}`);
-    }
-    const unitPriceMinor = this.amount(raw.unitPrice, where("unitPrice"), currency);
-    if (raw.description === undefined || raw.description === null) {
-      throw new DocumentError(where("description").missing);
-    }
-    let amountMinor: number;
-    if (raw.amount === undefined || raw.amount === null || raw.amount === "") {
-      try {
-        amountMinor = multiplyQuantity(quantity, unitPriceMinor);
-      } catch (err) {
-        throw new DocumentError(`${where("amount").label}: ${(err as Error).message}`, { cause: err });
-      }
-    } else {
-      amountMinor = this.amount(raw.amount, where("amount"), currency);
-    }
-    return {
-      id: this.optionalText(raw.id, where("id")) ?? String(index + 1),
-      description: this.optionalText(raw.description, where("description")) ?? "",
-      quantity,
-      unit: this.text(raw.unit, where("unit")),
-      unitPriceMinor,
-      amountMinor,
-    };
-  }
-}
-
-function finish(po: NormalizedPo, format: DocumentFormat): NormalizedPo {
-  const checked = NormalizedPoSchema.safeParse(po);
-  if (!checked.success) {
-    const issues = checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-    throw new DocumentError(`the ${format.toUpperCase()} purchase order is incomplete: ${issues}`);
-  }
-  return checked.data;
-}
-
-function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
-}
-
-function isObject(v: unknown): v is { [k: string]: Json } {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function describe(v: unknown): string {
-  if (Array.isArray(v)) return "a list";
-  if (v === null) return "null";
-  if (typeof v === "object") return "an object";
-  return `${typeof v} ${JSON.stringify(v)}`;
 }

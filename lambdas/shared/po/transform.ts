@@ -39,6 +39,14 @@ const UNIT_ALIASES: Record<string, string> = {
   rolls: "RO",
   bag: "BG",
   bags: "BG",
+  case: "CS",
+  cases: "CS",
+  cs: "CS",
+  // X12 (ANSI 355) unit codes that differ from Rec 20
+  ca: "CS",
+  ga: "GLL",
+  rl: "RO",
+  un: "C62",
   // mass
   kg: "KGM",
   kgs: "KGM",
@@ -180,7 +188,8 @@ function ymd(y: number, mo: number, d: number): string | undefined {
 
 /**
  * The PO in canonical form: trimmed text, Rec 20 unit codes, uppercase currency, ISO dates.
- * Amounts are untouched. Idempotent: transforming twice gives the same PO.
+ * Amounts are already exact integer minor units of the (ISO 4217) currency and stay untouched;
+ * the source block, charges, allowances, tax and totals are carried over. Idempotent: transforming twice gives the same PO.
  */
 export function transformPo(po: NormalizedPo): NormalizedPo {
   const lines: PoLine[] = po.lines.map((l) => ({
@@ -193,14 +202,21 @@ export function transformPo(po: NormalizedPo): NormalizedPo {
     ...po,
     poNumber: po.poNumber.trim(),
     orderDate: toIsoDate(po.orderDate) ?? po.orderDate,
-    buyer: { name: collapse(po.buyer.name) },
+    buyer: { name: collapse(po.buyer.name), ...(po.buyer.id?.trim() ? { id: po.buyer.id.trim() } : {}) },
     supplier: {
       name: collapse(po.supplier.name),
       ...(po.supplier.id?.trim() ? { id: po.supplier.id.trim() } : {}),
+      ...(po.supplier.ids?.length
+        ? { ids: po.supplier.ids.map((i) => ({ scheme: i.scheme.trim(), value: i.value.trim() })) }
+        : {}),
     },
     currency: po.currency.trim().toUpperCase(),
     lines,
   };
+  for (const key of ["charges", "allowances"] as const) {
+    const list = po[key];
+    if (list) out[key] = list.map((a) => ({ ...a, reason: collapse(a.reason) }));
+  }
   const delivery = po.requestedDelivery?.trim();
   if (delivery) out.requestedDelivery = toIsoDate(delivery) ?? delivery;
   else delete out.requestedDelivery;

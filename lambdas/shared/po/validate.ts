@@ -23,6 +23,15 @@ export const FINDING = {
   DELIVERY_BEFORE_ORDER: "DELIVERY_BEFORE_ORDER",
   UNREADABLE_DELIVERY_DATE: "UNREADABLE_DELIVERY_DATE",
   MISSING_DELIVERY_DATE: "MISSING_DELIVERY_DATE",
+  LINE_TOTAL_MISMATCH: "LINE_TOTAL_MISMATCH",
+  CHARGE_TOTAL_MISMATCH: "CHARGE_TOTAL_MISMATCH",
+  ALLOWANCE_TOTAL_MISMATCH: "ALLOWANCE_TOTAL_MISMATCH",
+  TAX_EXCLUSIVE_MISMATCH: "TAX_EXCLUSIVE_MISMATCH",
+  TAX_TOTAL_MISMATCH: "TAX_TOTAL_MISMATCH",
+  TAX_RATE_MISMATCH: "TAX_RATE_MISMATCH",
+  NEGATIVE_ADJUSTMENT: "NEGATIVE_ADJUSTMENT",
+  MISSING_FIELD: "MISSING_FIELD",
+  LOW_CONFIDENCE_FIELDS: "LOW_CONFIDENCE_FIELDS",
 } as const;
 
 /**
@@ -72,11 +81,91 @@ export function validatePo(po: NormalizedPo, customer: CustomerConfig, opts: Val
   });
 
   const sum = po.lines.reduce((acc, l) => acc + l.amountMinor, 0);
-  if (sum !== po.totalMinor) {
+  const charges = po.charges ?? [];
+  const allowances = po.allowances ?? [];
+  const chargeSum = charges.reduce((acc, c) => acc + c.amountMinor, 0);
+  const allowanceSum = allowances.reduce((acc, c) => acc + c.amountMinor, 0);
+  const taxMinor = po.tax?.amountMinor ?? 0;
+  const stated = po.totals ?? {};
+  const statedCheck = (
+    code: keyof typeof FINDING,
+    what: string,
+    computed: number,
+    value: number | undefined,
+    path: string,
+  ) => {
+    if (value !== undefined && value !== computed) {
+      add(
+        code,
+        "error",
+        `${what} is stated as ${money(value)} but adds up to ${money(computed)} (off by ${money(value - computed)}).`,
+        path,
+      );
+    }
+  };
+  [...charges.map((c) => ["charges", c] as const), ...allowances.map((c) => ["allowances", c] as const)].forEach(
+    ([kind, c]) => {
+      if (c.amountMinor < 0) {
+        const i = (kind === "charges" ? charges : allowances).indexOf(c);
+        add(
+          "NEGATIVE_ADJUSTMENT",
+          "error",
+          `The ${kind === "charges" ? "charge" : "allowance"} "${c.reason}" is ${money(c.amountMinor)}; it must be positive (an allowance is subtracted, a charge added).`,
+          `${kind}[${i}].amountMinor`,
+        );
+      }
+    },
+  );
+  statedCheck("LINE_TOTAL_MISMATCH", "The line total", sum, stated.lineTotalMinor, "totals.lineTotalMinor");
+  statedCheck(
+    "CHARGE_TOTAL_MISMATCH",
+    "The charge total",
+    chargeSum,
+    stated.chargeTotalMinor,
+    "totals.chargeTotalMinor",
+  );
+  statedCheck(
+    "ALLOWANCE_TOTAL_MISMATCH",
+    "The allowance total",
+    allowanceSum,
+    stated.allowanceTotalMinor,
+    "totals.allowanceTotalMinor",
+  );
+  const taxExclusive = sum + chargeSum - allowanceSum;
+  statedCheck(
+    "TAX_EXCLUSIVE_MISMATCH",
+    "The amount before tax",
+    taxExclusive,
+    stated.taxExclusiveMinor,
+    "totals.taxExclusiveMinor",
+  );
+  statedCheck("TAX_TOTAL_MISMATCH", "The tax total", taxMinor, stated.taxMinor, "totals.taxMinor");
+  if (po.tax?.rate !== undefined) {
+    const expectedTax = multiplyQuantity(percentAsFraction(po.tax.rate), taxExclusive);
+    // Tax rounded per line may differ from tax on the sum by up to half a cent a line.
+    if (Math.abs(expectedTax - po.tax.amountMinor) > Math.ceil(po.lines.length / 2)) {
+      add(
+        "TAX_RATE_MISMATCH",
+        "warning",
+        `Tax at ${po.tax.rate}% of ${money(taxExclusive)} is ${money(expectedTax)}, but the PO says ${money(po.tax.amountMinor)}.`,
+        "tax.amountMinor",
+      );
+    }
+  }
+  const payable = taxExclusive + taxMinor;
+  if (payable !== po.totalMinor) {
+    const parts = [`the ${po.lines.length} line amounts add up to ${money(sum)}`];
+    if (charges.length) parts.push(`charges add ${money(chargeSum)}`);
+    if (allowances.length) parts.push(`allowances take off ${money(allowanceSum)}`);
+    if (po.tax) parts.push(`tax adds ${money(taxMinor)}`);
+    const lead =
+      parts.length === 1
+        ? `The ${po.lines.length} line amounts add up to ${money(sum)}`
+        : `${capitalize(parts.join(", "))}: ${money(payable)} payable`;
     add(
       "TOTAL_MISMATCH",
       "error",
-      `The ${po.lines.length} line amounts add up to ${money(sum)}, but the PO total is ${money(po.totalMinor)} (off by ${money(po.totalMinor - sum)}).`,
+      `${lead}, but the PO total is ${money(po.totalMinor)} (off by ${money(po.totalMinor - payable)}).`,
       "totalMinor",
     );
   }
@@ -86,6 +175,27 @@ export function validatePo(po: NormalizedPo, customer: CustomerConfig, opts: Val
       "error",
       `The PO total is ${money(po.totalMinor)}; a purchase order must be for a positive amount.`,
       "totalMinor",
+    );
+  }
+
+  po.lines.forEach((line, i) => {
+    if (!line.description.trim()) {
+      add(
+        "MISSING_FIELD",
+        "warning",
+        `Line ${line.id} has no description: what is being ordered?`,
+        `lines[${i}].description`,
+      );
+    }
+  });
+  const low = po.source.lowConfidence ?? [];
+  if (low.length > 0) {
+    const how = po.source.method === "model" ? "by a model" : "by heuristics, without an exact label or field";
+    add(
+      "LOW_CONFIDENCE_FIELDS",
+      "warning",
+      `Check ${low.join(", ")}: read ${how} from the ${po.source.format.toUpperCase()} document, so ${low.length === 1 ? "it" : "they"} may be wrong.`,
+      "source.lowConfidence",
     );
   }
 
@@ -145,4 +255,16 @@ export function validatePo(po: NormalizedPo, customer: CustomerConfig, opts: Val
     }
   }
   return findings;
+}
+
+/** "8.25" (percent) → "0.0825", exact decimal text. */
+function percentAsFraction(percent: string): string {
+  const [whole = "0", fraction = ""] = percent.split(".");
+  const scale = fraction.length + 2;
+  const digits = `${whole}${fraction}`.replace(/^0+(?=\d)/, "").padStart(scale + 1, "0");
+  return `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }

@@ -1,6 +1,7 @@
 import type { Approver, CustomerConfig, PolicyTier, Vendor, Weekday } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { formatMinor, toMinor } from "../po/money.js";
+import { authorize, ORCHESTRATOR } from "./cedar.js";
 import type { PolicyDecision, PolicyInput } from "./types.js";
 
 const WEEKDAYS: readonly Weekday[] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
@@ -94,64 +95,92 @@ export function tierFor(customer: CustomerConfig, weekday: Weekday): PolicyTier 
 }
 
 /**
- * The customer's structured approval policy applied to one PO. Pure and deterministic: the same
- * config and input always give the same decision, so replays and the guard agree.
+ * The customer's approval policy applied to one call. Cedar decides allow or require_approval
+ * (see `cedar.ts`); this function builds Cedar's context, explains the decision in words and routes
+ * a required approval to people. Pure and deterministic: the same config and input always give the
+ * same decision, so replays and the guard agree.
  */
 export function evaluatePolicy(customer: CustomerConfig, input: PolicyInput): PolicyDecision {
   const weekday = weekdayOf(input.orderDate);
   const tier = tierFor(customer, weekday);
   const vendor = findVendor(customer, { name: input.supplierName, id: input.supplierId });
   const preferred = vendor?.preferred === true;
+  const effect = input.effect ?? "write";
+  const tool = input.tool ?? "save";
+  const cedarDecision = authorize(customer, {
+    agent: input.agent ?? ORCHESTRATOR,
+    tool,
+    effect,
+    documentId: input.documentId ?? "(unknown)",
+    documentType: input.documentType ?? "purchase_order",
+    amountMinor: input.totalMinor,
+    currency: input.currency,
+    weekday,
+    vendorKnown: vendor !== undefined,
+    vendorId: vendor?.id ?? "",
+    vendorPreferred: preferred,
+  });
   const rule = `rule "${tier.name}" (${DAY_NAMES[weekday]} ${input.orderDate})`;
   const who = `${preferred ? "preferred vendor " : ""}${input.supplierName}`;
-  const base = { tier: tier.name, weekday };
-
-  if (input.currency !== customer.currency) {
-    // Limits are written in the customer's currency; an amount in another one cannot be compared.
-    const amount = formatMinor(input.totalMinor, input.currency);
-    return {
-      ...base,
-      decision: "require_approval",
-      reason: `Under ${rule}, the PO from ${who} is in ${input.currency} (${amount}) but the policy's limits are in ${customer.currency}, so a human must approve it.`,
-      approvers: unlimitedApprovers(customer, tier),
-    };
-  }
-
-  const amount = formatMinor(input.totalMinor, customer.currency);
+  const base = { tier: tier.name, weekday, policyRevision: cedarDecision.revision, policies: cedarDecision.policies };
+  const amount = formatMinor(input.totalMinor, input.currency);
   const autoMinor = configAmountToMinor(tier.autoApproveUpTo, customer.currency);
   const autoLimit = formatMinor(autoMinor, customer.currency);
-  if (input.totalMinor <= autoMinor) {
+
+  if (cedarDecision.decision === "allow") {
+    const byLimit = cedarDecision.policies.includes(`${tier.name}/auto-approve`);
     return {
       ...base,
       decision: "allow",
-      reason: `Under ${rule}, ${amount} from ${who} is within the ${autoLimit} auto-approval limit.`,
-    };
-  }
-  if (preferred && tier.preferredVendorsExempt) {
-    return {
-      ...base,
-      decision: "allow",
-      reason: `Under ${rule}, ${amount} from ${who} is over the ${autoLimit} auto-approval limit, but preferred vendors are exempt.`,
+      reason: byLimit
+        ? `Under ${rule}, ${amount} from ${who} is within the ${autoLimit} auto-approval limit.`
+        : `Under ${rule}, ${amount} from ${who} is over the ${autoLimit} auto-approval limit, but preferred vendors are exempt.`,
     };
   }
 
-  const eligible = (a: Approver) =>
-    (a.limit === undefined || configAmountToMinor(a.limit, customer.currency) >= input.totalMinor) &&
-    (!a.weekdays || a.weekdays.includes(weekday));
-  let approvers = withDelegates(customer, tier, eligible);
-  let note = "";
-  if (approvers.length === 0) {
-    approvers = unlimitedApprovers(customer, tier);
-    note = ` No approver in this tier is eligible for that amount on ${DAY_NAMES[weekday]}; asking those without a limit.`;
+  const approvers = routeApprovers(customer, tier, weekday, input);
+  const note = approvers.fallback
+    ? ` No approver in this tier is eligible for that amount on ${DAY_NAMES[weekday]}; asking those without a limit.`
+    : "";
+  let why: string;
+  if (cedarDecision.policies.length > 0 || effect === "dangerous") {
+    why = `${tool} is a ${effect} operation on a PO from ${who} (${amount}) and always needs a human.`;
+  } else if (input.agent !== undefined && input.agent !== ORCHESTRATOR) {
+    why = `${amount} from ${who} was requested by "${input.agent}", which the policy does not let write on its own.`;
+  } else if (input.currency !== customer.currency) {
+    // Limits are written in the customer's currency; an amount in another one cannot be compared.
+    why = `the PO from ${who} is in ${input.currency} (${amount}) but the policy's limits are in ${customer.currency}, so a human must approve it.`;
+  } else {
+    const exemption =
+      preferred && !tier.preferredVendorsExempt ? " Preferred vendors are not exempt under this rule." : "";
+    why = `${amount} from ${who} is over the ${autoLimit} auto-approval limit and needs a human approver.${exemption}`;
   }
-  const exemption =
-    preferred && !tier.preferredVendorsExempt ? " Preferred vendors are not exempt under this rule." : "";
+  const errors = cedarDecision.errors.length > 0 ? ` (policy errors: ${cedarDecision.errors.join("; ")})` : "";
   return {
     ...base,
     decision: "require_approval",
-    reason: `Under ${rule}, ${amount} from ${who} is over the ${autoLimit} auto-approval limit and needs a human approver.${exemption}${note}`,
-    approvers,
+    reason: `Under ${rule}, ${why}${note}${errors}`,
+    approvers: approvers.ids,
   };
+}
+
+/**
+ * Who is asked, in order: the tier's approvers who may approve this amount on this day, then their
+ * eligible delegates; when nobody is eligible (or the amount is in another currency), those without a limit.
+ */
+function routeApprovers(
+  customer: CustomerConfig,
+  tier: PolicyTier,
+  weekday: Weekday,
+  input: PolicyInput,
+): { ids: string[]; fallback: boolean } {
+  if (input.currency !== customer.currency) return { ids: unlimitedApprovers(customer, tier), fallback: false };
+  const eligible = (a: Approver) =>
+    (a.limit === undefined || configAmountToMinor(a.limit, customer.currency) >= input.totalMinor) &&
+    (!a.weekdays || a.weekdays.includes(weekday));
+  const ids = withDelegates(customer, tier, eligible);
+  if (ids.length > 0) return { ids, fallback: false };
+  return { ids: unlimitedApprovers(customer, tier), fallback: true };
 }
 
 /**

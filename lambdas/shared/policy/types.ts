@@ -8,15 +8,32 @@ export interface PolicyInput {
   supplierId?: string;
   /** YYYY-MM-DD; the weekday is derived from it in the customer's time zone. */
   orderDate: string;
+  /** The tool asking to write. @default "save" */
+  tool?: string;
+  /** The tool's declared effect. @default "write" */
+  effect?: "write" | "dangerous";
+  /** Who requests the call (the Cedar principal). @default "orchestrator" */
+  agent?: string;
+  /** What kind of document the call writes, e.g. the PO's source format. @default "purchase_order" */
+  documentType?: string;
+  /** The document id (PO number), the Cedar resource. @default "(unknown)" */
+  documentId?: string;
+}
+
+interface DecisionBase {
+  tier: string;
+  weekday: Weekday;
+  reason: string;
+  /** Which policy text and config decided (sha256-based); recorded with the run and the approval. */
+  policyRevision: string;
+  /** Ids of the Cedar policies that decided: permits on allow, forbids on an explicit deny. */
+  policies: string[];
 }
 
 export type PolicyDecision =
-  | { decision: "allow"; tier: string; weekday: Weekday; reason: string }
-  | {
+  | ({ decision: "allow" } & DecisionBase)
+  | ({
       decision: "require_approval";
-      tier: string;
-      weekday: Weekday;
-      reason: string;
       /** Approver ids in the order they are asked: first is emailed, the rest are the escalation chain. */
       approvers: string[];
-    };
+    } & DecisionBase);

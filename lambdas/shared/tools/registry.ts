@@ -1,7 +1,12 @@
 import { z } from "zod";
+import { DEFAULTS } from "../constants.js";
+import { prepareContext } from "../context/prepare.js";
+import { createFetchContextTool } from "../context/tool.js";
+import type { ThreadMessage } from "../context/types.js";
 import { DocumentError } from "../errors.js";
+import type { EmailThread } from "../po/email.js";
 import { NormalizedPo } from "../po/model.js";
-import { parseDocument } from "../po/parse.js";
+import { readDocument } from "../po/parse.js";
 import { transformPo } from "../po/transform.js";
 import { validatePo } from "../po/validate.js";
 import type { Tool, ToolOutput } from "./types.js";
@@ -15,15 +20,27 @@ const error = (message: string): ToolOutput => ({ content: message, isError: tru
 const extract: Tool<Record<string, never>> = {
   name: "extract",
   description:
-    "Read this run's purchase-order document and return its detected format and the normalized PO (money in integer minor units). Takes no arguments.",
+    "Read this run's purchase-order document (JSON, CSV, cXML, UBL, X12 850, PDF or email) and return its detected format, the normalized PO (money in integer minor units), fields read with low confidence, and, for an email, the thread compressed to what matters (cite ids with fetch_context). Takes no arguments.",
   effect: "read",
   input: z.object({}).strict(),
   async run(_input, ctx) {
     const bytes = await ctx.loadDocument();
+    const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
     try {
-      const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
-      const { format, po } = parseDocument(bytes, name, { timeZone: ctx.customer.timeZone });
-      return json({ format, po });
+      const { format, po, lowConfidence, thread } = await readDocument(bytes, name, {
+        timeZone: ctx.customer.timeZone,
+      });
+      let context: string | undefined;
+      if (thread && thread.messages.length > 0) {
+        // Long threads go to the model compressed, with provenance; fetch_context reads any passage in full.
+        const prepared = prepareContext(threadMessages(thread), {
+          budgetTokens: ctx.customer.budgets.contextTokens ?? DEFAULTS.contextTokens,
+          poNumber: po.poNumber,
+        });
+        await ctx.savePreparedContext(prepared);
+        context = prepared.text;
+      }
+      return json({ format, po, ...(lowConfidence ? { lowConfidence } : {}), ...(context ? { context } : {}) });
     } catch (err) {
       // A document the parser cannot read is the model's problem to report, not a crash.
       if (err instanceof DocumentError) return error(`cannot read the document: ${err.message}`);
@@ -31,6 +48,17 @@ const extract: Tool<Record<string, never>> = {
     }
   },
 };
+
+/** The .eml parser's thread, as the context module reads it. */
+function threadMessages(thread: EmailThread): ThreadMessage[] {
+  return thread.messages.map((m, i) => ({
+    id: m.messageId ?? `message-${i + 1}`,
+    ...(m.from ? { from: m.from } : {}),
+    ...(m.date ? { date: m.date } : {}),
+    ...(m.subject ? { subject: m.subject } : {}),
+    body: m.text,
+  }));
+}
 
 const validate: Tool<{ po: NormalizedPo }> = {
   name: "validate",
@@ -84,7 +112,9 @@ const escalate: Tool<{ reason: string; po?: NormalizedPo }> = {
   },
 };
 
-export const TOOLS: readonly Tool[] = [extract, validate, transform, save, escalate] as Tool[];
+const fetchContext = createFetchContextTool((ctx) => ctx.loadPreparedContext());
+
+export const TOOLS: readonly Tool[] = [extract, validate, transform, save, escalate, fetchContext] as Tool[];
 
 export function findTool(name: string): Tool | undefined {
   return TOOLS.find((t) => t.name === name);

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { CustomerConfig } from "../config/schema.js";
+import type { PreparedContext } from "../context/types.js";
 
 /**
  * What a tool may do to the world. The guard checks `write` and `dangerous` calls against the
@@ -18,6 +19,9 @@ export interface ToolContext {
   findSavedOrder(poNumber: string): Promise<{ runId: string } | undefined>;
   /** Idempotent write of a saved order; `idempotencyKey` makes a replay a no-op. */
   saveOrder(order: { poNumber: string; po: unknown; idempotencyKey: string }): Promise<{ created: boolean }>;
+  /** This run's prepared email-thread context (written by extract, read by fetch_context). */
+  loadPreparedContext(): Promise<PreparedContext | undefined>;
+  savePreparedContext(context: PreparedContext): Promise<void>;
 }
 
 /** What a tool hands back: `content` is what the model reads; `isError` marks a recoverable failure. */

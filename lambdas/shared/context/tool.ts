@@ -1,0 +1,44 @@
+import { z } from "zod";
+import type { Tool, ToolContext } from "../tools/types.js";
+import { lookupContext } from "./prepare.js";
+import type { PreparedContext } from "./types.js";
+
+export const FETCH_CONTEXT_TOOL = "fetch_context";
+
+/** Where the tool finds this run's prepared context (the run record, S3, or memory in tests). */
+export type PreparedContextLoader = (ctx: ToolContext) => Promise<PreparedContext | undefined>;
+
+/**
+ * `fetch_context`: the model reads in full any passage the prepared context left out or cut,
+ * by the id the context cites (`m14:L3-7`, `m2/a1:L1-12`), a whole attachment (`m2/a1`) or a
+ * whole message (`m14`). A read: the guard lets it through without approval.
+ */
+export function createFetchContextTool(load: PreparedContextLoader): Tool<{ id: string }> {
+  return {
+    name: FETCH_CONTEXT_TOOL,
+    description:
+      "Read a passage of this run's email thread in full by the id the prepared context cites: a passage (m14:L3-7), an attachment (m2/a1) or a whole message (m14). Returns the text with sender, date and subject.",
+    effect: "read",
+    input: z.object({ id: z.string().min(1).max(200) }).strict(),
+    async run({ id }, ctx) {
+      const context = await load(ctx);
+      if (!context) return { content: "no prepared context for this run: the document has no thread", isError: true };
+      const found = lookupContext(context, id);
+      if (!found) {
+        const count = context.messages.length;
+        return {
+          content: `unknown id "${id}": use a passage id cited in the context (like m3:L1-4), an attachment (m1/a1) or a message m1…m${count}`,
+          isError: true,
+        };
+      }
+      const m = found.message;
+      return {
+        content: JSON.stringify({
+          id: found.id,
+          message: m ? { alias: m.alias, id: m.id, from: m.from, date: m.date, subject: m.subject } : undefined,
+          passages: found.passages.map((p) => ({ id: p.id, kind: p.kind, attachment: p.attachment, text: p.text })),
+        }),
+      };
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Ledger } from "../../lambdas/shared/ledger/ledger.js";
+import type { ApprovalRecord, RunRecord } from "../../lambdas/shared/ledger/records.js";
+import { mergeTrace, renderTimeline, type TraceStore } from "../trace.js";
+import { type ApprovalLinks, currentState, renderApprovalsPage, renderRunPage, renderRunsPage } from "./pages.js";
+
+export { currentState, renderApprovalsPage, renderRunPage, renderRunsPage } from "./pages.js";
+
+/** What the console reads; LocalStack provides all of it. */
+export interface ConsoleContext {
+  ledger: Pick<Ledger, "listRuns" | "getRun" | "getTurns" | "getToolCalls" | "listApprovals">;
+  traces: TraceStore;
+  /** Base URL of the stack's HTTP server (the confirm pages live there). */
+  httpUrl: string;
+  /** The emulated SES web inbox. */
+  sesEndpoint: string;
+  /** Freshly signed confirm-page links for an approval, exactly as its email carries them. */
+  approvalLinks(approval: ApprovalRecord): ApprovalLinks;
+  /** Content of a large tool result kept in S3. @default - the page shows the S3 key instead */
+  loadResult?(run: RunRecord, key: string): Promise<string>;
+}
+
+const HTML = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" };
+
+/**
+ * Serves the console's pages: `/` runs with live state, `/runs/<id>` detail (timeline, model
+ * turns, tool calls with inputs and results, cost), `/runs/<id>/trace.txt`, `/approvals`.
+ * Returns false for any other request so the caller's routes (confirm pages, APIs) handle it.
+ */
+export async function handleConsoleRequest(
+  ctx: ConsoleContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<boolean> {
+  if (req.method !== "GET" && req.method !== "HEAD") return false;
+  const url = new URL(req.url ?? "/", "http://console.local");
+  const path = url.pathname;
+  if (path === "/" || path === "/runs") {
+    const runs = await ctx.ledger.listRuns();
+    const pending = await ctx.ledger.listApprovals("pending");
+    const html = renderRunsPage({
+      runs,
+      pendingApprovals: pending.length,
+      stateOf: (runId) => currentState(ctx.traces.read(runId)),
+      inboxUrl: ctx.sesEndpoint,
+    });
+    res.writeHead(200, HTML).end(html);
+    return true;
+  }
+  if (path === "/approvals") {
+    const pending = await ctx.ledger.listApprovals("pending");
+    const html = renderApprovalsPage({
+      approvals: pending
+        .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+        .map((approval) => ({ approval, links: ctx.approvalLinks(approval) })),
+      inboxUrl: ctx.sesEndpoint,
+    });
+    res.writeHead(200, HTML).end(html);
+    return true;
+  }
+  const match = /^\/runs\/([^/]+)(\/trace\.txt)?$/.exec(path);
+  if (!match?.[1]) return false;
+  const runId = decodeURIComponent(match[1]);
+  const run = await ctx.ledger.getRun(runId);
+  if (!run) {
+    res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end(`no run ${runId}`);
+    return true;
+  }
+  const [turns, toolCalls, approvals] = await Promise.all([
+    ctx.ledger.getTurns(runId),
+    ctx.ledger.getToolCalls(runId),
+    // Approvals of this run only; the status index holds few pending ones and the decided ones are small.
+    ctx.ledger.listApprovals().then((all) => all.filter((a) => a.runId === runId)),
+  ]);
+  const events = mergeTrace(ctx.traces.read(runId), { run, turns, toolCalls, approvals });
+  if (match[2]) {
+    res.writeHead(200, { "content-type": "text/plain; charset=utf-8" }).end(renderTimeline(events, run));
+    return true;
+  }
+  const results = new Map<string, string>();
+  if (ctx.loadResult) {
+    for (const c of toolCalls) {
+      if (!c.resultKey) continue;
+      results.set(
+        c.resultKey,
+        await ctx.loadResult(run, c.resultKey).catch((e: unknown) => `(could not load: ${String(e)})`),
+      );
+    }
+  }
+  const html = renderRunPage({
+    run,
+    turns,
+    toolCalls,
+    approvals: approvals.map((approval) => ({
+      approval,
+      ...(approval.status === "pending" ? { links: ctx.approvalLinks(approval) } : {}),
+    })),
+    events,
+    results,
+    inboxUrl: ctx.sesEndpoint,
+  });
+  res.writeHead(200, HTML).end(html);
+  return true;
+}

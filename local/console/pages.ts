@@ -1,0 +1,226 @@
+import { escapeHtml as esc } from "../../lambdas/shared/approval/render.js";
+import type { ApprovalRecord, RunRecord, ToolCallRecord, TurnRecord } from "../../lambdas/shared/ledger/records.js";
+import { describeEvent, type TraceEvent, traceTotals } from "../trace.js";
+
+/** Server-rendered pages of the local console. Every interpolated value goes through `esc`. */
+
+const TERMINAL = new Set(["saved", "rejected", "failed"]);
+
+export interface ApprovalLinks {
+  approveUrl: string;
+  rejectUrl: string;
+  approver: string;
+}
+
+const STYLE = `body{font-family:system-ui,sans-serif;margin:1.5rem 2rem;color:#1f2328}
+nav a{margin-right:1rem}table{border-collapse:collapse;margin:.5rem 0}td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left;vertical-align:top}
+.status{font-weight:600}.saved{color:#176b2c}.failed,.rejected{color:#a11}.awaiting_approval{color:#b36b00}.running{color:#0a58ca}
+pre{background:#f6f8fa;padding:.5rem;overflow:auto;max-height:20rem;white-space:pre-wrap;margin:.2rem 0}
+.muted{color:#666}.err{color:#a11;font-weight:600}.timeline td:first-child{font-family:ui-monospace,monospace;color:#666;white-space:nowrap}
+a.button{display:inline-block;padding:.3rem .8rem;border-radius:5px;color:#fff;text-decoration:none;margin-right:.4rem}
+a.approve{background:#1f883d}a.reject{background:#cf222e}`;
+
+/** The page frame; `refreshSeconds` keeps live pages current without any script. */
+export function layout(title: string, body: string, opts: { refreshSeconds?: number; inboxUrl: string }): string {
+  const refresh = opts.refreshSeconds ? `<meta http-equiv="refresh" content="${opts.refreshSeconds}">` : "";
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">${refresh}
+<title>${esc(title)} · po-agent</title><style>${STYLE}</style></head>
+<body><nav><strong>po-agent local console</strong> · <a href="/">Runs</a><a href="/approvals">Pending approvals</a><a href="${esc(opts.inboxUrl)}">Emulated inbox</a></nav>
+<h1>${esc(title)}</h1>
+${body}</body></html>`;
+}
+
+function statusCell(status: string): string {
+  return `<span class="status ${esc(status)}" data-status="${esc(status)}">${esc(status.replace("_", " "))}</span>`;
+}
+
+/** The state the run's execution is in now, from the trace: the last state entered and not yet left. */
+export function currentState(events: readonly TraceEvent[]): string | undefined {
+  const open: string[] = [];
+  for (const e of events) {
+    if (e.type === "state_entered") open.push(e.state);
+    else if (e.type === "state_exited" || e.type === "state_failed") {
+      const i = open.lastIndexOf(e.state);
+      if (i >= 0) open.splice(i, 1);
+    }
+  }
+  return open.at(-1);
+}
+
+function fileOf(run: RunRecord): string {
+  return run.document.key.split("/").pop() ?? run.document.key;
+}
+
+export function runHref(runId: string): string {
+  return `/runs/${encodeURIComponent(runId)}`;
+}
+
+export function renderRunsPage(input: {
+  runs: readonly RunRecord[];
+  pendingApprovals: number;
+  stateOf: (runId: string) => string | undefined;
+  inboxUrl: string;
+}): string {
+  const runs = [...input.runs].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  const rows = runs
+    .map((r) => {
+      const live = TERMINAL.has(r.status) ? "" : (input.stateOf(r.runId) ?? "");
+      return `<tr data-run="${esc(r.runId)}"><td><a href="${runHref(r.runId)}"><code>${esc(r.runId)}</code></a></td>
+<td>${esc(r.customer)}</td><td>${esc(fileOf(r))}</td><td>${esc(r.poNumber ?? "")}</td>
+<td>${statusCell(r.status)}${live ? ` <span class="muted">in ${esc(live)}</span>` : ""}</td><td>${esc(r.reason ?? "")}</td>
+<td>${r.counters.modelCalls}</td><td>${r.counters.toolCalls}</td><td>${r.counters.inputTokens + r.counters.outputTokens}</td>
+<td>$${r.counters.costUsd.toFixed(4)}</td><td>${r.durationMs !== undefined ? `${(r.durationMs / 1000).toFixed(1)} s` : ""}</td></tr>`;
+    })
+    .join("\n");
+  const live = runs.some((r) => !TERMINAL.has(r.status));
+  const body = `<p><a href="/approvals">${input.pendingApprovals} pending approval(s)</a> ·
+approval emails land in the <a href="${esc(input.inboxUrl)}">emulated inbox</a>${live ? ' · <span class="muted">live: refreshes every 2 s</span>' : ""}</p>
+<table id="runs"><thead><tr><th>run</th><th>customer</th><th>document</th><th>PO</th><th>state</th><th>reason</th>
+<th>model calls</th><th>tool calls</th><th>tokens</th><th>cost</th><th>duration</th></tr></thead>
+<tbody>${rows || '<tr><td colspan="11" class="muted">no runs yet: drop a file into a customer bucket, or <code>npx po-agent run &lt;file&gt; --customer &lt;name&gt;</code></td></tr>'}</tbody></table>`;
+  return layout(`Runs (${runs.length})`, body, { refreshSeconds: 2, inboxUrl: input.inboxUrl });
+}
+
+export function renderApprovalsPage(input: {
+  approvals: readonly { approval: ApprovalRecord; links: ApprovalLinks }[];
+  inboxUrl: string;
+}): string {
+  const items = input.approvals
+    .map(
+      ({
+        approval: a,
+        links,
+      }) => `<tr data-approval="${esc(a.approvalId)}"><td><a href="${runHref(a.runId)}"><code>${esc(a.runId)}</code></a></td>
+<td>PO ${esc(a.summary.poNumber)}</td><td>${esc(a.summary.supplierName)}</td><td>${esc(a.summary.amount)}</td>
+<td>${esc(a.reason)} <span class="muted">(rule ${esc(a.rule)})</span></td><td>${esc(links.approver)}</td><td>${esc(a.createdAt)}</td>
+<td><a class="button approve" href="${esc(links.approveUrl)}">Approve</a><a class="button reject" href="${esc(links.rejectUrl)}">Reject</a></td></tr>`,
+    )
+    .join("\n");
+  const body = `<p>The same signed confirm pages as the emails: opening one decides nothing; the button on it does.
+Or from a shell: <code>npx po-agent approve &lt;approvalId&gt;</code>.</p>
+<table id="approvals"><thead><tr><th>run</th><th>PO</th><th>supplier</th><th>amount</th><th>why</th><th>approver</th><th>asked at</th><th></th></tr></thead>
+<tbody>${items || '<tr><td colspan="8" class="muted">nothing waits for a human</td></tr>'}</tbody></table>`;
+  return layout(`Pending approvals (${input.approvals.length})`, body, { refreshSeconds: 5, inboxUrl: input.inboxUrl });
+}
+
+function pretty(value: unknown): string {
+  if (typeof value === "string") {
+    try {
+      return JSON.stringify(JSON.parse(value), null, 2);
+    } catch {
+      return value;
+    }
+  }
+  return JSON.stringify(value, null, 2) ?? "";
+}
+
+interface ToolUse {
+  type: "tool_use";
+  id: string;
+  name: string;
+  input: unknown;
+}
+
+function toolUsesOf(turn: TurnRecord): ToolUse[] {
+  return turn.response.content.filter((b): b is Record<string, unknown> & ToolUse => b.type === "tool_use");
+}
+
+function textOf(turn: TurnRecord): string {
+  return turn.response.content
+    .filter((b) => b.type === "text")
+    .map((b) => String(b.text ?? ""))
+    .join("\n")
+    .trim();
+}
+
+export function renderRunPage(input: {
+  run: RunRecord;
+  turns: readonly TurnRecord[];
+  toolCalls: readonly ToolCallRecord[];
+  approvals: readonly { approval: ApprovalRecord; links?: ApprovalLinks }[];
+  events: readonly TraceEvent[];
+  /** Content of results stored in S3 (by resultKey), when the caller could load them. */
+  results?: ReadonlyMap<string, string>;
+  inboxUrl: string;
+}): string {
+  const { run } = input;
+  const totals = traceTotals(input.events, run);
+  const c = run.counters;
+  const live = !TERMINAL.has(run.status);
+  const now = currentState(input.events);
+  const header = `<table class="facts"><tbody>
+<tr><th>state</th><td>${statusCell(run.status)}${live && now ? ` <span class="muted">in ${esc(now)}</span>` : ""}${run.reason ? ` — ${esc(run.reason)}` : ""}</td></tr>
+<tr><th>customer</th><td>${esc(run.customer)}</td></tr><tr><th>document</th><td>${esc(run.document.key)} (${run.document.size} bytes)</td></tr>
+<tr><th>PO</th><td>${esc(run.poNumber ?? "")}</td></tr><tr><th>model</th><td>${esc(run.modelId ?? "")} ${esc(run.modelProvider ?? "")}</td></tr>
+<tr><th>started</th><td>${esc(run.createdAt)}</td></tr><tr><th>duration</th><td>${run.durationMs !== undefined ? `${(run.durationMs / 1000).toFixed(2)} s` : "running"}</td></tr>
+</tbody></table>`;
+
+  const cost = `<h2>Cost</h2><table id="cost"><tbody>
+<tr><th>model calls</th><td>${c.modelCalls}</td><th>tool calls</th><td>${c.toolCalls}</td></tr>
+<tr><th>input tokens</th><td>${c.inputTokens}</td><th>output tokens</th><td>${c.outputTokens}</td></tr>
+<tr><th>cache read tokens</th><td>${c.cacheReadTokens}</td><th>cache write tokens</th><td>${c.cacheWriteTokens}</td></tr>
+<tr><th>model dollars</th><td>$${c.costUsd.toFixed(4)}</td><th>AWS estimate</th><td>$${totals.aws.totalUsd.toFixed(6)}
+<span class="muted">(${totals.aws.stateTransitions} state transitions, ${totals.aws.lambdaGbSeconds.toFixed(3)} Lambda GB-s; prices of ${esc(totals.aws.priceDate)})</span></td></tr>
+</tbody></table>`;
+
+  const pending = input.approvals.filter((a) => a.approval.status === "pending" && a.links);
+  const approvals = input.approvals.length
+    ? `<h2>Approvals</h2><ul>${input.approvals
+        .map(({ approval: a, links }) => {
+          const act =
+            a.status === "pending" && links
+              ? ` <a class="button approve" href="${esc(links.approveUrl)}">Approve</a><a class="button reject" href="${esc(links.rejectUrl)}">Reject</a>`
+              : "";
+          return `<li data-approval="${esc(a.approvalId)}"><code>${esc(a.approvalId)}</code> ${esc(a.call.name)}: ${esc(a.reason)} — ${statusCell(a.status)}${a.decidedBy ? ` by ${esc(a.decidedBy)}` : ""}${act}</li>`;
+        })
+        .join("")}</ul>`
+    : "";
+
+  const timeline = input.events.length
+    ? `<h2>Timeline</h2><table class="timeline" id="timeline"><tbody>${(() => {
+        const start = Date.parse(input.events[0]?.at ?? "");
+        return input.events
+          .map(
+            (e) =>
+              `<tr data-type="${esc(e.type)}"><td>+${((Date.parse(e.at) - start) / 1000).toFixed(3)}s</td><td>${esc(describeEvent(e))}</td></tr>`,
+          )
+          .join("");
+      })()}</tbody></table>`
+    : `<h2>Timeline</h2><p class="muted">no trace recorded for this run</p>`;
+
+  const byId = new Map(input.toolCalls.map((t) => [t.toolUseId, t]));
+  const turns = input.turns
+    .map((t) => {
+      const u = t.response.usage;
+      const text = textOf(t);
+      const uses = toolUsesOf(t)
+        .map((use) => {
+          const call = byId.get(use.id);
+          const d = t.dispositions.find((x) => x.toolUseId === use.id);
+          const result = call
+            ? (call.content ??
+              (call.resultKey ? (input.results?.get(call.resultKey) ?? `(stored in S3 at ${call.resultKey})`) : ""))
+            : d?.kind === "rejected"
+              ? d.error
+              : d?.kind === "approval"
+                ? `waiting for / decided by approval ${d.approvalId}`
+                : "(not run yet)";
+          return `<div class="tool" data-tool="${esc(use.name)}"><h4>${esc(use.name)} <span class="muted">${esc(use.id)}${call ? ` · ${call.durationMs} ms` : ""}${d ? ` · guard: ${esc(d.kind)}` : ""}</span>${call?.isError || d?.kind === "rejected" ? ' <span class="err">error</span>' : ""}</h4>
+<div>input</div><pre>${esc(pretty(use.input))}</pre><div>result</div><pre>${esc(pretty(result))}</pre></div>`;
+        })
+        .join("");
+      return `<section class="turn" data-turn="${t.turn}"><h3>Turn ${t.turn} <span class="muted">${esc(t.response.model)} · ${esc(t.response.stop_reason)} ·
+${u.input_tokens} in / ${u.output_tokens} out / ${u.cache_read_input_tokens ?? 0} cache read / ${u.cache_creation_input_tokens ?? 0} cache write · $${t.costUsd.toFixed(4)}${t.response.usageEstimated ? " (usage estimated)" : ""}</span></h3>
+${text ? `<pre class="text">${esc(text)}</pre>` : ""}${uses}</section>`;
+    })
+    .join("\n");
+
+  const body = `${header}${pending.length ? `<p><strong>Waiting for a human:</strong> ${pending.length} approval(s) below.</p>` : ""}
+${approvals}${cost}${timeline}<h2>Model turns and tool calls</h2>${turns || '<p class="muted">no model turn yet</p>'}
+<p class="muted"><a href="${runHref(run.runId)}/trace.txt">timeline as text</a> (same as <code>npx po-agent trace ${esc(run.runId)}</code>)</p>`;
+  return layout(
+    `Run ${run.runId}`,
+    body,
+    live ? { refreshSeconds: 2, inboxUrl: input.inboxUrl } : { inboxUrl: input.inboxUrl },
+  );
+}
