@@ -49,6 +49,8 @@ export interface RunSummary {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
+  /** True when token figures are offline estimates (the reference model), not billed usage. */
+  tokensEstimated: boolean;
   durationMs: number;
 }
 
@@ -68,6 +70,7 @@ export function summarize(run: RunRecord): RunSummary {
     inputTokens: run.counters.inputTokens,
     outputTokens: run.counters.outputTokens,
     costUsd: Number(run.counters.costUsd.toFixed(6)),
+    tokensEstimated: run.counters.estimatedTurns > 0,
     durationMs: run.durationMs ?? Date.now() - Date.parse(run.createdAt),
   };
 }
@@ -303,7 +306,7 @@ async function cmdRun(args: string[], io: Io, globals: Globals): Promise<number>
   else {
     io.out(`${summary.outcome.toUpperCase()}: ${summary.reason}`);
     io.out(
-      `run ${summary.runId} · ${summary.modelCalls} model calls · ${summary.toolCalls} tool calls · ${summary.inputTokens}+${summary.outputTokens} tokens · $${summary.costUsd.toFixed(4)} · ${summary.durationMs} ms`,
+      `run ${summary.runId} · ${summary.modelCalls} model calls · ${summary.toolCalls} tool calls · ${summary.inputTokens}+${summary.outputTokens} tokens${summary.tokensEstimated ? " (estimated)" : ""} · $${summary.costUsd.toFixed(4)} · ${summary.durationMs} ms`,
     );
   }
   return summary.outcome === "failed" ? 3 : 0;

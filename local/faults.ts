@@ -57,9 +57,14 @@ export class FaultInjector {
   >;
   private readonly random: () => number;
 
+  /**
+   * @param seed drives the per-event draws (a restarted process gets another seed, so a crash is not replayed for ever)
+   * @param keySeed drives per-key decisions such as a missing object, which must stay the same across restarts
+   */
   constructor(
     readonly seed: number,
     readonly rates: FaultRates,
+    readonly keySeed: number = seed,
   ) {
     this.random = mulberry32(seed);
   }
@@ -76,7 +81,7 @@ export class FaultInjector {
   /** A per-key decision (e.g. per document), the same in every process with this seed. */
   fireFor(kind: FaultKind, key: string): boolean {
     const rate = this.rates[kind] ?? 0;
-    const hit = rate > 0 && keyedDraw(this.seed, `${kind}:${key}`) < rate;
+    const hit = rate > 0 && keyedDraw(this.keySeed, `${kind}:${key}`) < rate;
     if (hit) this.counts[kind]++;
     return hit;
   }

@@ -238,8 +238,19 @@ async function runPhase(
     for (const d of docs) distinct.set(runIdFor(d.customer, sha256(readFileSync(d.path))), d);
     let runsLost = 0;
     let runsFinished = 0;
-    for (const runId of distinct.keys()) {
+    // A document that could not be read at all has no content hash: its failure is recorded
+    // under the document's key (RecordFailure) and counts as finished, reason kept.
+    const unreadable = new Set(
+      runs
+        .filter((r) => r.status === "failed" && r.document.sha256 === "")
+        .map((r) => `${r.customer}:${r.document.key}`),
+    );
+    for (const [runId, doc] of distinct) {
       const run = byId.get(runId);
+      if (!run && unreadable.has(`${doc.customer}:incoming/${doc.name}`)) {
+        runsFinished++;
+        continue;
+      }
       if (!run || run.status === "running") {
         runsLost++;
         opts.log(`${name}: lost ${runId} (${run ? `status ${run.status}, turn ${run.turn}` : "no run record"})`);

@@ -20,7 +20,7 @@ const config = JSON.parse(readFileSync(configPath, "utf8")) as WorkerConfig;
 const restart = Number(restartArg ?? "0");
 
 const log = (file: string, entry: unknown) => appendFileSync(file, `${JSON.stringify(entry)}\n`);
-const faults = config.faults ? new FaultInjector(config.seed * 1000 + restart, config.rates) : undefined;
+const faults = config.faults ? new FaultInjector(config.seed * 1000 + restart, config.rates, config.seed) : undefined;
 if (faults) {
   // Every injected fault is logged as it fires: a killed process cannot report at exit.
   const fire = faults.fire.bind(faults);

@@ -81,6 +81,7 @@ describe("lambda bundling", () => {
         AWS_ENDPOINT_URL_S3: stack.services.s3Endpoint,
         AWS_ENDPOINT_URL_DYNAMODB: stack.services.dynamodbEndpoint,
         POWERTOOLS_LOG_LEVEL: "ERROR",
+        POWERTOOLS_METRICS_DISABLED: "true",
       })) {
         vi.stubEnv(k, v);
       }

@@ -67,6 +67,10 @@ describe("local stack end to end", () => {
     expect(turns.length).toBeGreaterThanOrEqual(3);
     expect(run?.counters.modelCalls).toBe(turns.length);
     expect(run?.poNumber).toBe("ACM-PO-22817");
+    // The per-run cost record: tokens by kind from the counters, and an AWS estimate.
+    expect(run?.cost?.tokens.input).toBe(run?.counters.inputTokens);
+    expect(run?.cost?.aws.stateTransitions).toBeGreaterThan(10);
+    expect(run?.cost?.aws.totalUsd).toBeGreaterThan(0);
     const order = await stack.ledger.getOrder("acme", "ACM-PO-22817");
     expect(order?.runId).toBe(runId);
     const saved = await stack.s3.send(new GetObjectCommand({ Bucket: bucketFor("acme"), Key: order?.objectKey }));

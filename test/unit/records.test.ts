@@ -55,11 +55,11 @@ describe("parseRecord: version 1 records", () => {
 
   it("reads a v1 run written before the retries and compactions counters existed as zero", () => {
     const item = fixture("v1/run.json") as { counters: Record<string, unknown> };
-    const { retries: _r, compactions: _c, ...olderCounters } = item.counters;
+    const { retries: _r, compactions: _c, estimatedTurns: _e, ...olderCounters } = item.counters;
 
     const record = parseRecord(RunRecord, "run", { ...item, counters: olderCounters });
 
-    expect(record.counters).toMatchObject({ retries: 0, compactions: 0, guardRejections: 0 });
+    expect(record.counters).toMatchObject({ retries: 0, compactions: 0, estimatedTurns: 0, guardRejections: 0 });
   });
 });
 

@@ -2,6 +2,7 @@ import type { DocumentStore } from "../aws/documents.js";
 import type { CustomerConfig } from "../config/schema.js";
 import { DEFAULTS } from "../constants.js";
 import { PreparedContext } from "../context/types.js";
+import { type RunCostRecord, runCostRecord } from "../cost-estimate.js";
 import { DocumentError } from "../errors.js";
 import { type Ledger, sha256 } from "../ledger/ledger.js";
 import type { ApprovalRecord, Disposition, RunRecord, ToolCallRecord, TurnRecord } from "../ledger/records.js";
@@ -9,6 +10,7 @@ import { ZERO_COUNTERS } from "../ledger/records.js";
 import { PromptTooLongError } from "../model/anthropic.js";
 import { costUsd } from "../model/cost.js";
 import { RetryingModelClient, type RetryPolicy } from "../model/retry.js";
+import { usageFromResponse } from "../model/tokens.js";
 import type {
   ContentBlock,
   Message,
@@ -318,6 +320,7 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
     response: { ...response, content: response.content as unknown as Record<string, unknown>[] },
     dispositions,
     costUsd: cost,
+    durationMs: modelMs,
   });
   if (created) {
     await ledger.addCounters(run.runId, {
@@ -327,6 +330,7 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
       cacheWriteTokens: response.usage.cache_creation_input_tokens ?? 0,
       costUsd: cost,
       guardRejections: dispositions.filter((d) => d.kind === "rejected").length,
+      estimatedTurns: response.usageEstimated ? 1 : 0,
     });
     for (const d of dispositions) {
       await ledger.audit(run.runId, "guard", `guard.${d.kind}`, {
@@ -405,7 +409,11 @@ async function callModel(deps: AgentDeps, run: RunRecord, turnNo: number, messag
   let attempt = messages;
   for (let compactions = 0; ; compactions++) {
     try {
-      const response = await client.create(request(attempt));
+      const sent = request(attempt);
+      const raw = await client.create(sent);
+      // Billed usage when the model reports it; otherwise the offline tokenizer, labelled an estimate.
+      const accounted = usageFromResponse(raw, sent);
+      const response: ModelResponse = { ...raw, usage: accounted.usage, usageEstimated: accounted.estimated };
       // Counted once paid, before the turn is stored: a crash in between shows as a paid, lost call.
       await ledger.addCounters(run.runId, { modelCalls: 1 });
       crashPoint("after-model-answer", turnNo);
@@ -571,7 +579,35 @@ export async function runTool(
 /** Where a run's prepared thread context lives (S3: it can be larger than a DynamoDB item). */
 const contextKey = (runId: string) => `context/${runId}.json`;
 
+/** One extraction call to Claude from inside the extract tool; paid and counted like a turn. */
+async function extractWithModel(
+  deps: AgentDeps,
+  run: RunRecord,
+  model: NonNullable<AgentDeps["model"]>,
+  content: ContentBlock[],
+): Promise<string> {
+  const client = new RetryingModelClient(model.client, deps.modelRetry ?? DEFAULTS.modelRetry);
+  const response = await client.create({
+    model: model.modelId,
+    system: "You read purchase-order documents and answer with the requested JSON only.",
+    rules: "",
+    tools: [],
+    messages: [{ role: "user", content }],
+    maxTokens: 4_096,
+  });
+  await deps.ledger.addCounters(run.runId, {
+    modelCalls: 1,
+    inputTokens: response.usage.input_tokens,
+    outputTokens: response.usage.output_tokens,
+    cacheReadTokens: response.usage.cache_read_input_tokens ?? 0,
+    cacheWriteTokens: response.usage.cache_creation_input_tokens ?? 0,
+    costUsd: costUsd(response.model, response.usage),
+  });
+  return response.content.map((b) => (b.type === "text" ? b.text : "")).join("");
+}
+
 function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
+  const model = deps.model;
   return {
     runId: run.runId,
     customer: deps.customer,
@@ -609,6 +645,9 @@ function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
     async savePreparedContext(context) {
       await deps.documents.put(deps.bucket, contextKey(run.runId), JSON.stringify(context));
     },
+    ...(model && (model.client.provider === "anthropic" || model.client.provider === "bedrock")
+      ? { extractWithModel: (content: ContentBlock[]) => extractWithModel(deps, run, model, content) }
+      : {}),
   };
 }
 
@@ -624,13 +663,15 @@ export async function finalize(
   const run = await deps.ledger.requireRun(input.runId);
   if (!TERMINAL.has(run.status)) {
     const now = (deps.now ?? (() => new Date()))();
+    const cost = await costRecordOf(deps, run);
     await deps.ledger.updateRun(input.runId, {
       status: outcome,
       reason,
       finishedAt: now.toISOString(),
       durationMs: now.getTime() - Date.parse(run.createdAt),
+      cost,
     });
-    await deps.ledger.audit(input.runId, "system", "run.finished", { outcome, reason });
+    await deps.ledger.audit(input.runId, "system", "run.finished", { outcome, reason, totalUsd: cost.totalUsd });
     telemetryOf(deps).runFinished({
       runId: run.runId,
       customer: deps.customer.name,
@@ -704,6 +745,33 @@ export async function recordFailure(
     });
   }
   return { runId, reason };
+}
+
+/**
+ * The per-run cost record: model tokens and dollars from the counters, plus an AWS estimate.
+ * Transitions are counted from the run's shape (a run's state history is not visible to a
+ * Lambda); Lambda time is the measured model and tool durations plus a fixed overhead per call.
+ */
+async function costRecordOf(deps: AgentDeps, run: RunRecord): Promise<RunCostRecord> {
+  const turns = await deps.ledger.getTurns(run.runId);
+  const tools = await deps.ledger.getToolCalls(run.runId);
+  const approvals = turns.flatMap((t) => t.dispositions.filter((d) => d.kind === "approval")).length;
+  const overheadMs = 150;
+  const invocations = [
+    { durationMs: overheadMs, memoryMb: 256 }, // Ingest
+    ...turns.map((t) => ({ durationMs: (t.durationMs ?? 0) + overheadMs, memoryMb: 1024 })),
+    { durationMs: overheadMs, memoryMb: 1024 }, // the Orchestrate call that returns "done"
+    ...tools.map((c) => ({ durationMs: c.durationMs + overheadMs, memoryMb: c.name === "extract" ? 1024 : 256 })),
+    ...Array.from({ length: approvals * 2 }, () => ({ durationMs: overheadMs, memoryMb: 256 })),
+    { durationMs: overheadMs, memoryMb: 256 }, // Finalize
+  ];
+  const stateTransitions = 4 + 3 * (turns.length + 1) + 3 * tools.length + 4 * approvals;
+  return runCostRecord({
+    runId: run.runId,
+    customer: run.customer,
+    counters: run.counters,
+    aws: { stateTransitions, lambdaInvocations: invocations },
+  });
 }
 
 /** Time the run spent waiting on humans: excluded from the working-time metric. */

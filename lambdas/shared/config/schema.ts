@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DEFAULT_MODEL } from "../constants.js";
+import { McpServers } from "../mcp/config.js";
 
 /** Weekday names as written in customer files; evaluated in the customer's time zone. */
 export const Weekday = z.enum(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]);
@@ -105,7 +106,8 @@ export const CustomerConfig = z
       })
       .strict()
       .default({}),
-    mcpServers: z.array(z.unknown()).default([]),
+    /** MCP servers whose tools are mounted for this customer's runs, namespaced `<name>.<tool>`. */
+    mcpServers: McpServers,
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -168,6 +168,7 @@ export class Ledger {
         | "modelId"
         | "turn"
         | "executionId"
+        | "cost"
       >
     >,
     options: { onlyIfStatusIn?: RunStatus[] } = {},
@@ -257,7 +258,7 @@ export class Ledger {
     for (const item of items) {
       await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: item.pk, sk: item.sk } }));
     }
-    await this.updateRun(runId, { turn: 0, status: "running" });
+    await this.updateRun(runId, { turn: 0, status: "running" }, { onlyIfStatusIn: ["running"] });
   }
 
   // ---- turns ------------------------------------------------------------------------------

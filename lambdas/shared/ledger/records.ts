@@ -26,6 +26,8 @@ export const Counters = z.object({
   retries: z.number().int().default(0),
   /** Times the conversation was compacted because the prompt was too long. */
   compactions: z.number().int().default(0),
+  /** Model turns whose token figures are offline estimates (no billed usage from a model). */
+  estimatedTurns: z.number().int().default(0),
 });
 export type Counters = z.infer<typeof Counters>;
 
@@ -40,6 +42,7 @@ export const ZERO_COUNTERS: Counters = {
   guardRejections: 0,
   retries: 0,
   compactions: 0,
+  estimatedTurns: 0,
 };
 
 export const DocumentRef = z.object({
@@ -71,6 +74,25 @@ export const RunRecord = z.object({
   finishedAt: z.string().optional(),
   durationMs: z.number().optional(),
   counters: Counters,
+  /** Written when the run finishes: tokens by kind, model dollars and an AWS cost estimate. */
+  cost: z
+    .object({
+      runId: z.string(),
+      customer: z.string(),
+      tokens: z.object({ input: z.number(), output: z.number(), cacheRead: z.number(), cacheWrite: z.number() }),
+      modelUsd: z.number(),
+      aws: z.object({
+        stepFunctionsUsd: z.number(),
+        lambdaUsd: z.number(),
+        totalUsd: z.number(),
+        stateTransitions: z.number(),
+        lambdaInvocations: z.number(),
+        lambdaGbSeconds: z.number(),
+        priceDate: z.string(),
+      }),
+      totalUsd: z.number(),
+    })
+    .optional(),
 });
 export type RunRecord = z.infer<typeof RunRecord>;
 
@@ -109,6 +131,8 @@ export const TurnRecord = z.object({
   }),
   dispositions: z.array(Disposition),
   costUsd: z.number(),
+  /** Wall-clock time of the model call. */
+  durationMs: z.number().optional(),
   createdAt: z.string(),
 });
 export type TurnRecord = z.infer<typeof TurnRecord>;

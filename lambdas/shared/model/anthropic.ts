@@ -127,6 +127,15 @@ function toMessageParam(message: Message): Anthropic.MessageParam {
 function toContentParam(block: ContentBlock): Anthropic.ContentBlockParam {
   if (block.type === "text") return { type: "text", text: block.text };
   if (block.type === "tool_use") return { type: "tool_use", id: block.id, name: block.name, input: block.input };
+  if (block.type === "document") {
+    return {
+      type: "document",
+      source: block.source,
+      ...(block.title ? { title: block.title } : {}),
+      cache_control: { type: "ephemeral" },
+    };
+  }
+  if (block.type === "image") return { type: "image", source: block.source };
   return {
     type: "tool_result",
     tool_use_id: block.tool_use_id,

@@ -40,7 +40,8 @@ export function estimateRequestTokens(request: ModelRequest): number {
     for (const block of message.content) {
       if (block.type === "text") parts.push(block.text);
       else if (block.type === "tool_use") parts.push(block.name, JSON.stringify(block.input ?? null));
-      else parts.push(block.content);
+      else if (block.type === "tool_result") parts.push(block.content);
+      // A document or image: Claude counts it from the pages; offline it is not estimated.
     }
   }
   return parts.reduce((sum, text) => sum + estimateTokens(text), 0);

@@ -10,7 +10,14 @@ export type ToolResultBlock = {
   content: string;
   is_error?: boolean;
 };
-export type ContentBlock = TextBlock | ToolUseBlock | ToolResultBlock;
+/** A PDF or image sent to Claude for extraction (user messages only). */
+export type MediaBlock =
+  | { type: "document"; source: { type: "base64"; media_type: "application/pdf"; data: string }; title?: string }
+  | {
+      type: "image";
+      source: { type: "base64"; media_type: "image/jpeg" | "image/png" | "image/gif" | "image/webp"; data: string };
+    };
+export type ContentBlock = TextBlock | ToolUseBlock | ToolResultBlock | MediaBlock;
 
 export interface Message {
   role: "user" | "assistant";

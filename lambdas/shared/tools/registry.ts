@@ -4,6 +4,9 @@ import { prepareContext } from "../context/prepare.js";
 import { createFetchContextTool } from "../context/tool.js";
 import type { ThreadMessage } from "../context/types.js";
 import { DocumentError } from "../errors.js";
+import type { ContentBlock } from "../model/types.js";
+import { buildExtractionContent, readExtractionAnswer } from "../po/claude-extract.js";
+import { detect } from "../po/detect.js";
 import type { EmailThread } from "../po/email.js";
 import { NormalizedPo } from "../po/model.js";
 import { readDocument } from "../po/parse.js";
@@ -42,9 +45,27 @@ const extract: Tool<Record<string, never>> = {
       }
       return json({ format, po, ...(lowConfidence ? { lowConfidence } : {}), ...(context ? { context } : {}) });
     } catch (err) {
+      if (!(err instanceof DocumentError)) throw err;
+      // No text to parse (a scan, a photo): Claude reads it as a document block, checked by the same schema.
+      const kind = detect(bytes).kind;
+      if (ctx.extractWithModel && (kind === "pdf" || kind === "image")) {
+        try {
+          const content = buildExtractionContent(bytes, name) as unknown as ContentBlock[];
+          const answer = await ctx.extractWithModel(content);
+          const po = readExtractionAnswer(answer, name, "pdf", { timeZone: ctx.customer.timeZone });
+          return json({
+            format: kind,
+            po,
+            extractedBy: "model",
+            ...(po.source.lowConfidence ? { lowConfidence: po.source.lowConfidence } : {}),
+          });
+        } catch (modelErr) {
+          if (modelErr instanceof DocumentError) return error(`cannot read the document: ${modelErr.message}`);
+          throw modelErr;
+        }
+      }
       // A document the parser cannot read is the model's problem to report, not a crash.
-      if (err instanceof DocumentError) return error(`cannot read the document: ${err.message}`);
-      throw err;
+      return error(`cannot read the document: ${err.message}`);
     }
   },
 };

@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { CustomerConfig } from "../config/schema.js";
 import type { PreparedContext } from "../context/types.js";
+import type { ContentBlock } from "../model/types.js";
 
 /**
  * What a tool may do to the world. The guard checks `write` and `dangerous` calls against the
@@ -21,6 +22,11 @@ export interface ToolContext {
   saveOrder(order: { poNumber: string; po: unknown; idempotencyKey: string }): Promise<{ created: boolean }>;
   /** This run's prepared email-thread context (written by extract, read by fetch_context). */
   loadPreparedContext(): Promise<PreparedContext | undefined>;
+  /**
+   * Claude reads a PDF without a text layer, or an image, as a document block and answers with
+   * the PO as JSON. Only set when the run's model is Claude (not the offline model).
+   */
+  extractWithModel?(content: ContentBlock[]): Promise<string>;
   savePreparedContext(context: PreparedContext): Promise<void>;
 }
 
