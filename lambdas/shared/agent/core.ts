@@ -436,34 +436,45 @@ async function callModel(deps: AgentDeps, run: RunRecord, turnNo: number, messag
 }
 
 /**
- * Stronger compression for a prompt that does not fit: the latest result of each tool stays in
- * full, older results and older assistant text are replaced by a one-line note.
+ * Stronger compression for a prompt that does not fit. The latest exchange stays as it is; in
+ * older tool results, long JSON strings (a prepared thread, long notes) and long arrays are cut,
+ * and long non-JSON results and older assistant text are shortened, each with a note saying so.
+ * JSON stays valid, so structured results remain readable.
  */
 export function compactMessages(messages: Message[]): Message[] {
-  const latestByTool = new Map<string, string>();
-  const toolOf = new Map<string, string>();
-  for (const m of messages) {
-    for (const b of m.content) {
-      if (b.type === "tool_use") toolOf.set(b.id, b.name);
-      if (b.type === "tool_result") latestByTool.set(toolOf.get(b.tool_use_id) ?? b.tool_use_id, b.tool_use_id);
-    }
-  }
-  const keep = new Set(latestByTool.values());
+  const lastUser = messages.map((m) => m.role).lastIndexOf("user");
   return messages.map((m, i) => ({
     role: m.role,
     content: m.content.map((b): ContentBlock => {
-      if (b.type === "tool_result" && !keep.has(b.tool_use_id) && b.content.length > 200) {
-        return {
-          ...b,
-          content: `[elided to fit the context window: ${toolOf.get(b.tool_use_id) ?? "tool"} result of ${b.content.length} characters; a later result of the same tool is kept in full]`,
-        };
-      }
-      if (b.type === "text" && m.role === "assistant" && i < messages.length - 2 && b.text.length > 200) {
-        return { type: "text", text: `${b.text.slice(0, 200)}… [elided]` };
+      if (i >= lastUser) return b;
+      if (b.type === "tool_result" && b.content.length > 600) return { ...b, content: compactResult(b.content) };
+      if (b.type === "text" && m.role === "assistant" && b.text.length > 300) {
+        return { type: "text", text: `${b.text.slice(0, 300)}… [elided to fit the context window]` };
       }
       return b;
     }),
   }));
+}
+
+function compactResult(content: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(content);
+  } catch {
+    return `${content.slice(0, 600)}… [elided to fit the context window: ${content.length} characters in all]`;
+  }
+  const shrink = (v: unknown): unknown => {
+    if (typeof v === "string" && v.length > 300) {
+      return `${v.slice(0, 120)}… [elided to fit the context window: ${v.length} characters; fetch_context reads thread passages in full]`;
+    }
+    if (Array.isArray(v)) {
+      const kept = v.slice(0, 10).map(shrink);
+      return v.length > 10 ? [...kept, `[elided to fit the context window: ${v.length - 10} more items]`] : kept;
+    }
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shrink(x)]));
+    return v;
+  };
+  return JSON.stringify(shrink(parsed));
 }
 
 /** The turn that asks a human when the conversation cannot be made to fit. */
