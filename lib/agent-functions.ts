@@ -25,13 +25,16 @@ export interface AgentFunctionsProps {
 
 /**
  * The run's own steps around the tools: ingest opens the run, orchestrate takes model turns,
- * finalize records the outcome and record-failure keeps the reason of a failed run.
+ * finalize records the outcome and record-failure keeps the reason of a failed run; approval-backlog,
+ * outside any run, reports the pending approvals on a schedule (the Observability construct invokes it).
  */
 export class AgentFunctions extends Construct {
   readonly ingest: IFunction;
   readonly orchestrate: IFunction;
   readonly finalize: IFunction;
   readonly recordFailure: IFunction;
+  /** Publishes PendingApprovals and ApprovalBacklogAge; reads the ledger, never writes it. */
+  readonly approvalBacklog: IFunction;
   readonly modelApiKeySecret: ISecret;
 
   constructor(scope: Construct, id: string, props: AgentFunctionsProps) {
@@ -64,10 +67,13 @@ export class AgentFunctions extends Construct {
     });
     this.finalize = new PoAgentFunction(this, "Finalize", { ...common, handlerName: "finalize" });
     this.recordFailure = new PoAgentFunction(this, "RecordFailure", { ...common, handlerName: "record-failure" });
+    this.approvalBacklog = new PoAgentFunction(this, "ApprovalBacklog", { ...common, handlerName: "approval-backlog" });
 
     for (const fn of [this.ingest, this.orchestrate, this.finalize, this.recordFailure]) {
       props.ledgerTable.grantReadWriteData(fn);
     }
+    // Lists pending approvals through the gsi1 index; grantReadData covers the table's indexes.
+    props.ledgerTable.grantReadData(this.approvalBacklog);
     props.documentBucket.grantRead(this.ingest);
     // Large model and tool results go to the bucket under results/.
     props.documentBucket.grantReadWrite(this.orchestrate);

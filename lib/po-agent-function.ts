@@ -20,7 +20,8 @@ export type HandlerName =
   | "approval-timeout"
   | "approval-callback"
   | "finalize"
-  | "record-failure";
+  | "record-failure"
+  | "approval-backlog";
 
 /** File name of the customer config inside every bundle; handlers read it via `CUSTOMER_CONFIG_FILE`. */
 export const CUSTOMER_CONFIG_FILE = "customer.json";

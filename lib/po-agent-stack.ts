@@ -88,7 +88,10 @@ export class PoAgentStack extends Stack {
         approvals.approvalCallback,
         agent.finalize,
         agent.recordFailure,
+        agent.approvalBacklog,
       ],
+      customer,
+      approvalBacklogFunction: agent.approvalBacklog,
       alarmTopic: props.alarmTopic,
     });
     // cdk-nag findings accepted on purpose, each with its reason (test/infra/nag.test.ts fails on any other).

@@ -42,7 +42,7 @@ describe("lambda bundling", () => {
       readFileSync(join(assembly.directory, `${stack.stackName}.assets.json`), "utf8"),
     );
     const fns = poAgentFunctions(stack);
-    expect(fns).toHaveLength(11);
+    expect(fns).toHaveLength(12);
     for (const fn of fns) {
       const key = resources[logicalIdOf(fn)]?.Properties.Code.S3Key;
       const asset = Object.values(manifest.files).find((f) =>
@@ -61,7 +61,7 @@ describe("lambda bundling", () => {
 
   it("runs a PO through the bundled handlers, as Lambda would, against the emulated services", async () => {
     // Prepare: the bundles from the test above; the AWS SDK is provided by the Lambda runtime, so link ours.
-    expect(bundles.size).toBe(11);
+    expect(bundles.size).toBe(12);
     const customer = loadCustomerFile("customers/acme.yaml");
     const dataDir = mkdtempSync(join(tmpdir(), "po-agent-bundled-"));
     const stack = await LocalStack.start({ dataDir, customers: [customer] });
@@ -109,6 +109,31 @@ describe("lambda bundling", () => {
         step = (await orchestrate({ runId })) as typeof step;
       }
       const result = await finalize({ runId, step });
+      // The scheduled backlog check counts only this customer's pending approvals.
+      for (const [approvalId, who] of [
+        ["bundled-approval-1", customer.name],
+        ["bundled-approval-other", "someone-else"],
+      ] as const) {
+        await stack.ledger.putApproval({
+          approvalId,
+          runId,
+          customer: who,
+          turn: 1,
+          call: { toolUseId: "toolu_1", name: "save", input: {} },
+          callHash: "hash",
+          reason: "over the auto-approve limit",
+          rule: "tier:default",
+          approvers: ["alice"],
+          summary: { poNumber: "ACM-PO-1", supplierName: "Supplier", amount: "1.00" },
+          status: "pending",
+          emailedTo: [],
+          usedNonces: [],
+        });
+      }
+      const backlog = await (await load("approval-backlog"))({
+        source: "aws.events",
+        "detail-type": "Scheduled Event",
+      });
 
       // Assess
       expect(result, JSON.stringify(result)).toMatchObject({ outcome: "saved" });
@@ -116,6 +141,8 @@ describe("lambda bundling", () => {
       expect(run?.status).toBe("saved");
       expect(run?.counters.modelCalls).toBe((await stack.ledger.getTurns(runId)).length);
       expect(await stack.ledger.getOrder(customer.name, "ACM-PO-22817")).toBeDefined();
+      expect(backlog).toMatchObject({ pending: 1 });
+      expect((backlog as { oldestAgeSeconds: number }).oldestAgeSeconds).toBeLessThan(600);
     } finally {
       await stack.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -164,6 +164,7 @@ describe("lambdas", () => {
   it("all run Node 22 on arm64 with active tracing and a log group with retention", () => {
     const fns = poAgentFunctions(s.stack);
     expect(fns.map((f) => f.handlerName).sort()).toEqual([
+      "approval-backlog",
       "approval-callback",
       "approval-timeout",
       "extract",
@@ -253,12 +254,17 @@ describe("lambdas", () => {
     expect(access(s.stack.toolFunctions.validate)).toEqual({ reads: false, writes: false });
   });
 
-  it("every function may read and write the ledger table", () => {
+  it("every function may read and write the ledger table, except approval-backlog, which only reads it", () => {
     const tableArn = JSON.stringify({ "Fn::GetAtt": [s.logicalId(s.stack.ledger.table), "Arn"] });
     for (const fn of poAgentFunctions(s.stack)) {
       const statements = JSON.stringify(statementsOfRole(roleIdOf(fn)));
       expect(statements, fn.handlerName).toContain(tableArn);
-      expect(statements, fn.handlerName).toContain('"dynamodb:PutItem"');
+      expect(statements, fn.handlerName).toContain('"dynamodb:Query"');
+      if (fn.handlerName === "approval-backlog") {
+        expect(statements, fn.handlerName).not.toMatch(/dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem)/);
+      } else {
+        expect(statements, fn.handlerName).toContain('"dynamodb:PutItem"');
+      }
     }
   });
 });
@@ -346,6 +352,51 @@ describe("observability", () => {
       expect(alarm.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold" });
     }
     s.template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+  });
+});
+
+describe("approval backlog", () => {
+  it("runs approval-backlog every five minutes from an EventBridge schedule", () => {
+    const backlog = s.stack.agentFunctions.approvalBacklog;
+    s.template.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(5 minutes)",
+      State: "ENABLED",
+      Targets: [Match.objectLike({ Arn: { "Fn::GetAtt": [s.logicalId(backlog), "Arn"] } })],
+    });
+    s.template.hasResourceProperties("AWS::Lambda::Permission", {
+      Action: "lambda:InvokeFunction",
+      Principal: "events.amazonaws.com",
+      FunctionName: { "Fn::GetAtt": [s.logicalId(backlog), "Arn"] },
+    });
+  });
+
+  it("lets approval-backlog query the ledger table and its gsi1 index", () => {
+    const tableId = s.logicalId(s.stack.ledger.table);
+    const statements = statementsOfRole(roleIdOf(s.stack.agentFunctions.approvalBacklog));
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: "Allow",
+        Action: expect.arrayContaining(["dynamodb:Query", "dynamodb:GetItem"]),
+        Resource: expect.arrayContaining([
+          { "Fn::GetAtt": [tableId, "Arn"] },
+          { "Fn::Join": ["", [{ "Fn::GetAtt": [tableId, "Arn"] }, "/index/*"]] },
+        ]),
+      }),
+    );
+  });
+
+  it("alarms when the oldest pending approval of this customer is two days old", () => {
+    s.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Namespace: "PoAgent",
+      MetricName: "ApprovalBacklogAge",
+      Dimensions: Match.arrayWith([
+        { Name: "customer", Value: "acme" },
+        { Name: "service", Value: "po-agent" },
+      ]),
+      Statistic: "Maximum",
+      Threshold: 2 * 24 * 60 * 60,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+    });
   });
 });
 
