@@ -21,6 +21,7 @@ export interface AgentStateMachineProps {
   readonly validateFunction: IFunction;
   readonly transformFunction: IFunction;
   readonly saveFunction: IFunction;
+  readonly mcpToolFunction: IFunction;
   readonly requestApprovalFunction: IFunction;
   readonly approvalTimeoutFunction: IFunction;
   readonly finalizeFunction: IFunction;
@@ -47,6 +48,7 @@ export class AgentStateMachine extends Construct {
       ValidateFunctionArn: props.validateFunction,
       TransformFunctionArn: props.transformFunction,
       SaveFunctionArn: props.saveFunction,
+      McpToolFunctionArn: props.mcpToolFunction,
       RequestApprovalFunctionArn: props.requestApprovalFunction,
       ApprovalTimeoutFunctionArn: props.approvalTimeoutFunction,
       FinalizeFunctionArn: props.finalizeFunction,

@@ -31,6 +31,7 @@ export function nagAcknowledgements(stack: PoAgentStack): NagAcknowledgement[] {
     stack.toolFunctions.validate,
     stack.toolFunctions.transform,
     stack.toolFunctions.save,
+    stack.toolFunctions.mcpTool,
     stack.approvalGate.requestApproval,
     stack.approvalGate.approvalTimeout,
   ];

@@ -16,6 +16,7 @@ export type HandlerName =
   | "validate"
   | "transform"
   | "save"
+  | "mcp-tool"
   | "request-approval"
   | "approval-timeout"
   | "approval-callback"

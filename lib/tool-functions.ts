@@ -26,6 +26,8 @@ export class ToolFunctions extends Construct {
   readonly validate: IFunction;
   readonly transform: IFunction;
   readonly save: IFunction;
+  /** Runs the tools of the customer's MCP servers (names `<server>.<tool>`). */
+  readonly mcpTool: IFunction;
 
   constructor(scope: Construct, id: string, props: ToolFunctionsProps) {
     super(scope, id);
@@ -45,9 +47,17 @@ export class ToolFunctions extends Construct {
     this.transform = new PoAgentFunction(this, "Transform", { ...common, handlerName: "transform" });
     this.save = new PoAgentFunction(this, "Save", { ...common, handlerName: "save", timeout: Duration.minutes(1) });
 
-    for (const fn of [this.extract, this.validate, this.transform, this.save]) {
+    this.mcpTool = new PoAgentFunction(this, "McpTool", {
+      ...common,
+      handlerName: "mcp-tool",
+      timeout: Duration.minutes(2),
+    });
+
+    for (const fn of [this.extract, this.validate, this.transform, this.save, this.mcpTool]) {
       props.ledgerTable.grantReadWriteData(fn);
     }
+    // Large MCP results go to the bucket like any large tool result.
+    props.documentBucket.grantReadWrite(this.mcpTool);
     props.documentBucket.grantRead(this.extract);
     props.documentBucket.grantReadWrite(this.save);
   }

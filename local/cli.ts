@@ -7,6 +7,7 @@ import { ConfigError } from "../lambdas/shared/errors.js";
 import type { AuditRecord, RunRecord } from "../lambdas/shared/ledger/records.js";
 import { auditCommand } from "./audit-command.js";
 import { extractCommand } from "./extract-command.js";
+import { serveMcpStdio } from "./mcp-server.js";
 import { BatchProgress } from "./progress.js";
 import { LocalStack, type RunEvent } from "./stack.js";
 import { TraceUsageError, traceCommand } from "./trace-command.js";
@@ -30,6 +31,7 @@ Usage:
   po-agent audit <runId> [--json]                      the run's audit log: guard decisions, approvals, clicks, escalations
   po-agent trace <runId|prefix> [--json]               a run's timeline: states, model and tool calls, tokens, cost
   po-agent extract <file> [--customer <name>] [--json] read one document: format, normalized PO, findings (no run)
+  po-agent mcp                                          serve po-agent over MCP on stdin/stdout (for other agents)
   po-agent help
 
 Options for every command:
@@ -456,6 +458,14 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       }
       case "extract":
         return await extractCommand(args, io, globals.customersDir);
+      case "mcp": {
+        // One process owns a data dir: an MCP server next to a running `po-agent start` would fight it for the store.
+        if (await attached(globals.dataDir))
+          throw new UsageError(`a local stack is already running for ${globals.dataDir}; stop it first (Ctrl-C)`);
+        const { closed } = await serveMcpStdio({ dataDir: globals.dataDir, customersDir: globals.customersDir });
+        await closed;
+        return 0;
+      }
       case undefined:
       case "help":
       case "--help":
@@ -464,7 +474,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return command === undefined ? 1 : 0;
       default:
         throw new UsageError(
-          `unknown command "${command}" (commands: start, run, approve, reject, runs, audit, trace, extract, help)`,
+          `unknown command "${command}" (commands: start, run, approve, reject, runs, audit, trace, extract, mcp, help)`,
         );
     }
   } catch (err) {

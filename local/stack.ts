@@ -33,6 +33,7 @@ import { DocumentStore } from "../lambdas/shared/aws/documents.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { Ledger, sha256 } from "../lambdas/shared/ledger/ledger.js";
 import type { RunRecord } from "../lambdas/shared/ledger/records.js";
+import { type McpToolset, openToolsets } from "../lambdas/shared/mcp/client.js";
 import { ReferenceModelClient } from "../lambdas/shared/model/reference.js";
 import type { RetryPolicy } from "../lambdas/shared/model/retry.js";
 import { type SelectedModel, selectModelClient } from "../lambdas/shared/model/select.js";
@@ -64,7 +65,11 @@ export const FUNCTION_ROLES = {
   ApprovalTimeoutFunctionArn: "ApprovalTimeout",
   FinalizeFunctionArn: "Finalize",
   RecordFailureFunctionArn: "RecordFailure",
+  McpToolFunctionArn: "McpTool",
 } as const;
+
+/** Where stdio MCP servers of the customer configs start (their paths are relative to the repository). */
+const REPO_DIR = fileURLToPath(new URL("../", import.meta.url));
 
 export const localFunctionArn = (role: string) =>
   `arn:aws:lambda:${REGION}:000000000000:function:PoAgent-local-${role}`;
@@ -125,6 +130,8 @@ export class LocalStack {
   private readonly tracked = new Map<string, Tracked>();
   /** Runs whose approval request was sent and whose execution now waits on a task token. */
   private readonly parked = new Set<string>();
+  /** The customers' MCP servers, connected on first use and kept until close(). */
+  private readonly toolsets = new Map<string, Promise<McpToolset>>();
   private closed = false;
 
   private constructor(
@@ -252,6 +259,7 @@ export class LocalStack {
       model: model ? { client: model.client, modelId: model.modelId } : undefined,
       modelRetry: this.opts.modelRetry,
       telemetry: this.traces.telemetry(),
+      mcp: () => this.toolset(customer),
     };
     return {
       ...deps,
@@ -261,6 +269,15 @@ export class LocalStack {
       baseUrl: this.httpUrl,
       signingKey: this.signingKey,
     };
+  }
+
+  private toolset(customer: CustomerConfig): Promise<McpToolset> {
+    let t = this.toolsets.get(customer.name);
+    if (!t) {
+      t = openToolsets(customer, { cwd: REPO_DIR, env: { PO_AGENT_DATA_DIR: this.opts.dataDir } });
+      this.toolsets.set(customer.name, t);
+    }
+    return t;
   }
 
   private async customerOfRun(runId: string): Promise<CustomerConfig> {
@@ -288,7 +305,8 @@ export class LocalStack {
       case "ExtractFunctionArn":
       case "ValidateFunctionArn":
       case "TransformFunctionArn":
-      case "SaveFunctionArn": {
+      case "SaveFunctionArn":
+      case "McpToolFunctionArn": {
         const input = z.object({ runId: z.string(), call: ToolCallRef }).parse(p);
         return runTool(this.deps(await this.customerOfRun(input.runId)), input);
       }
@@ -599,6 +617,7 @@ export class LocalStack {
     if (this.closed) return;
     this.closed = true;
     this.engine.abortAll();
+    await Promise.all([...this.toolsets.values()].map((t) => t.then((x) => x.close()).catch(() => {})));
     await closeServer(this.server);
     await this.services.close();
     for (const c of Object.values(this.clients)) c.destroy();

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ingest } from "../shared/agent/core.js";
 import { instrumented } from "../shared/aws/handler.js";
+import { withMcp } from "../shared/aws/mcp-deps.js";
 import { agentDeps } from "../shared/aws/runtime.js";
 
 const Input = z.object({
@@ -10,4 +11,7 @@ const Input = z.object({
   executionId: z.string(),
 });
 
-export const handler = instrumented("ingest", Input, (input) => ingest(agentDeps(), input));
+// Run start: the customer's MCP servers are listed once here, so a server that is down is audited from the start.
+export const handler = instrumented("ingest", Input, (input) =>
+  withMcp(undefined, (mcp) => ingest({ ...agentDeps(), mcp }, input)),
+);

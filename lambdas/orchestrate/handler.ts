@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { orchestrate } from "../shared/agent/core.js";
 import { instrumented } from "../shared/aws/handler.js";
+import { withMcp } from "../shared/aws/mcp-deps.js";
 import { agentDeps, customer, secretValue } from "../shared/aws/runtime.js";
 import { ReferenceModelClient } from "../shared/model/reference.js";
 import { resolveApiKey, type SelectedModel, selectModelClient } from "../shared/model/select.js";
@@ -29,5 +30,5 @@ async function model(): Promise<SelectedModel> {
 
 export const handler = instrumented("orchestrate", Input, async (input) => {
   const { client, modelId } = await model();
-  return orchestrate(agentDeps({ client, modelId }), input);
+  return withMcp(undefined, (mcp) => orchestrate({ ...agentDeps({ client, modelId }), mcp }, input));
 });

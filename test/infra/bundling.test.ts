@@ -42,7 +42,7 @@ describe("lambda bundling", () => {
       readFileSync(join(assembly.directory, `${stack.stackName}.assets.json`), "utf8"),
     );
     const fns = poAgentFunctions(stack);
-    expect(fns).toHaveLength(12);
+    expect(fns).toHaveLength(13);
     for (const fn of fns) {
       const key = resources[logicalIdOf(fn)]?.Properties.Code.S3Key;
       const asset = Object.values(manifest.files).find((f) =>
@@ -61,7 +61,7 @@ describe("lambda bundling", () => {
 
   it("runs a PO through the bundled handlers, as Lambda would, against the emulated services", async () => {
     // Prepare: the bundles from the test above; the AWS SDK is provided by the Lambda runtime, so link ours.
-    expect(bundles.size).toBe(12);
+    expect(bundles.size).toBe(13);
     const customer = loadCustomerFile("customers/acme.yaml");
     const dataDir = mkdtempSync(join(tmpdir(), "po-agent-bundled-"));
     const stack = await LocalStack.start({ dataDir, customers: [customer] });
@@ -96,7 +96,7 @@ describe("lambda bundling", () => {
       const ingest = await load("ingest");
       const orchestrate = await load("orchestrate");
       const tools: Record<string, (event: unknown) => Promise<unknown>> = {};
-      for (const name of ["extract", "validate", "transform", "save"]) tools[name] = await load(name);
+      for (const name of ["extract", "validate", "transform", "save", "mcp-tool"]) tools[name] = await load(name);
       const finalize = await load("finalize");
 
       // Act: what the state machine does, one Task at a time.
@@ -105,7 +105,10 @@ describe("lambda bundling", () => {
       };
       let step = (await orchestrate({ runId })) as { type: string; calls?: { toolUseId: string; name: string }[] };
       for (let i = 0; step.type === "tools" && i < 10; i++) {
-        await Promise.all((step.calls ?? []).map((call) => tools[call.name]?.({ runId, call })));
+        // Mounted MCP tools (`<server>.<tool>`) share the McpTool Lambda, as the state machine routes them.
+        await Promise.all(
+          (step.calls ?? []).map((call) => tools[call.name.includes(".") ? "mcp-tool" : call.name]?.({ runId, call })),
+        );
         step = (await orchestrate({ runId })) as typeof step;
       }
       const result = await finalize({ runId, step });

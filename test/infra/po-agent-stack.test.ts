@@ -170,6 +170,7 @@ describe("lambdas", () => {
       "extract",
       "finalize",
       "ingest",
+      "mcp-tool",
       "orchestrate",
       "record-failure",
       "request-approval",

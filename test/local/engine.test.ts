@@ -25,6 +25,7 @@ const FUNCTIONS = [
   "ApprovalTimeout",
   "Finalize",
   "RecordFailure",
+  "McpTool",
 ] as const;
 type FunctionKey = (typeof FUNCTIONS)[number];
 
@@ -49,6 +50,7 @@ function makeRoutes(overrides: Partial<Record<FunctionKey, LambdaRoute>>): {
     Validate: async (p) => ({ toolUseId: toolUseIdOf(p), isError: false }),
     Transform: async (p) => ({ toolUseId: toolUseIdOf(p), isError: false }),
     Save: async (p) => ({ toolUseId: toolUseIdOf(p), isError: false }),
+    McpTool: async (p) => ({ toolUseId: toolUseIdOf(p), isError: false }),
     RequestApproval: async () => ({ sent: true }),
     // The approval clock: a long first wait; any deadline ends the request.
     ApprovalTimeout: async (p) => {

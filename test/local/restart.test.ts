@@ -63,7 +63,8 @@ describe("a run killed mid-way and restarted", () => {
     };
     expect(summary.outcome).toBe("saved");
     const { run, turns, audit } = await inspect(dataDir, summary.runId);
-    expect(turns.length).toBe(4);
+    // extract; validate + transform; erp.lookup_vendor + erp.check_budget; save; the outcome.
+    expect(turns.length).toBe(5);
     // Every model call paid for is a stored turn: nothing was paid twice.
     expect(run?.counters.modelCalls).toBe(turns.length);
     expect(summary.modelCalls).toBe(turns.length);
@@ -73,8 +74,8 @@ describe("a run killed mid-way and restarted", () => {
   it("does not save twice when killed after the save's side effect but before its checkpoint", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "po-agent-restart-"));
     dirs.push(dataDir);
-    // extract, validate, transform, then save: the 4th tool effect is the save.
-    const killed = cli(dataDir, "after-tool-effect:4");
+    // extract, validate, transform, the two ERP lookups, then save: the 6th tool effect is the save.
+    const killed = cli(dataDir, "after-tool-effect:6");
     expect(killed.signal).toBe("SIGKILL");
 
     const second = cli(dataDir);

@@ -25,6 +25,7 @@ const NAMES = [
   "ApprovalTimeout",
   "Finalize",
   "RecordFailure",
+  "McpTool",
 ] as const;
 const arnOf = (fn: string) => `arn:aws:lambda:us-east-1:000000000000:function:PoAgent-test-${fn}`;
 const DEFINITION = substitute(ASL, Object.fromEntries(NAMES.map((fn) => [`${fn}FunctionArn`, arnOf(fn)])));
@@ -106,7 +107,7 @@ describe("approval lifecycle: reminder → escalation → expiry", () => {
         reason: (p as { step: { reason: string } }).step.reason,
       }),
     };
-    for (const fn of ["Extract", "Validate", "Transform", "Save", "RecordFailure"]) {
+    for (const fn of ["Extract", "Validate", "Transform", "Save", "McpTool", "RecordFailure"]) {
       routes[arnOf(fn)] = async () => ({ unexpected: fn });
     }
     const history: EventLog[] = [];

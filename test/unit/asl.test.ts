@@ -22,6 +22,7 @@ const PLACEHOLDERS = [
   "ApprovalTimeoutFunctionArn",
   "FinalizeFunctionArn",
   "RecordFailureFunctionArn",
+  "McpToolFunctionArn",
 ];
 /** Node timers overflow just above 24.8 days; 24 days leaves a margin. */
 const MAX_TASK_TIMEOUT_SECONDS = 2_073_600;

@@ -103,6 +103,35 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe("AnthropicModelClient request mapping", () => {
+  it("sends mounted tool names (erp.lookup_vendor) in the API's alphabet and maps the answer back", async () => {
+    // Prepare: the model answers with the wire name.
+    const answer = {
+      ...okMessage,
+      content: [{ type: "tool_use", id: "toolu_9", name: "erp__lookup_vendor", input: { vendor: "V-1" } }],
+      stop_reason: "tool_use",
+    };
+    const { client, requests } = anthropicWith([json(200, answer)]);
+    const withMounted: ModelRequest = {
+      ...request,
+      tools: [...request.tools, { name: "erp.lookup_vendor", description: "ERP", input_schema: { type: "object" } }],
+      messages: [
+        ...request.messages,
+        { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "erp.lookup_vendor", input: {} }] },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "{}" }] },
+      ],
+    };
+
+    // Act
+    const response = await client.create(withMounted);
+
+    // Assess
+    const sent = requests[0]?.body as { tools: { name: string }[]; messages: { content: { name?: string }[] }[] };
+    expect(sent.tools.map((t) => t.name)).toContain("erp__lookup_vendor");
+    expect(sent.tools.every((t) => /^[a-zA-Z0-9_-]{1,64}$/.test(t.name))).toBe(true);
+    expect(sent.messages.at(-2)?.content[0]?.name).toBe("erp__lookup_vendor");
+    expect(response.content[0]).toMatchObject({ type: "tool_use", name: "erp.lookup_vendor" });
+  });
+
   it("caches the system prompt, the rules and all tools, and passes messages through", async () => {
     // Prepare
     const { client, requests } = anthropicWith([json(200, okMessage)]);

@@ -7,6 +7,7 @@ import { DocumentError } from "../errors.js";
 import { type Ledger, sha256 } from "../ledger/ledger.js";
 import type { ApprovalRecord, Disposition, RunRecord, ToolCallRecord, TurnRecord } from "../ledger/records.js";
 import { ZERO_COUNTERS } from "../ledger/records.js";
+import type { McpTool, McpToolset } from "../mcp/client.js";
 import { PromptTooLongError } from "../model/anthropic.js";
 import { costUsd } from "../model/cost.js";
 import { RetryingModelClient, type RetryPolicy } from "../model/retry.js";
@@ -39,12 +40,20 @@ export interface AgentDeps {
   modelRetry?: RetryPolicy;
   /** Traces, metrics and logs about the run (Powertools in Lambda, the trace store locally). @default - none */
   telemetry?: Telemetry;
+  /**
+   * The customer's MCP servers, connected and listed (once per process and customer: the caller
+   * caches). Their tools join the built-ins for the model, the guard and runTool. @default - none
+   */
+  mcp?: () => Promise<Pick<McpToolset, "tools" | "problems">>;
   now?: () => Date;
 }
 
 const TERMINAL = new Set(["saved", "rejected", "failed"]);
 
 const telemetryOf = (deps: AgentDeps): Telemetry => deps.telemetry ?? noopTelemetry;
+
+const NO_MCP: Pick<McpToolset, "tools" | "problems"> = { tools: [], problems: [] };
+const mcpOf = async (deps: AgentDeps) => (deps.mcp ? deps.mcp() : NO_MCP);
 
 /** Run ids are derived from content: the same bytes for the same customer are one run. */
 export function runIdFor(customer: string, documentSha256: string): string {
@@ -96,6 +105,10 @@ export async function ingest(
       sha256: digest,
       executionId: input.executionId,
     });
+    // Mounted at run start: a server that is down is in the audit log from the first line on.
+    for (const problem of (await mcpOf(deps)).problems) {
+      await deps.ledger.audit(runId, "system", "mcp.problem", { problem });
+    }
     return { runId, status: "new" };
   }
   if (run.executionId === input.executionId) return { runId, status: "resume" };
@@ -265,7 +278,8 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
   if (!deps.model) throw new Error("orchestrate needs a model client");
 
   const modelStarted = Date.now();
-  const response = await callModel(deps, run, turnNo, messages);
+  const mounted = (await mcpOf(deps)).tools;
+  const response = await callModel(deps, run, turnNo, messages, mounted);
   const modelMs = Date.now() - modelStarted;
   const cost = costUsd(response.model, response.usage);
 
@@ -275,7 +289,7 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
   const approvals: Omit<ApprovalRecord, "schemaVersion" | "createdAt">[] = [];
   for (const block of response.content) {
     if (block.type !== "tool_use") continue;
-    const verdict = guardCall(customer, block.name, block.input);
+    const verdict = guardCall(customer, block.name, block.input, undefined, mounted);
     if (verdict.kind !== "rejected") revisions.set(block.id, verdict.policyRevision);
     if (verdict.kind === "rejected") {
       dispositions.push({ kind: "rejected", toolUseId: block.id, name: block.name, error: verdict.error });
@@ -375,7 +389,13 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
  * ladder: compact the conversation and retry once; if it still does not fit, a human is asked
  * (a system escalation), and if that already happened the run fails with the reason.
  */
-async function callModel(deps: AgentDeps, run: RunRecord, turnNo: number, messages: Message[]): Promise<ModelResponse> {
+async function callModel(
+  deps: AgentDeps,
+  run: RunRecord,
+  turnNo: number,
+  messages: Message[],
+  mounted: readonly McpTool[],
+): Promise<ModelResponse> {
   const { ledger, customer } = deps;
   if (!deps.model) throw new Error("orchestrate needs a model client");
   const client = new RetryingModelClient(deps.model.client, deps.modelRetry ?? DEFAULTS.modelRetry, {
@@ -402,7 +422,7 @@ async function callModel(deps: AgentDeps, run: RunRecord, turnNo: number, messag
     model: deps.model?.modelId ?? "",
     system: SYSTEM_PROMPT,
     rules: rulesBlock(customer),
-    tools: toolSpecs(),
+    tools: toolSpecs(mounted),
     messages: msgs,
     maxTokens: DEFAULTS.maxOutputTokens,
   });
@@ -538,6 +558,7 @@ export async function runTool(
     return { toolUseId: use.id, isError: existing.isError };
   }
 
+  const mounted = (await mcpOf(deps)).tools;
   // Defense in depth: the tool re-checks the guard's decision and the approval binding itself.
   if (disposition.kind === "rejected") throw new Error(`tool call ${use.id} was rejected by the guard and cannot run`);
   if (disposition.kind === "approval") {
@@ -548,11 +569,11 @@ export async function runTool(
         `tool call ${use.id} needs an approval bound to exactly this call; none is granted (${problem ?? approval?.status ?? "missing"})`,
       );
     }
-  } else if (guardCall(customer, use.name, use.input).kind !== "run") {
+  } else if (guardCall(customer, use.name, use.input, undefined, mounted).kind !== "run") {
     throw new Error(`tool call ${use.id} is not allowed without approval`);
   }
 
-  const tool = findTool(use.name);
+  const tool = findTool(use.name, mounted);
   if (!tool) throw new Error(`unknown tool ${use.name}`);
   const args = tool.input.parse(use.input);
   const started = Date.now();

@@ -6,6 +6,7 @@ import { policyRevisionOf } from "../policy/cedar.js";
 import { evaluatePolicy } from "../policy/evaluate.js";
 import type { PolicyInput } from "../policy/types.js";
 import { ESCALATE_TOOL, findTool, TOOLS } from "../tools/registry.js";
+import type { Tool } from "../tools/types.js";
 
 export interface ApprovalRequest {
   /** Why, in words; ends with the policy revision `(policy cedar-…)` until records carry it as a field. */
@@ -95,12 +96,14 @@ export function guardCall(
   name: string,
   input: unknown,
   agent: string = REQUESTING_AGENT,
+  /** Tools mounted from the customer's MCP servers for this run; their effect comes from the config. */
+  mounted: readonly Tool[] = [],
 ): GuardVerdict {
-  const tool = findTool(name);
+  const tool = findTool(name, mounted);
   if (!tool) {
     return {
       kind: "rejected",
-      error: `unknown tool "${name}"; available tools: ${TOOLS.map((t) => t.name).join(", ")}`,
+      error: `unknown tool "${name}"; available tools: ${[...TOOLS, ...mounted].map((t) => t.name).join(", ")}`,
     };
   }
   const parsed = tool.input.safeParse(input ?? {});

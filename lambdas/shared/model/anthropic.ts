@@ -98,6 +98,19 @@ export interface BedrockModelClientOptions {
 }
 
 /** Builds the Messages request: system prompt, rules and tool definitions each end a cache breakpoint. */
+/**
+ * The API accepts tool names of letters, digits, `_` and `-` only; mounted MCP tools are named
+ * `server.tool` everywhere else in po-agent (ledger, state machine, audit). So a dot travels as
+ * `__` on the wire and is turned back on the way in, only for names the request offered.
+ */
+export function wireToolName(name: string): string {
+  return name.replaceAll(".", "__");
+}
+
+function fromWireNames(request: ModelRequest): Map<string, string> {
+  return new Map(request.tools.filter((t) => t.name.includes(".")).map((t) => [wireToolName(t.name), t.name]));
+}
+
 export function toSdkRequest(request: ModelRequest): Anthropic.MessageCreateParamsNonStreaming {
   const system: Anthropic.TextBlockParam[] = [];
   // The API rejects empty text blocks, so an empty rules string is left out rather than sent.
@@ -105,7 +118,7 @@ export function toSdkRequest(request: ModelRequest): Anthropic.MessageCreatePara
     if (text.length > 0) system.push({ type: "text", text, cache_control: { type: "ephemeral" } });
   }
   const tools: Anthropic.Tool[] = request.tools.map((tool, index) => ({
-    name: tool.name,
+    name: wireToolName(tool.name),
     description: tool.description,
     input_schema: { ...tool.input_schema, type: "object" },
     // One breakpoint on the last tool caches every tool definition before it.
@@ -126,7 +139,8 @@ function toMessageParam(message: Message): Anthropic.MessageParam {
 
 function toContentParam(block: ContentBlock): Anthropic.ContentBlockParam {
   if (block.type === "text") return { type: "text", text: block.text };
-  if (block.type === "tool_use") return { type: "tool_use", id: block.id, name: block.name, input: block.input };
+  if (block.type === "tool_use")
+    return { type: "tool_use", id: block.id, name: wireToolName(block.name), input: block.input };
   if (block.type === "document") {
     return {
       type: "document",
@@ -145,13 +159,13 @@ function toContentParam(block: ContentBlock): Anthropic.ContentBlockParam {
 }
 
 /** Keeps text and tool_use blocks; thinking and server-tool blocks are not part of our contract. */
-export function fromSdkMessage(message: SdkMessageLike): ModelResponse {
+export function fromSdkMessage(message: SdkMessageLike, names: Map<string, string> = new Map()): ModelResponse {
   const content: (TextBlock | ToolUseBlock)[] = [];
   for (const block of message.content) {
     if (block.type === "text" && typeof block.text === "string") {
       content.push({ type: "text", text: block.text });
     } else if (block.type === "tool_use" && typeof block.id === "string" && typeof block.name === "string") {
-      content.push({ type: "tool_use", id: block.id, name: block.name, input: block.input });
+      content.push({ type: "tool_use", id: block.id, name: names.get(block.name) ?? block.name, input: block.input });
     }
   }
   const usage: Usage = { input_tokens: message.usage.input_tokens, output_tokens: message.usage.output_tokens };
@@ -222,7 +236,7 @@ abstract class SdkModelClient implements ModelClient {
     } catch (error) {
       throw mapModelError(error, this.provider);
     }
-    return fromSdkMessage(message);
+    return fromSdkMessage(message, fromWireNames(request));
   }
 }
 

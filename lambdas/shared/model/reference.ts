@@ -22,7 +22,7 @@ export class ReferenceModelClient implements ModelClient {
   async create(request: ModelRequest): Promise<ModelResponse> {
     const turn = request.messages.filter((m) => m.role === "assistant").length + 1;
     const outcomes = collectOutcomes(request.messages);
-    const decision = decide(outcomes);
+    const decision = decide(outcomes, new Set(request.tools.map((t) => t.name)));
     const content: ModelResponse["content"] = [];
     if (decision.kind === "tools") {
       content.push({ type: "text", text: decision.thought });
@@ -82,7 +82,12 @@ function parse<T>(content: string): T | undefined {
   }
 }
 
-function decide(outcomes: Map<string, ToolOutcome>): Decision {
+/** A mounted tool of the customer's systems by its own name (`erp.lookup_vendor` for `lookup_vendor`). */
+function mountedTool(tools: ReadonlySet<string>, suffix: string): string | undefined {
+  return [...tools].find((n) => n.includes(".") && n.endsWith(`.${suffix}`));
+}
+
+function decide(outcomes: Map<string, ToolOutcome>, tools: ReadonlySet<string> = new Set()): Decision {
   const extracted = outcomes.get("extract");
   if (!extracted) {
     return { kind: "tools", thought: "First I read the document.", calls: [{ name: "extract", input: {} }] };
@@ -127,6 +132,57 @@ function decide(outcomes: Map<string, ToolOutcome>): Decision {
   }
   if (escalation?.isError) {
     return { kind: "end", outcome: "rejected", reason: escalation.content };
+  }
+
+  // The customer's ERP, when mounted: the vendor's standing and the cost center's budget, before saving.
+  const lookupVendor = mountedTool(tools, "lookup_vendor");
+  const checkBudget = mountedTool(tools, "check_budget");
+  const erpCalls: { name: string; input: unknown }[] = [];
+  if (lookupVendor && !outcomes.has(lookupVendor)) {
+    erpCalls.push({ name: lookupVendor, input: { query: normalized.supplier.id ?? normalized.supplier.name } });
+  }
+  if (checkBudget && !outcomes.has(checkBudget)) {
+    erpCalls.push({
+      name: checkBudget,
+      input: { costCenter: normalized.buyer.name, amountMinor: normalized.totalMinor, currency: normalized.currency },
+    });
+  }
+  if (erpCalls.length > 0) {
+    return { kind: "tools", thought: "Checking the vendor and the budget in the customer's ERP.", calls: erpCalls };
+  }
+  // An ERP that could not answer is noted in its tool_result; the policy still decides the save.
+  const vendorCheck = lookupVendor ? outcomes.get(lookupVendor) : undefined;
+  const vendors =
+    vendorCheck && !vendorCheck.isError
+      ? parse<{ vendors?: { id: string; status: string }[] }>(vendorCheck.content)?.vendors
+      : undefined;
+  const vendor = vendors?.find((v) => v.id === normalized.supplier.id) ?? vendors?.[0];
+  if (vendor && vendor.status !== "active") {
+    return {
+      kind: "end",
+      outcome: "rejected",
+      reason: `vendor ${vendor.id} is ${vendor.status} in the customer's ERP.`,
+    };
+  }
+  const budgetCheck = checkBudget ? outcomes.get(checkBudget) : undefined;
+  const budget =
+    budgetCheck && !budgetCheck.isError
+      ? parse<{ fits?: boolean; costCenter?: string; availableMinor?: number }>(budgetCheck.content)
+      : undefined;
+  if (budget?.fits === false && !escalation) {
+    return {
+      kind: "tools",
+      thought: "The order does not fit the cost center's remaining budget; a human must decide.",
+      calls: [
+        {
+          name: "escalate_to_human",
+          input: {
+            reason: `PO total exceeds the remaining budget of cost center ${budget.costCenter ?? "(unknown)"} (${budget.availableMinor ?? "?"} minor units left).`,
+            po: normalized,
+          },
+        },
+      ],
+    };
   }
 
   const saved = outcomes.get("save");

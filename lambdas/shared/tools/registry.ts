@@ -4,6 +4,7 @@ import { prepareContext } from "../context/prepare.js";
 import { createFetchContextTool } from "../context/tool.js";
 import type { ThreadMessage } from "../context/types.js";
 import { DocumentError } from "../errors.js";
+import { type McpTool, mcpToolSpecs } from "../mcp/client.js";
 import type { ContentBlock } from "../model/types.js";
 import { buildExtractionContent, readExtractionAnswer } from "../po/claude-extract.js";
 import { detect } from "../po/detect.js";
@@ -137,13 +138,22 @@ const fetchContext = createFetchContextTool((ctx) => ctx.loadPreparedContext());
 
 export const TOOLS: readonly Tool[] = [extract, validate, transform, save, escalate, fetchContext] as Tool[];
 
-export function findTool(name: string): Tool | undefined {
-  return TOOLS.find((t) => t.name === name);
+/** A built-in tool, else one of the tools mounted from the customer's MCP servers for this run. */
+export function findTool(name: string, mounted: readonly Tool[] = []): Tool | undefined {
+  return TOOLS.find((t) => t.name === name) ?? mounted.find((t) => t.name === name);
 }
 
 /** JSON schema for the model, from the zod schema (a small converter: our schemas are plain objects). */
-export function toolSpecs(): { name: string; description: string; input_schema: Record<string, unknown> }[] {
-  return TOOLS.map((t) => ({ name: t.name, description: t.description, input_schema: zodToJsonSchema(t.input) }));
+export function toolSpecs(
+  mounted: readonly McpTool[] = [],
+): { name: string; description: string; input_schema: Record<string, unknown> }[] {
+  const builtIn = TOOLS.map((t) => ({
+    name: t.name,
+    description: t.description,
+    input_schema: zodToJsonSchema(t.input),
+  }));
+  // Mounted tools keep their server's JSON schema: it says more to the model than our permissive zod copy.
+  return [...builtIn, ...mcpToolSpecs(mounted)];
 }
 
 function zodToJsonSchema(schema: z.ZodTypeAny): Record<string, unknown> {

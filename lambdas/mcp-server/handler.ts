@@ -1,0 +1,40 @@
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from "aws-lambda";
+import { runIdFor } from "../shared/agent/core.js";
+import { agentDeps, clients, customer, env, secretValue } from "../shared/aws/runtime.js";
+import { sha256 } from "../shared/ledger/ledger.js";
+import { handleFunctionUrlEvent } from "../shared/mcp/http.js";
+import type { PoAgentBackend } from "../shared/mcp/server.js";
+import { logger } from "../shared/observability.js";
+
+/** Secret holding the bearer token; unset when the Function URL uses AWS_IAM auth instead. */
+const tokenSecretArn = process.env.MCP_TOKEN_SECRET_ARN;
+
+const backend: PoAgentBackend = {
+  ledger: agentDeps().ledger,
+  customers: [customer],
+  decideDeps: () => ({ ledger: agentDeps().ledger, sfn: clients.sfn }),
+  async submit(name, fileName, body) {
+    // The same object-created path as any upload: EventBridge starts the execution.
+    await clients.s3.send(
+      new PutObjectCommand({ Bucket: env.documentBucket, Key: `incoming/${fileName}`, Body: body }),
+    );
+    return runIdFor(name, sha256(body));
+  },
+};
+
+/**
+ * po-agent's MCP endpoint on a Function URL: stateless Streamable HTTP, authenticated by IAM
+ * (the URL's auth type) or by a bearer token kept in Secrets Manager.
+ */
+export const handler = async (event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> => {
+  // Present when the Function URL's auth type is AWS_IAM (the event type leaves it out).
+  const iam = (event.requestContext as { authorizer?: { iam?: { userArn?: string } } }).authorizer?.iam;
+  const principal = iam?.userArn;
+  const result = await handleFunctionUrlEvent(event, backend, {
+    bearerToken: async () => (tokenSecretArn ? (await secretValue(tokenSecretArn)).trim() : undefined),
+    ...(principal ? { principal } : {}),
+  });
+  logger.info("mcp request", { status: result.statusCode, method: event.requestContext.http.method });
+  return result;
+};

@@ -1,0 +1,262 @@
+import { basename } from "node:path";
+import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import { type ApprovalDeps, decide } from "../agent/approvals.js";
+import { bindingProblem, policyRevisionOfApproval } from "../agent/guard.js";
+import type { CustomerConfig } from "../config/schema.js";
+import type { Ledger } from "../ledger/ledger.js";
+import type { ApprovalRecord, RunRecord } from "../ledger/records.js";
+import { policyRevisionOf } from "../policy/cedar.js";
+
+/** Largest document submit_document accepts (bytes, decoded). */
+export const MAX_SUBMIT_BYTES = 5 * 1024 * 1024;
+
+/**
+ * What po-agent's MCP surface needs from where it runs: the LocalStack locally, the stack's
+ * clients in Lambda. Decisions always go through `decide()` with these deps: never around it.
+ */
+export interface PoAgentBackend {
+  ledger: Ledger;
+  /** The customers this endpoint serves (one per stack in AWS). */
+  customers: readonly CustomerConfig[];
+  /** Deps for `decide()`: the ledger and the Step Functions client that wakes the waiting execution. */
+  decideDeps(customer: CustomerConfig): Pick<ApprovalDeps, "ledger" | "sfn">;
+  /** Drops a document into the customer's intake bucket; returns the run id it will have. */
+  submit(customer: string, fileName: string, body: Uint8Array): Promise<string>;
+  /** The run's trace events (states, model and tool calls), when this backend keeps them. */
+  traceEvents?(runId: string): Promise<unknown[]>;
+}
+
+export interface PoAgentMcpOptions {
+  /** Who is calling, for the audit log: `mcp:<client>`. Called per request (stdio knows the client after initialize). */
+  actor(): string;
+}
+
+const text = (value: unknown): CallToolResult => ({
+  content: [{ type: "text", text: JSON.stringify(value, null, 2) }],
+});
+const fail = (message: string): CallToolResult => ({ content: [{ type: "text", text: message }], isError: true });
+
+/**
+ * po-agent as an MCP server: submit documents, read runs and traces, list and decide pending
+ * approvals. Approve and reject act only on pending approvals, only for an approver the policy
+ * named for that request, only while the request still matches the call and the policy in force;
+ * every attempt, refused or not, is in the run's audit log.
+ */
+export function createPoAgentMcpServer(backend: PoAgentBackend, opts: PoAgentMcpOptions): McpServer {
+  const server = new McpServer(
+    { name: "po-agent", version: "0.1.0" },
+    { instructions: "Purchase-order agent: submit POs, follow runs, decide pending approvals as a named approver." },
+  );
+  const names = backend.customers.map((c) => c.name);
+  const customerOf = (name: string) => backend.customers.find((c) => c.name === name);
+  const runOf = async (runId: string): Promise<RunRecord | undefined> => {
+    const run = await backend.ledger.getRun(runId);
+    return run && customerOf(run.customer) ? run : undefined;
+  };
+
+  server.registerTool(
+    "submit_document",
+    {
+      description: `Submit a purchase-order document (JSON, CSV, cXML, UBL, X12, PDF or .eml) for a customer (${names.join(", ")}). Returns the run id; the same bytes are one run. Give the content as base64 or, for text formats, as text.`,
+      inputSchema: {
+        customer: z.string(),
+        fileName: z.string().min(1).max(200),
+        contentBase64: z.string().optional(),
+        text: z.string().optional(),
+      },
+    },
+    async ({ customer, fileName, contentBase64, text: plain }) => {
+      if (!customerOf(customer)) return fail(`unknown customer "${customer}"; known: ${names.join(", ")}`);
+      if ((contentBase64 === undefined) === (plain === undefined))
+        return fail("give exactly one of contentBase64 or text");
+      const body =
+        contentBase64 !== undefined ? Buffer.from(contentBase64, "base64") : Buffer.from(plain ?? "", "utf8");
+      if (body.byteLength === 0) return fail("the document is empty");
+      if (body.byteLength > MAX_SUBMIT_BYTES) return fail(`the document is larger than ${MAX_SUBMIT_BYTES} bytes`);
+      const name = basename(fileName);
+      if (!/^[A-Za-z0-9._ -]+$/.test(name)) return fail(`file name "${name}" has characters that are not allowed`);
+      const runId = await backend.submit(customer, name, body);
+      return text({ runId, customer, fileName: name, status: "submitted" });
+    },
+  );
+
+  server.registerTool(
+    "get_run",
+    {
+      description: "A run's status, outcome, reason, PO number, pending approval and counters (tokens, cost, calls).",
+      inputSchema: { runId: z.string().min(1) },
+      annotations: { readOnlyHint: true },
+    },
+    async ({ runId }) => {
+      const run = await runOf(runId);
+      return run ? text(run) : fail(`no run ${runId}`);
+    },
+  );
+
+  server.registerTool(
+    "get_trace",
+    {
+      description:
+        "A run's trace: model turns (tool calls asked for, tokens), tool results (errors), the audit log, and trace events when kept.",
+      inputSchema: { runId: z.string().min(1) },
+      annotations: { readOnlyHint: true },
+    },
+    async ({ runId }) => {
+      const run = await runOf(runId);
+      if (!run) return fail(`no run ${runId}`);
+      const [turns, toolCalls, audit, events] = await Promise.all([
+        backend.ledger.getTurns(runId),
+        backend.ledger.getToolCalls(runId),
+        backend.ledger.getAudit(runId),
+        backend.traceEvents?.(runId) ?? Promise.resolve(undefined),
+      ]);
+      return text({
+        runId,
+        status: run.status,
+        turns: turns.map((t) => ({
+          turn: t.turn,
+          model: t.response.model,
+          usage: t.response.usage,
+          costUsd: t.costUsd,
+          dispositions: t.dispositions.map((d) => ({ kind: d.kind, tool: d.name, toolUseId: d.toolUseId })),
+        })),
+        toolCalls: toolCalls.map((c) => ({
+          tool: c.name,
+          toolUseId: c.toolUseId,
+          isError: c.isError,
+          durationMs: c.durationMs,
+          at: c.createdAt,
+        })),
+        audit: audit.map((a) => ({ at: a.at, actor: a.actor, action: a.action, detail: a.detail })),
+        ...(events ? { events } : {}),
+      });
+    },
+  );
+
+  server.registerTool(
+    "list_pending_approvals",
+    {
+      description:
+        "Approval requests waiting for a human: id, run, tool, PO number, supplier, amount, reason, and the approvers the policy named.",
+      inputSchema: { customer: z.string().optional() },
+      annotations: { readOnlyHint: true },
+    },
+    async ({ customer }) => {
+      const pending = (await backend.ledger.listApprovals("pending")).filter(
+        (a) => customerOf(a.customer) && (customer === undefined || a.customer === customer),
+      );
+      return text(
+        pending.map((a) => ({
+          approvalId: a.approvalId,
+          runId: a.runId,
+          customer: a.customer,
+          tool: a.call.name,
+          ...a.summary,
+          reason: a.reason,
+          rule: a.rule,
+          approvers: a.approvers,
+          createdAt: a.createdAt,
+        })),
+      );
+    },
+  );
+
+  const decideTool =
+    (decision: "approved" | "rejected") =>
+    async (input: { approvalId: string; approver: string; comment?: string }): Promise<CallToolResult> => {
+      const actor = opts.actor();
+      const approval = await backend.ledger.getApproval(input.approvalId);
+      const customer = approval ? customerOf(approval.customer) : undefined;
+      if (!approval || !customer) return fail(`no approval ${input.approvalId}`);
+      const refuse = async (why: string) => {
+        await backend.ledger.audit(approval.runId, actor, "approval.mcp_refused", {
+          approvalId: approval.approvalId,
+          approver: input.approver,
+          decision,
+          why,
+        });
+        return fail(`not ${decision}: ${why}`);
+      };
+      if (approval.status !== "pending") {
+        return refuse(`the approval is ${approval.status}${approval.decidedBy ? ` (by ${approval.decidedBy})` : ""}`);
+      }
+      if (!approval.approvers.includes(input.approver)) {
+        return refuse(
+          `"${input.approver}" is not an approver of this request (approvers: ${approval.approvers.join(", ")})`,
+        );
+      }
+      const problem = bindingProblem(approval) ?? stalePolicy(customer, approval);
+      if (problem !== undefined) return refuse(problem);
+      const approver = customer.approvers.find((a) => a.id === input.approver);
+      const { decided, approval: after } = await decide(backend.decideDeps(customer), {
+        approvalId: approval.approvalId,
+        decision,
+        by: `${actor} as ${approver?.email ?? input.approver}`,
+        ...(input.comment !== undefined ? { comment: input.comment.slice(0, 1000) } : {}),
+      });
+      if (!decided) return refuse(`someone decided it first (${after.status})`);
+      return text({ approvalId: after.approvalId, runId: after.runId, decided, status: after.status });
+    };
+  const decideInput = {
+    approvalId: z.string().min(1),
+    /** The approver id this decision is made as; must be one the policy named for the request. */
+    approver: z.string().min(1),
+    comment: z.string().max(1000).optional(),
+  };
+  server.registerTool(
+    "approve",
+    {
+      description:
+        "Approve a pending request as one of its approvers (an approver id from list_pending_approvals). The run continues with exactly the call that was approved.",
+      inputSchema: decideInput,
+      annotations: { destructiveHint: false, idempotentHint: true },
+    },
+    decideTool("approved"),
+  );
+  server.registerTool(
+    "reject",
+    {
+      description: "Reject a pending request as one of its approvers; `comment` is the reason the run records.",
+      inputSchema: { ...decideInput, comment: z.string().min(1).max(1000) },
+      annotations: { destructiveHint: true, idempotentHint: true },
+    },
+    decideTool("rejected"),
+  );
+
+  server.registerResource(
+    "run",
+    new ResourceTemplate("po-agent://runs/{runId}", {
+      list: async () => {
+        const runs = (await backend.ledger.listRuns()).filter((r) => customerOf(r.customer));
+        return {
+          resources: runs.slice(-200).map((r) => ({
+            uri: `po-agent://runs/${encodeURIComponent(r.runId)}`,
+            name: r.runId,
+            description: `${r.customer} ${r.poNumber ?? r.document.key}: ${r.status}`,
+            mimeType: "application/json",
+          })),
+        };
+      },
+    }),
+    { description: "A run record: status, outcome, reason, counters.", mimeType: "application/json" },
+    async (uri, variables) => {
+      const raw = variables.runId;
+      const runId = decodeURIComponent(Array.isArray(raw) ? (raw[0] ?? "") : (raw ?? ""));
+      const run = await runOf(runId);
+      if (!run) throw new Error(`no run ${runId}`);
+      return { contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(run, null, 2) }] };
+    },
+  );
+
+  return server;
+}
+
+/** Why an approval requested under another policy revision cannot be decided now, or undefined. */
+function stalePolicy(customer: CustomerConfig, approval: ApprovalRecord): string | undefined {
+  const recorded = policyRevisionOfApproval(approval);
+  const current = policyRevisionOf(customer);
+  if (recorded === undefined || recorded === current) return undefined;
+  return `the approval policy changed since it was requested (${recorded}, now ${current})`;
+}
