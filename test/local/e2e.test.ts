@@ -146,6 +146,14 @@ describe("local stack end to end", () => {
     );
   });
 
+  it("reports a ZIP disguised as a PDF through the model, with the specific reason", async () => {
+    const runId = await submitSample("customer37", "12-zip-named-as-pdf.pdf");
+    const run = await stack.waitSettled(runId);
+
+    expect(run?.status).toBe("failed");
+    expect(run?.reason).toMatch(/^cannot read the document: the document is a ZIP archive/);
+  });
+
   it("does not run the same bytes twice", async () => {
     const first = await submitSample("acme", "02-fasteners-saved.csv");
     expect((await stack.waitSettled(first))?.status).toBe("saved");

@@ -48,7 +48,7 @@ const extract: Tool<Record<string, never>> = {
     } catch (err) {
       if (!(err instanceof DocumentError)) throw err;
       // No text to parse (a scan, a photo): Claude reads it as a document block, checked by the same schema.
-      const kind = detect(bytes).kind;
+      const kind = detectKind(bytes);
       if (ctx.extractWithModel && (kind === "pdf" || kind === "image")) {
         try {
           const content = buildExtractionContent(bytes, name) as unknown as ContentBlock[];
@@ -70,6 +70,15 @@ const extract: Tool<Record<string, never>> = {
     }
   },
 };
+
+/** The detected kind, or undefined when detection itself refuses the bytes (a ZIP, junk). */
+function detectKind(bytes: Uint8Array): string | undefined {
+  try {
+    return detect(bytes).kind;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The .eml parser's thread, as the context module reads it. */
 function threadMessages(thread: EmailThread): ThreadMessage[] {
