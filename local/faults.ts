@@ -4,6 +4,9 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { type CrashPoint, installCrashPlan } from "../lambdas/shared/agent/faults.js";
 import { ModelTransientError, PromptTooLongError } from "../lambdas/shared/model/anthropic.js";
 import type { ModelClient, ModelRequest, ModelResponse } from "../lambdas/shared/model/types.js";
+import { mulberry32 } from "./prng.js";
+
+export { mulberry32 };
 
 /**
  * The seeded fault layer for durability tests and `npm run bench:durability`. It lives in local/
@@ -31,18 +34,6 @@ export const FAULT_KINDS = [
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export type FaultRates = Partial<Record<FaultKind, number>>;
-
-/** Deterministic PRNG (mulberry32): the same seed gives the same fault schedule. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A stable draw in [0, 1) for a key, independent of call order (same key → same answer). */
 export function keyedDraw(seed: number, key: string): number {

@@ -9,9 +9,11 @@
  * `facts` is the answer key (the latest value of every planted fact and the sentence that states
  * it). Only the benchmark reads it; the context preparation never sees it.
  */
+
 import { renderMessage } from "../../lambdas/shared/context/passages.js";
 import type { ThreadMessage } from "../../lambdas/shared/context/types.js";
 import { estimateTokens } from "../../lambdas/shared/model/tokens.js";
+import { mulberry32 } from "../../local/prng.js";
 
 export interface PlantedFact {
   /** Same key scheme as the context module's facts: `poNumber`, `total`, `quantity:SKU`… */
@@ -32,17 +34,7 @@ export interface GeneratedThread {
   tokens: number;
 }
 
-/** mulberry32: small, fast, good enough for test data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 interface Item {
   sku: string;

@@ -4,18 +4,9 @@ import { describe, expect, it } from "vitest";
 import { DocumentError } from "../../lambdas/shared/errors.js";
 import { NormalizedPo } from "../../lambdas/shared/po/model.js";
 import { readDocument } from "../../lambdas/shared/po/parse.js";
+import { mulberry32 } from "../../local/prng.js";
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed and index. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 const SAMPLES = ["acme", "customer37"].flatMap((c) =>
   readdirSync(join("samples", c)).map((f) => ({
