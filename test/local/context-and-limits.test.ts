@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { PromptTooLongError } from "../../lambdas/shared/model/anthropic.js";
+import { ModelTransientError, PromptTooLongError } from "../../lambdas/shared/model/anthropic.js";
 import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
 import type { ModelClient, ModelRequest, ModelResponse } from "../../lambdas/shared/model/types.js";
 import { reply, sampleBytes, startTestStack, type TestStack, toolUse } from "../support/stack.js";
@@ -114,5 +114,34 @@ describe("an email thread in a run: compressed context and fetch_context", () =>
     const body = JSON.parse(fetched?.content ?? "{}") as { passages?: { id: string; text: string }[] };
     expect(body.passages?.length).toBeGreaterThan(0);
     expect(body.passages?.[0]?.text.length).toBeGreaterThan(0);
+  });
+});
+
+describe("a model that stays unavailable", () => {
+  it("fails the run with the reason once the retry budget is used up, without spinning", async () => {
+    // Prepare: every call is throttled.
+    let calls = 0;
+    const client: ModelClient = {
+      provider: "scripted",
+      async create() {
+        calls++;
+        throw new ModelTransientError("429 rate limited", { status: 429, retryAfterSeconds: 0.001 });
+      },
+    };
+    current = await start(client);
+
+    // Act
+    const runId = await current.stack.submit(
+      "acme",
+      "01-packaging-saved.json",
+      sampleBytes("acme", "01-packaging-saved.json"),
+    );
+    const run = await current.stack.waitSettled(runId, 30_000);
+
+    // Assess: 4 attempts in the one retry layer; Step Functions does not retry ModelUnavailableError.
+    expect(run?.status).toBe("failed");
+    expect(run?.reason).toMatch(/^ModelUnavailableError: the model stayed unavailable for 4 attempts/);
+    expect(calls).toBe(4);
+    expect(run?.counters.retries).toBe(3);
   });
 });

@@ -76,6 +76,8 @@ export interface TestStack {
 export async function startTestStack(opts: {
   model: NonNullable<LocalStackOptions["model"]>;
   customers?: CustomerConfig[];
+  /** @default - model retries with millisecond waits (the real policy waits seconds) */
+  modelRetry?: LocalStackOptions["modelRetry"];
 }): Promise<TestStack> {
   const dataDir = tempDir("stack");
   const events: RunEvent[] = [];
@@ -84,6 +86,7 @@ export async function startTestStack(opts: {
     customers: opts.customers ?? realCustomers(),
     model: opts.model,
     retryIntervalMs: 0,
+    modelRetry: opts.modelRetry ?? { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 5 },
     onEvent: (e) => events.push(e),
   });
   return {
