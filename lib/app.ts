@@ -11,8 +11,13 @@ export function addCustomerStacks(app: App, customersDir: string): PoAgentStack[
   if (senderEmail !== undefined && typeof senderEmail !== "string") {
     throw new Error(`invalid senderEmail context value ${JSON.stringify(senderEmail)}: expected a string`);
   }
+  const mcpAuth: unknown = app.node.tryGetContext("mcpAuth");
+  if (mcpAuth !== undefined && mcpAuth !== "iam" && mcpAuth !== "bearer") {
+    throw new Error(`invalid mcpAuth context value ${JSON.stringify(mcpAuth)}: expected "iam" or "bearer"`);
+  }
   return loadCustomers(customersDir).map(
-    (customer) => new PoAgentStack(app, `PoAgent-${customer.name}`, { customer, senderEmail, env: deployEnv() }),
+    (customer) =>
+      new PoAgentStack(app, `PoAgent-${customer.name}`, { customer, senderEmail, mcpAuth, env: deployEnv() }),
   );
 }
 

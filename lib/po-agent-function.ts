@@ -22,7 +22,8 @@ export type HandlerName =
   | "approval-callback"
   | "finalize"
   | "record-failure"
-  | "approval-backlog";
+  | "approval-backlog"
+  | "mcp-server";
 
 /** File name of the customer config inside every bundle; handlers read it via `CUSTOMER_CONFIG_FILE`. */
 export const CUSTOMER_CONFIG_FILE = "customer.json";

@@ -8,6 +8,7 @@ import { AgentStateMachine } from "./agent-state-machine.js";
 import { ApprovalGate } from "./approval-gate.js";
 import { Intake } from "./intake.js";
 import { Ledger } from "./ledger.js";
+import { type McpAuth, McpEndpoint } from "./mcp-endpoint.js";
 import { acknowledgeNagFindings } from "./nag-acknowledgements.js";
 import { Observability } from "./observability.js";
 import { ToolFunctions } from "./tool-functions.js";
@@ -20,6 +21,12 @@ export interface PoAgentStackProps extends StackProps {
    * @default - "po-agent@example.com"
    */
   readonly senderEmail?: string;
+  /**
+   * How MCP clients authenticate to the stack's MCP endpoint: SigV4 (`iam`) or a bearer token
+   * generated in Secrets Manager (`bearer`).
+   * @default "iam"
+   */
+  readonly mcpAuth?: McpAuth;
   /**
    * Retention of every log group in the stack.
    * @default - one month
@@ -41,6 +48,7 @@ export class PoAgentStack extends Stack {
   readonly approvalGate: ApprovalGate;
   readonly agentStateMachine: AgentStateMachine;
   readonly observability: Observability;
+  readonly mcpEndpoint: McpEndpoint;
 
   constructor(scope: Construct, id: string, props: PoAgentStackProps) {
     super(scope, id, { description: `po-agent for ${props.customer.displayName}`, ...props });
@@ -74,6 +82,7 @@ export class PoAgentStack extends Stack {
     const stateMachine = this.agentStateMachine.stateMachine;
     this.intake.routeTo(stateMachine);
     approvals.allowDecisionsOn(stateMachine);
+    this.mcpEndpoint = new McpEndpoint(this, "McpEndpoint", { ...data, stateMachine, auth: props.mcpAuth });
 
     this.observability = new Observability(this, "Observability", {
       stateMachine,
@@ -91,6 +100,7 @@ export class PoAgentStack extends Stack {
         agent.finalize,
         agent.recordFailure,
         agent.approvalBacklog,
+        this.mcpEndpoint.function,
       ],
       customer,
       approvalBacklogFunction: agent.approvalBacklog,

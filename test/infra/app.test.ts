@@ -28,7 +28,7 @@ describe("the CDK app", () => {
         .filter((r) => r.Type === "AWS::Lambda::Function")
         .map((r) => r.Properties.Environment?.Variables?.CUSTOMER)
         .filter((c) => c !== undefined);
-      expect(customers).toHaveLength(13);
+      expect(customers).toHaveLength(14);
       expect(new Set(customers)).toEqual(new Set([name]));
     }
   });

@@ -42,7 +42,7 @@ describe("lambda bundling", () => {
       readFileSync(join(assembly.directory, `${stack.stackName}.assets.json`), "utf8"),
     );
     const fns = poAgentFunctions(stack);
-    expect(fns).toHaveLength(13);
+    expect(fns).toHaveLength(14);
     for (const fn of fns) {
       const key = resources[logicalIdOf(fn)]?.Properties.Code.S3Key;
       const asset = Object.values(manifest.files).find((f) =>
@@ -61,7 +61,7 @@ describe("lambda bundling", () => {
 
   it("runs a PO through the bundled handlers, as Lambda would, against the emulated services", async () => {
     // Prepare: the bundles from the test above; the AWS SDK is provided by the Lambda runtime, so link ours.
-    expect(bundles.size).toBe(13);
+    expect(bundles.size).toBe(14);
     const customer = loadCustomerFile("customers/acme.yaml");
     const dataDir = mkdtempSync(join(tmpdir(), "po-agent-bundled-"));
     const stack = await LocalStack.start({ dataDir, customers: [customer] });

@@ -1,10 +1,11 @@
 import { App } from "aws-cdk-lib";
-import { Match } from "aws-cdk-lib/assertions";
+import { Match, Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PoAgentStack } from "../../lib/po-agent-stack.js";
 import {
   customerConfig,
   findDependencyCycle,
+  logicalIdOf,
   poAgentFunctions,
   SKIP_BUNDLING,
   type SynthesizedStack,
@@ -170,6 +171,7 @@ describe("lambdas", () => {
       "extract",
       "finalize",
       "ingest",
+      "mcp-server",
       "mcp-tool",
       "orchestrate",
       "record-failure",
@@ -267,6 +269,40 @@ describe("lambdas", () => {
         expect(statements, fn.handlerName).toContain('"dynamodb:PutItem"');
       }
     }
+  });
+});
+
+describe("MCP endpoint (po-agent as an MCP server)", () => {
+  it("is a Function URL with IAM auth by default, with no token secret", () => {
+    const fnId = s.logicalId(s.stack.mcpEndpoint.function);
+    s.template.hasResourceProperties("AWS::Lambda::Url", {
+      AuthType: "AWS_IAM",
+      TargetFunctionArn: { "Fn::GetAtt": [fnId, "Arn"] },
+    });
+    expect(s.stack.mcpEndpoint.tokenSecret).toBeUndefined();
+    const env = JSON.stringify(s.template.findResources("AWS::Lambda::Function")[fnId]?.Properties.Environment);
+    expect(env).not.toContain("MCP_TOKEN_SECRET_ARN");
+  });
+
+  it("may resume waiting tasks, write the ledger and upload only under incoming/", () => {
+    const statements = JSON.stringify(statementsOfRole(roleIdOf(s.stack.mcpEndpoint.function)));
+    expect(statements).toContain('"states:SendTaskSuccess"');
+    expect(statements).toContain('"states:SendTaskFailure"');
+    expect(statements).toContain('"dynamodb:PutItem"');
+    expect(statements).toMatch(/"s3:PutObject[^"]*"/);
+    expect(statements).toContain("/incoming/*");
+  });
+
+  it("in bearer mode is public, and reads its token from a generated secret by ARN only", () => {
+    const app = new App({ context: SKIP_BUNDLING });
+    const stack = new PoAgentStack(app, "PoAgent-acme", { customer: customerConfig("acme"), mcpAuth: "bearer" });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties("AWS::Lambda::Url", { AuthType: "NONE" });
+    const secret = stack.mcpEndpoint.tokenSecret;
+    expect(secret).toBeDefined();
+    const fnId = logicalIdOf(stack.mcpEndpoint.function);
+    const env = template.findResources("AWS::Lambda::Function")[fnId]?.Properties.Environment.Variables;
+    expect(secret && env.MCP_TOKEN_SECRET_ARN).toEqual({ Ref: secret ? logicalIdOf(secret) : "" });
   });
 });
 
