@@ -65,7 +65,7 @@ export class McpEndpoint extends Construct {
     });
     tokenSecret?.grantRead(fn);
     props.ledgerTable.grantReadWriteData(fn);
-    props.documentBucket.grantRead(fn);
+    // Upload only (submit_document): nothing on this path reads the bucket.
     props.documentBucket.grantPut(fn, "incoming/*");
     props.stateMachine.grantTaskResponse(fn);
     const url = fn.addFunctionUrl({

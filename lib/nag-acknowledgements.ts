@@ -68,6 +68,11 @@ export function nagAcknowledgements(stack: PoAgentStack): NagAcknowledgement[] {
       reason:
         "Documents, saved orders and large tool results are objects of the customer's own intake bucket, under keys chosen at run time.",
     },
+    {
+      id: `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/incoming/*]`,
+      reason:
+        "The MCP endpoint's submit_document uploads under incoming/ of the customer's own intake bucket (EventBridge starts the run), with the file name the caller gives; it may write nowhere else.",
+    },
     ...["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"].map((action) => ({
       id: `AwsSolutions-IAM5[Action::${action}]`,
       reason: `${action} comes from grantRead/grantReadWrite on the intake bucket only (object versions and multipart uploads included).`,

@@ -1,6 +1,6 @@
 import { Bucket } from "aws-cdk-lib/aws-s3";
 import { describe, expect, it } from "vitest";
-import { nagAcknowledgements, runNag } from "../../lib/nag.js";
+import { nagAcknowledgements, nagReport, runNag } from "../../lib/nag.js";
 import { realCustomers } from "../support/stack.js";
 import { synthPoAgentStack } from "./helpers.js";
 
@@ -10,10 +10,23 @@ describe("cdk-nag AwsSolutions on every customer stack", () => {
     const customers = realCustomers();
 
     // Act
-    const violations = runNag(customers);
+    const { stacks, violations } = nagReport(customers);
+
+    // Assess: every customer's stack was checked (a run over no stacks is clean too).
+    expect(customers.length).toBeGreaterThanOrEqual(2);
+    expect(stacks).toEqual(customers.map((c) => `PoAgent-${c.name}`));
+    expect(violations.map((v) => `${v.rule} at ${v.constructPath}`)).toEqual([]);
+  }, 60_000);
+
+  it("reports zero unacknowledged errors with the MCP endpoint in bearer-token mode", () => {
+    // Prepare
+    const customers = realCustomers().slice(0, 1);
+
+    // Act
+    const { stacks, violations } = nagReport(customers, { stackProps: { mcpAuth: "bearer" } });
 
     // Assess
-    expect(customers.length).toBeGreaterThanOrEqual(2);
+    expect(stacks).toHaveLength(1);
     expect(violations.map((v) => `${v.rule} at ${v.constructPath}`)).toEqual([]);
   }, 60_000);
 

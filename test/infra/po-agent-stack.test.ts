@@ -284,25 +284,86 @@ describe("MCP endpoint (po-agent as an MCP server)", () => {
     expect(env).not.toContain("MCP_TOKEN_SECRET_ARN");
   });
 
-  it("may resume waiting tasks, write the ledger and upload only under incoming/", () => {
-    const statements = JSON.stringify(statementsOfRole(roleIdOf(s.stack.mcpEndpoint.function)));
-    expect(statements).toContain('"states:SendTaskSuccess"');
-    expect(statements).toContain('"states:SendTaskFailure"');
-    expect(statements).toContain('"dynamodb:PutItem"');
-    expect(statements).toMatch(/"s3:PutObject[^"]*"/);
-    expect(statements).toContain("/incoming/*");
+  it("may resume waiting tasks of the state machine, write the ledger and upload only under incoming/", () => {
+    // Prepare
+    const bucketArn = { "Fn::GetAtt": [s.logicalId(s.stack.intake.bucket), "Arn"] };
+    const stateMachine = { Ref: s.logicalId(s.stack.agentStateMachine.stateMachine) };
+
+    // Act
+    const statements = statementsOfRole(roleIdOf(s.stack.mcpEndpoint.function)) as {
+      Action: string | string[];
+      Resource: unknown;
+    }[];
+
+    // Assess
+    const actionsOf = (st: { Action: string | string[] }) => [st.Action].flat();
+    const sfn = statements.filter((st) => actionsOf(st).some((a) => a.startsWith("states:")));
+    expect(sfn).toEqual([
+      expect.objectContaining({
+        Action: expect.arrayContaining(["states:SendTaskSuccess", "states:SendTaskFailure"]),
+        Resource: stateMachine,
+      }),
+    ]);
+    const s3 = statements.filter((st) => actionsOf(st).some((a) => a.startsWith("s3:")));
+    expect(s3).toEqual([
+      expect.objectContaining({
+        Action: expect.arrayContaining(["s3:PutObject"]),
+        Resource: { "Fn::Join": ["", [bucketArn, "/incoming/*"]] },
+      }),
+    ]);
+    expect(JSON.stringify(statements)).toContain('"dynamodb:PutItem"');
   });
 
   it("in bearer mode is public, and reads its token from a generated secret by ARN only", () => {
+    // Prepare
     const app = new App({ context: SKIP_BUNDLING });
+
+    // Act
     const stack = new PoAgentStack(app, "PoAgent-acme", { customer: customerConfig("acme"), mcpAuth: "bearer" });
     const template = Template.fromStack(stack);
-    template.hasResourceProperties("AWS::Lambda::Url", { AuthType: "NONE" });
+
+    // Assess
     const secret = stack.mcpEndpoint.tokenSecret;
-    expect(secret).toBeDefined();
+    if (!secret) throw new Error("bearer mode has no token secret");
     const fnId = logicalIdOf(stack.mcpEndpoint.function);
+    const secretRef = { Ref: logicalIdOf(secret) };
+    template.hasResourceProperties("AWS::Lambda::Url", {
+      AuthType: "NONE",
+      TargetFunctionArn: { "Fn::GetAtt": [fnId, "Arn"] },
+    });
+    template.hasResourceProperties("AWS::SecretsManager::Secret", {
+      GenerateSecretString: Match.objectLike({ PasswordLength: 48 }),
+    });
     const env = template.findResources("AWS::Lambda::Function")[fnId]?.Properties.Environment.Variables;
-    expect(secret && env.MCP_TOKEN_SECRET_ARN).toEqual({ Ref: secret ? logicalIdOf(secret) : "" });
+    expect(env.MCP_TOKEN_SECRET_ARN).toEqual(secretRef);
+    // The token itself is never in the template: only the generator and the ARN reference.
+    expect(JSON.stringify(template.toJSON())).not.toContain('"SecretString"');
+    const role = stack.mcpEndpoint.function.role;
+    if (!role) throw new Error("the MCP function has no role");
+    const roleId = logicalIdOf(role);
+    const policies = Object.values(template.findResources("AWS::IAM::Policy")).filter((p) =>
+      JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`),
+    );
+    expect(JSON.stringify(policies)).toContain('"secretsmanager:GetSecretValue"');
+    expect(JSON.stringify(policies)).toContain(JSON.stringify(secretRef));
+  });
+
+  it("has no dependency cycle in either auth mode, and outputs the endpoint URL", () => {
+    // Prepare
+    const app = new App({ context: SKIP_BUNDLING });
+    const bearer = new PoAgentStack(app, "PoAgent-acme", { customer: customerConfig("acme"), mcpAuth: "bearer" });
+
+    // Act
+    const templates = [s.template, Template.fromStack(bearer)];
+
+    // Assess
+    for (const template of templates) {
+      expect(findDependencyCycle(template.toJSON())).toBeUndefined();
+      const outputs = Object.values(template.findOutputs("*"));
+      expect(outputs.map((o) => JSON.stringify(o.Value))).toContainEqual(
+        expect.stringMatching(/McpEndpointServerFunctionUrl.*FunctionUrl/),
+      );
+    }
   });
 });
 
