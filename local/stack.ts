@@ -522,13 +522,7 @@ export class LocalStack {
 
   /** `po-agent approve|reject`: the same decision path as the email link, attributed to the operator. */
   async decideByOperator(approvalId: string, decision: "approved" | "rejected", by: string, comment?: string) {
-    const result = await decide(this.deps(this.opts.customers[0] as CustomerConfig), {
-      approvalId,
-      decision,
-      by,
-      comment,
-    });
-    return result;
+    return decide({ ledger: this.ledger, sfn: this.clients.sfn }, { approvalId, decision, by, comment });
   }
 
   private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {

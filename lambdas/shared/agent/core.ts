@@ -695,7 +695,9 @@ export async function finalize(
   const run = await deps.ledger.requireRun(input.runId);
   if (!TERMINAL.has(run.status)) {
     const now = (deps.now ?? (() => new Date()))();
-    const cost = await costRecordOf(deps, run);
+    // Read the run's turns once: the cost record and the human waiting time both come from them.
+    const turns = await deps.ledger.getTurns(run.runId);
+    const cost = costRecordOf(run, turns, await deps.ledger.getToolCalls(run.runId));
     await deps.ledger.updateRun(input.runId, {
       status: outcome,
       reason,
@@ -712,7 +714,7 @@ export async function finalize(
       reason,
       turns: run.turn,
       durationMs: now.getTime() - Date.parse(run.createdAt),
-      waitedMs: await waitedMs(deps, run.runId),
+      waitedMs: await waitedMs(deps, turns),
       counters: run.counters,
       ...(step.type === "budget_exceeded" ? { budgetExceeded: budgetKind(step.reason) } : {}),
     });
@@ -784,9 +786,7 @@ export async function recordFailure(
  * Transitions are counted from the run's shape (a run's state history is not visible to a
  * Lambda); Lambda time is the measured model and tool durations plus a fixed overhead per call.
  */
-async function costRecordOf(deps: AgentDeps, run: RunRecord): Promise<RunCostRecord> {
-  const turns = await deps.ledger.getTurns(run.runId);
-  const tools = await deps.ledger.getToolCalls(run.runId);
+function costRecordOf(run: RunRecord, turns: TurnRecord[], tools: ToolCallRecord[]): RunCostRecord {
   const approvals = turns.flatMap((t) => t.dispositions.filter((d) => d.kind === "approval")).length;
   const overheadMs = 150;
   const invocations = [
@@ -807,9 +807,9 @@ async function costRecordOf(deps: AgentDeps, run: RunRecord): Promise<RunCostRec
 }
 
 /** Time the run spent waiting on humans: excluded from the working-time metric. */
-async function waitedMs(deps: AgentDeps, runId: string): Promise<number> {
+async function waitedMs(deps: AgentDeps, turns: TurnRecord[]): Promise<number> {
   let total = 0;
-  for (const t of await deps.ledger.getTurns(runId)) {
+  for (const t of turns) {
     for (const d of t.dispositions) {
       if (d.kind !== "approval") continue;
       const a = await deps.ledger.getApproval(d.approvalId);

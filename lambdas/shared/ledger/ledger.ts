@@ -6,6 +6,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  type QueryCommandInput,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { SCHEMA_VERSION } from "../constants.js";
@@ -441,37 +442,33 @@ export class Ledger {
     return items.map((i) => parseRecord(AuditRecord, "audit", stripKeys(i)));
   }
 
-  private async queryIndex(gsi1pk: string): Promise<Record<string, unknown>[]> {
-    const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const res = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: "gsi1",
-          KeyConditionExpression: "gsi1pk = :pk",
-          ExpressionAttributeValues: { ":pk": gsi1pk },
-          ExclusiveStartKey: start,
-        }),
-      );
-      items.push(...(res.Items ?? []));
-      start = res.LastEvaluatedKey;
-    } while (start);
-    return items;
+  /** Runs of one status index partition (eventually consistent, like any GSI read). */
+  private queryIndex(gsi1pk: string): Promise<Record<string, unknown>[]> {
+    return this.queryAll({
+      IndexName: "gsi1",
+      KeyConditionExpression: "gsi1pk = :pk",
+      ExpressionAttributeValues: { ":pk": gsi1pk },
+    });
   }
 
-  private async queryPrefix(pk: string, prefix: string): Promise<Record<string, unknown>[]> {
+  /** Items of one partition whose sort key starts with `prefix`, read consistently. */
+  private queryPrefix(pk: string, prefix: string): Promise<Record<string, unknown>[]> {
+    return this.queryAll({
+      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+      ExpressionAttributeValues: { ":pk": pk, ":prefix": prefix },
+      ConsistentRead: true,
+    });
+  }
+
+  /** Every page of a query. */
+  private async queryAll(
+    input: Omit<QueryCommandInput, "TableName" | "ExclusiveStartKey">,
+  ): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const res = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-          ExpressionAttributeValues: { ":pk": pk, ":prefix": prefix },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
+        new QueryCommand({ ...input, TableName: this.tableName, ExclusiveStartKey: start }),
       );
       items.push(...(res.Items ?? []));
       start = res.LastEvaluatedKey;
