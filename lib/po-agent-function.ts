@@ -107,6 +107,9 @@ export class PoAgentFunction extends NodejsFunction {
         banner:
           "import { createRequire } from 'node:module';import { dirname as __poDirname } from 'node:path';import { fileURLToPath as __poFileUrlToPath } from 'node:url';const require = createRequire(import.meta.url);const __filename = __poFileUrlToPath(import.meta.url);const __dirname = __poDirname(__filename);",
         minify: true,
+        // Error names are a contract: Lambda reports `error.name` as errorType and Step Functions
+        // matches Retry/Catch ErrorEquals on it, so minification must not rename the error classes.
+        keepNames: true,
         logLevel: LogLevel.WARNING,
         sourceMap: true,
         sourcesContent: false,

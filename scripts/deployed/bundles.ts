@@ -1,0 +1,170 @@
+import { type ChildProcess, fork } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Repository root: the bundles resolve the runtime-provided `@aws-sdk/*` from its node_modules. */
+export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const HOST = fileURLToPath(new URL("./host.mjs", import.meta.url));
+
+/** What the Lambda runtime returns for one invocation: the result, or the error as Step Functions sees it. */
+export type Invocation =
+  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: false; readonly errorType: string; readonly errorMessage: string };
+
+type HostMessage =
+  | { type: "ready"; initMs: number }
+  | { type: "init-error"; errorType: string; errorMessage: string; initMs: number }
+  | ({ type: "result"; id: number } & Invocation);
+
+/**
+ * One synthesized bundle in its own process (a cold Lambda container): imported once with the
+ * function's environment, then invoked with events. Never the TypeScript sources.
+ */
+export class BundleProcess {
+  private nextId = 0;
+  private readonly waiting = new Map<number, (inv: Invocation) => void>();
+  private stderr = "";
+
+  private constructor(
+    private readonly child: ChildProcess,
+    /** Module initialization time, ms (import of index.mjs until the handler is exported). */
+    readonly initMs: number,
+    /** Set when the module itself threw at import (Runtime.ImportModuleError / init error in Lambda). */
+    readonly initError: { errorType: string; errorMessage: string } | undefined,
+  ) {
+    child.on("message", (msg: HostMessage) => {
+      if (msg.type !== "result") return;
+      const done = this.waiting.get(msg.id);
+      this.waiting.delete(msg.id);
+      done?.(msg.ok ? { ok: true, result: msg.result } : msg);
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString()).slice(-4000);
+    });
+    child.on("exit", (code) => {
+      for (const [id, done] of this.waiting) {
+        this.waiting.delete(id);
+        done({ ok: false, errorType: "Runtime.ExitError", errorMessage: `exit ${code}: ${this.stderr}` });
+      }
+    });
+  }
+
+  /** Starts `dir/index.mjs` with exactly `env` (plus PATH and NODE_PATH so the host can start). */
+  static start(
+    dir: string,
+    env: Readonly<Record<string, string>>,
+    opts: { quiet?: boolean } = {},
+  ): Promise<BundleProcess> {
+    const child = fork(HOST, [dir, REPO_ROOT], {
+      env: {
+        PATH: process.env.PATH ?? "",
+        // CommonJS require() inside the bundle finds the runtime-provided SDK the same way.
+        NODE_PATH: join(REPO_ROOT, "node_modules"),
+        LAMBDA_TASK_ROOT: dir,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+        ...env,
+      },
+      stdio: ["ignore", opts.quiet === false ? "inherit" : "ignore", "pipe", "ipc"],
+    });
+    return new Promise((resolve, reject) => {
+      let stderr = "";
+      child.stderr?.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const onExit = (code: number | null) => reject(new Error(`bundle host for ${dir} exited (${code}): ${stderr}`));
+      child.once("exit", onExit);
+      child.once("message", (msg: HostMessage) => {
+        child.off("exit", onExit);
+        if (msg.type === "ready") resolve(new BundleProcess(child, msg.initMs, undefined));
+        else if (msg.type === "init-error")
+          resolve(new BundleProcess(child, msg.initMs, { errorType: msg.errorType, errorMessage: msg.errorMessage }));
+      });
+    });
+  }
+
+  invoke(event: unknown): Promise<Invocation> {
+    if (this.initError) return Promise.resolve({ ok: false, ...this.initError });
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      this.child.send({ type: "invoke", id, event });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+    this.child.send({ type: "exit" });
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+interface AssetManifest {
+  readonly files: Record<
+    string,
+    {
+      readonly source: { readonly path: string };
+      readonly destinations: Record<string, { readonly objectKey: string }>;
+    }
+  >;
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** One AWS::Lambda::Function of a synthesized template with its bundle directory. */
+export interface SynthesizedFunction {
+  readonly logicalId: string;
+  /** The `lambdas/<handler>` folder, from the CDK construct path metadata. */
+  readonly constructPath: string;
+  readonly bundleDir: string;
+  /** `Environment.Variables` as written in the template (values may be CloudFormation intrinsics). */
+  readonly environment: Record<string, Json>;
+  /** Logical id of the execution role (`Role: { Fn::GetAtt: [id, Arn] }`). */
+  readonly roleLogicalId: string | undefined;
+  readonly timeoutSeconds: number;
+  readonly memorySize: number;
+}
+
+export interface Template {
+  readonly Resources: Record<
+    string,
+    { readonly Type: string; readonly Properties?: Record<string, Json>; readonly Metadata?: Record<string, Json> }
+  >;
+}
+
+/** Reads a cloud assembly's template and asset manifest for one stack and locates every function's bundle. */
+export function synthesizedFunctions(
+  assemblyDir: string,
+  stackName: string,
+): {
+  template: Template;
+  functions: SynthesizedFunction[];
+} {
+  const template = JSON.parse(readFileSync(join(assemblyDir, `${stackName}.template.json`), "utf8")) as Template;
+  const manifest = JSON.parse(readFileSync(join(assemblyDir, `${stackName}.assets.json`), "utf8")) as AssetManifest;
+  const functions: SynthesizedFunction[] = [];
+  for (const [logicalId, resource] of Object.entries(template.Resources)) {
+    if (resource.Type !== "AWS::Lambda::Function") continue;
+    const props = resource.Properties ?? {};
+    const code = props.Code as { S3Key?: Json } | undefined;
+    const asset = Object.values(manifest.files).find((f) =>
+      Object.values(f.destinations).some((d) => d.objectKey === code?.S3Key),
+    );
+    if (!asset) continue; // inline code (CDK's own helpers), not a po-agent bundle
+    const role = props.Role as { "Fn::GetAtt"?: [string, string] } | undefined;
+    const env = (props.Environment as { Variables?: Record<string, Json> } | undefined)?.Variables ?? {};
+    functions.push({
+      logicalId,
+      constructPath: String(resource.Metadata?.["aws:cdk:path"] ?? logicalId),
+      bundleDir: join(assemblyDir, asset.source.path),
+      environment: env,
+      roleLogicalId: role?.["Fn::GetAtt"]?.[0],
+      timeoutSeconds: typeof props.Timeout === "number" ? props.Timeout : 3,
+      memorySize: typeof props.MemorySize === "number" ? props.MemorySize : 128,
+    });
+  }
+  return { template, functions };
+}

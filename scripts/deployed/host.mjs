@@ -1,0 +1,55 @@
+/**
+ * Hosts one synthesized Lambda bundle in a fresh process, as the Node.js Lambda runtime does: the
+ * environment is the function's (set by the parent), the module is imported once (its init time
+ * measured), then each message from the parent is one invocation. A thrown error is reported as the
+ * runtime reports it: `errorType` is `error.name` (what Step Functions matches ErrorEquals on).
+ *
+ * argv: <bundle dir> <repository root>
+ */
+import { register } from "node:module";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const [dir, root] = process.argv.slice(2);
+if (!dir || !root || !process.send) {
+  console.error("usage: forked with IPC, argv <bundle dir> <repository root>");
+  process.exit(2);
+}
+register("./resolve-hooks.mjs", import.meta.url, { data: { root: pathToFileURL(join(root, "package.json")).href } });
+
+/** The runtime's error shape (aws-lambda-nodejs-runtime-interface-client: errorType = error.name). */
+function toRapid(error) {
+  if (error instanceof Error || (error && typeof error === "object" && "name" in error && "message" in error)) {
+    return { errorType: String(error.name), errorMessage: String(error.message) };
+  }
+  return { errorType: typeof error, errorMessage: String(error) };
+}
+
+const started = performance.now();
+let handler;
+try {
+  const mod = await import(pathToFileURL(join(dir, "index.mjs")).href);
+  handler = mod.handler;
+  process.send({ type: "ready", initMs: performance.now() - started });
+} catch (error) {
+  process.send({ type: "init-error", ...toRapid(error), initMs: performance.now() - started });
+}
+
+let invocation = 0;
+process.on("message", async (msg) => {
+  if (msg?.type === "exit") process.exit(0);
+  if (msg?.type !== "invoke") return;
+  invocation += 1;
+  const context = {
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME ?? "local",
+    awsRequestId: `local-${process.pid}-${invocation}`,
+    getRemainingTimeInMillis: () => 60_000,
+  };
+  try {
+    if (!handler) throw new Error("the bundle did not initialize");
+    const result = await handler(msg.event, context);
+    process.send({ type: "result", id: msg.id, ok: true, result: result ?? null });
+  } catch (error) {
+    process.send({ type: "result", id: msg.id, ok: false, ...toRapid(error) });
+  }
+});
