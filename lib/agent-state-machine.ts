@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { Aws } from "aws-cdk-lib";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import {
@@ -64,7 +65,13 @@ export class AgentStateMachine extends Construct {
       stateMachineType: StateMachineType.STANDARD,
       tracingEnabled: true,
       logs: {
-        destination: new LogGroup(this, "Logs", { retention: props.logRetention ?? RetentionDays.ONE_MONTH }),
+        // Under /aws/vendedlogs/ so Step Functions needs no entry in the account-wide CloudWatch Logs
+        // resource policy (whose 5,120-character limit breaks logging after a few dozen stacks);
+        // named after the stack so N customer stacks never collide.
+        destination: new LogGroup(this, "Logs", {
+          logGroupName: `/aws/vendedlogs/states/${Aws.STACK_NAME}-agent`,
+          retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+        }),
         level: LogLevel.ALL,
         includeExecutionData: true,
       },

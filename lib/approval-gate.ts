@@ -1,17 +1,16 @@
-import { Duration } from "aws-cdk-lib";
+import { Duration, Stack } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Role } from "aws-cdk-lib/aws-iam";
+import { Grant, Role } from "aws-cdk-lib/aws-iam";
 import { FunctionUrlAuthType, type IFunction } from "aws-cdk-lib/aws-lambda";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import { type ISecret, Secret } from "aws-cdk-lib/aws-secretsmanager";
-import { EmailIdentity, Identity, type IEmailIdentity } from "aws-cdk-lib/aws-ses";
 import type { IStateMachine } from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { PoAgentFunction } from "./po-agent-function.js";
 
-/** Sender used when neither the stack prop nor the `senderEmail` context value names one. */
+/** Sender used when neither the customer config, the stack prop nor the `senderEmail` context value names one. */
 export const DEFAULT_SENDER_EMAIL = "po-agent@example.com";
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -21,7 +20,8 @@ export interface ApprovalGateProps {
   readonly ledgerTable: ITable;
   readonly documentBucket: IBucket;
   /**
-   * Address approval emails come from; SES must verify it before mail is delivered.
+   * Address approval emails come from. The stack creates no SES identity: the address or (better) its
+   * domain is verified once per account and region, and every customer stack only references it.
    * @default - "po-agent@example.com"
    */
   readonly senderEmail?: string;
@@ -29,6 +29,21 @@ export interface ApprovalGateProps {
    * @default - one month
    */
   readonly logRetention?: RetentionDays;
+}
+
+/**
+ * SES identity ARNs a sender may send as: the address itself and its domain (whichever the operator
+ * verified), plus each approver's address and domain, because in the SES sandbox SES also authorizes
+ * `ses:SendEmail` against the recipient's identity.
+ */
+export function sesIdentityArns(scope: Construct, senderEmail: string, customer: CustomerConfig): string[] {
+  const names = new Set<string>();
+  for (const address of [senderEmail, ...customer.approvers.map((a) => a.email)]) {
+    names.add(address);
+    names.add(address.slice(address.lastIndexOf("@") + 1));
+  }
+  const stack = Stack.of(scope);
+  return [...names].map((name) => stack.formatArn({ service: "ses", resource: "identity", resourceName: name }));
 }
 
 /**
@@ -43,7 +58,8 @@ export class ApprovalGate extends Construct {
   /** Base URL of the signed links (the callback Function URL). */
   readonly callbackUrl: string;
   readonly signingSecret: ISecret;
-  readonly senderIdentity: IEmailIdentity;
+  /** The address approval emails are sent from. */
+  readonly senderEmail: string;
 
   constructor(scope: Construct, id: string, props: ApprovalGateProps) {
     super(scope, id);
@@ -58,7 +74,7 @@ export class ApprovalGate extends Construct {
       logRetention: props.logRetention,
     };
 
-    this.senderIdentity = new EmailIdentity(this, "Sender", { identity: Identity.email(senderEmail) });
+    this.senderEmail = senderEmail;
     this.signingSecret = new Secret(this, "SigningSecret", {
       description: `po-agent ${props.customer.name}: HMAC key that signs approval links`,
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
@@ -101,8 +117,11 @@ export class ApprovalGate extends Construct {
     this.signingSecret.grantRead(this.requestApproval);
     this.signingSecret.grantRead(this.approvalTimeout);
     this.signingSecret.grantRead(this.approvalCallback);
-    this.senderIdentity.grantSendEmail(this.requestApproval);
-    this.senderIdentity.grantSendEmail(this.approvalTimeout);
+    const identities = sesIdentityArns(this, senderEmail, props.customer);
+    for (const grantee of [this.requestApproval, this.approvalTimeout]) {
+      // SendEmail only (the SES v2 API); the code never sends raw MIME.
+      Grant.addToPrincipal({ grantee, actions: ["ses:SendEmail"], resourceArns: identities });
+    }
   }
 
   /**

@@ -17,7 +17,7 @@ export interface PoAgentStackProps extends StackProps {
   /** Validated config of the one customer this stack serves. */
   readonly customer: CustomerConfig;
   /**
-   * Address approval emails come from.
+   * App-wide default address approval emails come from; a customer's `senderEmail` wins.
    * @default - "po-agent@example.com"
    */
   readonly senderEmail?: string;
@@ -60,7 +60,11 @@ export class PoAgentStack extends Stack {
     const data = { customer, ledgerTable: this.ledger.table, documentBucket: this.intake.bucket, logRetention };
     this.agentFunctions = new AgentFunctions(this, "AgentFunctions", data);
     this.toolFunctions = new ToolFunctions(this, "ToolFunctions", data);
-    this.approvalGate = new ApprovalGate(this, "ApprovalGate", { ...data, senderEmail: props.senderEmail });
+    this.approvalGate = new ApprovalGate(this, "ApprovalGate", {
+      ...data,
+      // Per customer from its config, else the app-wide default.
+      senderEmail: customer.senderEmail ?? props.senderEmail,
+    });
 
     const agent = this.agentFunctions;
     const tools = this.toolFunctions;

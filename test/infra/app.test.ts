@@ -1,5 +1,5 @@
 import { App } from "aws-cdk-lib";
-import { Template } from "aws-cdk-lib/assertions";
+import { Match, Template } from "aws-cdk-lib/assertions";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { addCustomerStacks } from "../../lib/app.js";
 import { customersDir, customerYaml, SKIP_BUNDLING } from "./helpers.js";
@@ -67,7 +67,9 @@ describe("the CDK app", () => {
     const bad = () => addCustomerStacks(new App({ context: { ...SKIP_BUNDLING, senderEmail: "acme.example" } }), dir);
 
     if (!stack) throw new Error("no stack");
-    Template.fromStack(stack).hasResourceProperties("AWS::SES::EmailIdentity", { EmailIdentity: "po@acme.example" });
+    Template.fromStack(stack).hasResourceProperties("AWS::Lambda::Function", {
+      Environment: { Variables: Match.objectLike({ SENDER_EMAIL: "po@acme.example" }) },
+    });
     expect(bad).toThrow('invalid sender email "acme.example"');
   });
 });

@@ -368,12 +368,30 @@ describe("MCP endpoint (po-agent as an MCP server)", () => {
 });
 
 describe("approval gate", () => {
-  it("sends from a verified SES identity that request-approval may send as", () => {
-    const identityId = s.logicalId(s.stack.approvalGate.senderIdentity);
-    s.template.hasResourceProperties("AWS::SES::EmailIdentity", { EmailIdentity: "po-agent@example.com" });
-    const statements = JSON.stringify(statementsOfRole(roleIdOf(s.stack.approvalGate.requestApproval)));
-    expect(statements).toContain('"ses:SendEmail"');
-    expect(statements).toContain(identityId);
+  it("creates no SES identity and may send only as the referenced sender and to the approvers' identities", () => {
+    expect(Object.keys(s.template.findResources("AWS::SES::EmailIdentity"))).toEqual([]);
+    for (const fn of [s.stack.approvalGate.requestApproval, s.stack.approvalGate.approvalTimeout]) {
+      const ses = (statementsOfRole(roleIdOf(fn)) as { Action?: unknown; Resource?: unknown }[]).filter((st) =>
+        JSON.stringify(st.Action).includes("ses:"),
+      );
+      expect(ses).toHaveLength(1);
+      expect(ses[0]?.Action).toBe("ses:SendEmail");
+      const resources = JSON.stringify(ses[0]?.Resource);
+      for (const name of ["identity/po-agent@example.com", "identity/example.com", "identity/alice@acme.example"])
+        expect(resources).toContain(name);
+      expect(resources).not.toContain("identity/*");
+    }
+  });
+
+  it("sends from the customer's own senderEmail when its config names one", () => {
+    const app = new App({ context: SKIP_BUNDLING });
+    const customer = { ...customerConfig("acme"), senderEmail: "ap@acme.example" };
+    const stack = new PoAgentStack(app, "PoAgent-acme", { customer, senderEmail: "default@example.com" });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Environment: { Variables: Match.objectLike({ SENDER_EMAIL: "ap@acme.example" }) },
+    });
+    expect(JSON.stringify(template.toJSON())).not.toContain("default@example.com");
   });
 
   it("exposes the callback as an unauthenticated Function URL that request-approval builds links from", () => {

@@ -71,6 +71,11 @@ export const CustomerConfig = z
     /** The customer's rules in their own words; sent to the model as written. */
     rules: z.string().min(1),
     approvers: z.array(Approver).nonempty(),
+    /**
+     * Address this customer's approval emails come from (deployed stacks). Its domain or the address
+     * must be verified in SES once per account and region; the stack only references it.
+     */
+    senderEmail: z.string().email().optional(),
     vendors: z.array(Vendor).default([]),
     approvalPolicy: z
       .object({
