@@ -8,7 +8,13 @@ import { ConfigError, DocumentError } from "../lambdas/shared/errors.js";
 import { checkSize } from "../lambdas/shared/po/detect.js";
 import type { Finding, NormalizedPo } from "../lambdas/shared/po/model.js";
 import { formatMinor } from "../lambdas/shared/po/money.js";
-import { type ParsedDocument, readDocument } from "../lambdas/shared/po/parse.js";
+import {
+  type ParsedDocument,
+  PoDocumentError,
+  type PositionedPo,
+  parseOptionsFor,
+  readDocumentAll,
+} from "../lambdas/shared/po/parse.js";
 import { validatePo } from "../lambdas/shared/po/validate.js";
 
 const USAGE = "usage: po-agent extract <file> [--customer <name>] [--json]";
@@ -68,37 +74,64 @@ export async function extractCommand(
     throw err;
   }
 
-  let parsed: ParsedDocument;
+  let all: PositionedPo[];
   try {
     const bytes = readBounded(file);
-    parsed = await readDocument(bytes, basename(file), { timeZone: customer.timeZone });
+    all = await readDocumentAll(bytes, basename(file), parseOptionsFor(customer));
   } catch (err) {
     if (!(err instanceof DocumentError)) throw err;
     const finding: Finding = { code: "UNREADABLE_DOCUMENT", severity: "error", message: err.message };
+    // A recognised document that cannot be read still says what it is and everything it lacks.
+    const format = err instanceof PoDocumentError ? (err.format ?? null) : null;
+    const missing = err instanceof PoDocumentError ? err.missing : [];
     if (values.json) {
-      io.out(JSON.stringify({ format: null, po: null, findings: [finding], customer: customer.name }));
+      io.out(
+        JSON.stringify({
+          format,
+          po: null,
+          findings: [finding],
+          ...(missing.length ? { missing } : {}),
+          customer: customer.name,
+        }),
+      );
     } else {
       io.out(`file:     ${file}`);
+      if (format) io.out(`format:   ${format}`);
       io.out(`customer: ${customer.name} (${chosen})`);
       io.out(`cannot read the document: ${err.message}`);
     }
     return 2;
   }
 
-  const findings = validatePo(parsed.po, customer);
+  const checked = all.map((parsed) => ({ parsed, findings: validatePo(parsed.po, customer) }));
+  const [one] = checked;
   if (values.json) {
-    io.out(
-      JSON.stringify({
-        format: parsed.format,
-        po: parsed.po,
-        findings,
-        customer: customer.name,
-        ...(parsed.thread ? { thread: parsed.thread } : {}),
-      }),
-    );
+    if (one && checked.length === 1) {
+      io.out(
+        JSON.stringify({
+          format: one.parsed.format,
+          po: one.parsed.po,
+          findings: one.findings,
+          customer: customer.name,
+          ...(one.parsed.thread ? { thread: one.parsed.thread } : {}),
+        }),
+      );
+    } else {
+      // Several POs in one document: each with its position and its own findings.
+      io.out(
+        JSON.stringify({
+          format: one?.parsed.format ?? null,
+          pos: checked.map((c) => ({ position: c.parsed.position, po: c.parsed.po, findings: c.findings })),
+          customer: customer.name,
+        }),
+      );
+    }
     return 0;
   }
-  for (const line of describe(file, parsed, customer, chosen, findings)) io.out(line);
+  checked.forEach(({ parsed, findings }, i) => {
+    if (checked.length > 1) io.out(`${i > 0 ? "\n" : ""}── PO ${parsed.position} of ${checked.length} ──`);
+    for (const line of describe(file, parsed, customer, chosen, findings)) io.out(line);
+  });
   return 0;
 }
 

@@ -76,6 +76,7 @@ describe("UBL 2.1 Order", () => {
       allowanceTotalMinor: 5430,
       taxExclusiveMinor: 274570,
       taxMinor: 16474,
+      taxInclusiveMinor: 291044,
     });
     expect(po.source.fields).toContainEqual({ field: "totalMinor", from: "AnticipatedMonetaryTotal/PayableAmount" });
   });

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DEFAULT_MODEL } from "../constants.js";
 import { McpServers } from "../mcp/config.js";
+import { CSV_COLUMNS } from "../po/model.js";
 
 /** Weekday names as written in customer files; evaluated in the customer's time zone. */
 export const Weekday = z.enum(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]);
@@ -113,6 +114,19 @@ export const CustomerConfig = z
       .default({}),
     /** MCP servers whose tools are mounted for this customer's runs, namespaced `<name>.<tool>`. */
     mcpServers: McpServers,
+    /** How this customer's documents are read where no standard or synonym says. */
+    formats: z
+      .object({
+        csv: z
+          .object({
+            /** Canonical column → the header this customer's CSV export uses for it, e.g. `{ quantity: "Menge" }`. */
+            columns: z.record(z.enum(CSV_COLUMNS), z.string().min(1)).optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -1,14 +1,15 @@
 /**
  * Format detection by content, never by file name. Cheap checks first (size, magic numbers,
- * encodings), so a 50 MB file or a ZIP named `.pdf` is refused before any parser sees it.
+ * encodings), so a 50 MB file or a ZIP named `.pdf` is refused before any parser sees it. Text
+ * formats are told apart by the registry (formats.ts).
  */
 import { DEFAULTS } from "../constants.js";
 import { DocumentError } from "../errors.js";
+import { readerFor, type TextFormat } from "./formats.js";
 import type { DocumentFormat } from "./model.js";
-import { xmlRootName } from "./xml.js";
 
 export type Detected =
-  | { kind: "text"; format: Exclude<DocumentFormat, "pdf" | "email">; text: string }
+  | { kind: "text"; format: TextFormat; text: string }
   | { kind: "email" }
   | { kind: "pdf" }
   | { kind: "image"; mediaType: ImageMediaType };
@@ -22,6 +23,7 @@ export const MAX_BYTES: Record<DocumentFormat, number> = {
   cxml: DEFAULTS.maxDocumentBytes,
   ubl: DEFAULTS.maxDocumentBytes,
   x12: DEFAULTS.maxDocumentBytes,
+  edifact: DEFAULTS.maxDocumentBytes,
   pdf: DEFAULTS.maxDocumentBytes,
   email: DEFAULTS.maxDocumentBytes,
 };
@@ -73,22 +75,8 @@ export function detect(bytes: Uint8Array): Detected {
   if (looksLikeEmail(bytes)) return { kind: "email" };
   const text = decodeText(bytes);
   const start = text.replace(/^\uFEFF/, "").trimStart();
-  if (start.startsWith("{")) return { kind: "text", format: "json", text };
-  if (start.startsWith("[")) {
-    throw new DocumentError("the JSON document is an array; expected one purchase order object ({ ... })");
-  }
-  if (start.startsWith("<")) {
-    const root = xmlRootName(start);
-    if (root === "cXML") return { kind: "text", format: "cxml", text: start };
-    if (root === "Order") return { kind: "text", format: "ubl", text: start };
-    throw new DocumentError(
-      root
-        ? `the XML document's root element is <${root}>; expected a cXML OrderRequest (<cXML>) or a UBL 2 <Order>`
-        : "the document starts with '<' but no XML element could be found (truncated?)",
-    );
-  }
-  if (/^ISA[^A-Za-z0-9\s]/.test(start)) return { kind: "text", format: "x12", text: start };
-  return { kind: "text", format: "csv", text };
+  const { format } = readerFor(start);
+  return { kind: "text", format, text: format === "json" || format === "csv" ? text : start };
 }
 
 /** Bytes → text, refusing what is not UTF-8 text, with the reason a person can act on. */

@@ -1,8 +1,8 @@
 /**
  * Email (`.eml`, MIME) → the PO inside it, plus the thread it belongs to. Parsed with postal-mime.
  *
- * The PO is the first attachment that reads as a purchase order (any format, PDF included), the
- * newest message's attachments first; failing that, the body text read by the same labelled-text
+ * The POs are the attachments that read as purchase orders (any format, PDF included) of the
+ * newest message that has one; failing that, the body text read by the same labelled-text
  * heuristic as a PDF (all of it flagged low-confidence). Forwarded messages (`message/rfc822`
  * parts) are parsed as earlier messages of the thread. The thread is kept in date order, each
  * message with its Message-ID, In-Reply-To and References, for the context work that follows.
@@ -40,7 +40,7 @@ type Reader = (
   fileName: string,
   opts: ParseOptions,
   depth: number,
-) => Promise<{ po: NormalizedPo; format: string }>;
+) => Promise<{ po: NormalizedPo; format: string }[]>;
 
 interface Part {
   filename: string;
@@ -49,13 +49,17 @@ interface Part {
   messageId?: string;
 }
 
-export async function readEmail(
+/**
+ * Every PO the email carries: all PO attachments of the newest message that has one (an earlier
+ * message's attachments are earlier versions, not more orders), else the body text.
+ */
+export async function readEmailAll(
   bytes: Uint8Array,
   fileName: string,
   opts: ParseOptions,
   depth: number,
   read: Reader,
-): Promise<{ po: NormalizedPo; thread: EmailThread }> {
+): Promise<{ pos: NormalizedPo[]; thread: EmailThread }> {
   if (depth > MAX_EMAIL_DEPTH)
     throw new DocumentError(`emails nested more than ${MAX_EMAIL_DEPTH} deep are not followed`);
   const messages: EmailMessage[] = [];
@@ -64,25 +68,30 @@ export async function readEmail(
   await collect(bytes, 0, messages, parts, bodies);
 
   const reasons: string[] = [];
+  const found: NormalizedPo[] = [];
+  let from: Part | undefined;
   for (const part of parts) {
+    if (from && part.messageId !== from.messageId) break;
     if (part.content.byteLength > DEFAULTS.maxDocumentBytes) {
       reasons.push(`${part.filename}: ${part.content.byteLength} bytes, over the size limit`);
       continue;
     }
     try {
-      const { po } = await read(part.content, part.filename, opts, depth + 1);
+      const readPos = await read(part.content, part.filename, opts, depth + 1);
       const container = {
         format: "email" as const,
         document: fileName,
         part: part.filename,
         ...(part.messageId ? { messageId: part.messageId } : {}),
       };
-      return { po: { ...po, source: { ...po.source, container } }, thread: threadOf(messages) };
+      found.push(...readPos.map(({ po }) => ({ ...po, source: { ...po.source, container } })));
+      from ??= part;
     } catch (err) {
       if (!(err instanceof DocumentError)) throw err;
       reasons.push(`${part.filename} (${part.mimeType}): ${err.message}`);
     }
   }
+  if (found.length > 0) return { pos: found, thread: threadOf(messages) };
   for (const body of bodies) {
     if (!body.text.trim()) continue;
     try {
@@ -90,19 +99,21 @@ export async function readEmail(
       const fields = (po.source.fields ?? []).map((x) => x.field);
       const low = [...new Set([...(po.source.lowConfidence ?? []), ...fields])];
       return {
-        po: {
-          ...po,
-          source: {
-            ...po.source,
-            lowConfidence: low,
-            container: {
-              format: "email",
-              document: fileName,
-              part: "body",
-              ...(body.messageId ? { messageId: body.messageId } : {}),
+        pos: [
+          {
+            ...po,
+            source: {
+              ...po.source,
+              lowConfidence: low,
+              container: {
+                format: "email",
+                document: fileName,
+                part: "body",
+                ...(body.messageId ? { messageId: body.messageId } : {}),
+              },
             },
           },
-        },
+        ],
         thread: threadOf(messages),
       };
     } catch (err) {

@@ -18,6 +18,32 @@ export type Json = string | number | boolean | null | Json[] | { [k: string]: Js
 export interface ParseOptions {
   /** The customer's IANA time zone: a timestamp (rather than a date) becomes the date there. */
   timeZone?: string;
+  /**
+   * The customer receiving the document. Its name stands in for a buyer the document does not
+   * name, and its vendor list names a supplier the document gives only by id; both are flagged
+   * low-confidence, so the policy or a human confirms them.
+   */
+  receiver?: { name: string; vendors?: readonly { id: string; name: string }[] };
+  /** This customer's CSV headers for the columns no synonym covers: canonical column → header. */
+  csvColumns?: Readonly<Partial<Record<string, string>>>;
+}
+
+/**
+ * A document that was recognised but cannot be read as a PO. `format` is the detected format (so
+ * a caller can say "X12, but ..."), `missing` every mandatory field absent, not only the first.
+ */
+export class PoDocumentError extends DocumentError {
+  readonly format: DocumentFormat | undefined;
+  readonly missing: string[];
+  constructor(
+    message: string,
+    detail: { format?: DocumentFormat; missing?: string[] } = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.format = detail.format;
+    this.missing = detail.missing ?? [];
+  }
 }
 
 /** Where a value came from, worded for the message: `field "lines[0].quantity"`, `column "quantity" on line 3`. */
@@ -50,6 +76,23 @@ export interface RawLine {
 export class Fields {
   /** `decimalComma` is "," for `;`-delimited CSV, where "12,50" means 12.50. */
   constructor(private readonly decimalComma: "," | "" = "") {}
+
+  /** Mandatory fields found absent by `required`/`requiredDate`, reported together by `finish`. */
+  readonly missing: string[] = [];
+
+  /** Mandatory text whose absence is noted (and reported with the others by `finish`), not thrown at once. */
+  required(v: unknown, w: Where): string {
+    const t = this.optionalText(v, w);
+    if (t === undefined) this.missing.push(w.missing);
+    return t ?? "";
+  }
+
+  /** Like `required`, for a date; an unreadable date still throws at once (it is there, but wrong). */
+  requiredDate(v: unknown, w: Where, opts: ParseOptions): string {
+    const d = this.optionalDate(v, w, opts);
+    if (d === undefined) this.missing.push(w.missing);
+    return d ?? "";
+  }
 
   text(v: unknown, w: Where): string {
     const t = this.optionalText(v, w);
@@ -180,8 +223,17 @@ export class Fields {
   }
 }
 
-/** Checks the assembled PO against the schema; what is missing becomes one DocumentError. */
-export function finish(po: NormalizedPo, format: DocumentFormat): NormalizedPo {
+/**
+ * Checks the assembled PO against the schema; what is missing becomes one DocumentError. `missing`
+ * (from `Fields.required`) names every absent mandatory field at once.
+ */
+export function finish(po: NormalizedPo, format: DocumentFormat, missing: readonly string[] = []): NormalizedPo {
+  if (missing.length > 0) {
+    throw new PoDocumentError(missing.length === 1 ? (missing[0] as string) : missing.join("; "), {
+      format,
+      missing: [...missing],
+    });
+  }
   const checked = NormalizedPoSchema.safeParse(po);
   if (!checked.success) {
     const issues = checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");

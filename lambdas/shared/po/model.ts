@@ -5,18 +5,7 @@ export const Minor = z.number().int();
 
 const Decimal = z.string().regex(/^\d+(\.\d+)?$/);
 
-export const PoLine = z.object({
-  id: z.string().min(1),
-  description: z.string(),
-  /** Decimal string so fractional quantities (2.5 kg) stay exact. */
-  quantity: Decimal,
-  unit: z.string().min(1),
-  unitPriceMinor: Minor,
-  amountMinor: Minor,
-});
-export type PoLine = z.infer<typeof PoLine>;
-
-/** A document-level charge (freight, handling) or allowance (discount): always a non-negative amount. */
+/** A charge (freight, handling) or allowance (discount): always a non-negative amount. */
 export const Adjustment = z.object({
   reason: z.string(),
   /** The sender's code, e.g. X12 SAC02 `D240` or UN/CEFACT 5189/7161. */
@@ -24,6 +13,21 @@ export const Adjustment = z.object({
   amountMinor: Minor,
 });
 export type Adjustment = z.infer<typeof Adjustment>;
+
+export const PoLine = z.object({
+  id: z.string().min(1),
+  description: z.string(),
+  /** Decimal string so fractional quantities (2.5 kg) stay exact. */
+  quantity: Decimal,
+  unit: z.string().min(1),
+  unitPriceMinor: Minor,
+  /** The line's net amount: quantity × unit price + its charges − its allowances. */
+  amountMinor: Minor,
+  /** Line-level charges and allowances (UBL `LineItem/AllowanceCharge`, X12 SAC in a PO1 loop). */
+  charges: z.array(Adjustment).optional(),
+  allowances: z.array(Adjustment).optional(),
+});
+export type PoLine = z.infer<typeof PoLine>;
 
 export const Tax = z.object({
   amountMinor: Minor,
@@ -33,19 +37,48 @@ export const Tax = z.object({
 });
 export type Tax = z.infer<typeof Tax>;
 
-/** Subtotals as the document states them (the validator checks them); the payable total is `totalMinor`. */
+/**
+ * Subtotals as the document states them (the validator checks them); the payable total is
+ * `totalMinor` = lines + charges − allowances + tax − prepaid + rounding.
+ */
 export const Totals = z.object({
   lineTotalMinor: Minor.optional(),
   chargeTotalMinor: Minor.optional(),
   allowanceTotalMinor: Minor.optional(),
   taxExclusiveMinor: Minor.optional(),
   taxMinor: Minor.optional(),
+  /** Amount with tax, before prepayment and rounding (UBL `TaxInclusiveAmount`). */
+  taxInclusiveMinor: Minor.optional(),
+  /** Already paid: subtracted from the payable total (UBL `PrepaidAmount`). */
+  prepaidMinor: Minor.optional(),
+  /** Rounding of the payable total, signed (UBL `PayableRoundingAmount`). */
+  roundingMinor: Minor.optional(),
 });
 export type Totals = z.infer<typeof Totals>;
 
 export const PARTY_ID = z.object({ scheme: z.string(), value: z.string().min(1) });
 
-export const DOCUMENT_FORMATS = ["json", "csv", "cxml", "ubl", "x12", "pdf", "email"] as const;
+/** The canonical CSV columns; a customer maps its own headers onto these (config `formats.csv.columns`). */
+export const CSV_COLUMNS = [
+  "po_number",
+  "order_date",
+  "buyer",
+  "supplier",
+  "supplier_id",
+  "currency",
+  "line_id",
+  "description",
+  "quantity",
+  "unit",
+  "unit_price",
+  "line_amount",
+  "total",
+  "requested_delivery",
+  "notes",
+] as const;
+export type CsvColumn = (typeof CSV_COLUMNS)[number];
+
+export const DOCUMENT_FORMATS = ["json", "csv", "cxml", "ubl", "x12", "edifact", "pdf", "email"] as const;
 export const DocumentFormatSchema = z.enum(DOCUMENT_FORMATS);
 export type DocumentFormat = z.infer<typeof DocumentFormatSchema>;
 
@@ -62,6 +95,10 @@ export const Source = z.object({
   /** The enclosing document, when the PO was an email attachment (or body). */
   container: z
     .object({ format: DocumentFormatSchema, document: z.string(), part: z.string(), messageId: z.string().optional() })
+    .optional(),
+  /** Which PO of a document holding several (an X12 interchange, a CSV, an EDIFACT interchange). */
+  position: z
+    .object({ index: z.number().int().positive(), of: z.number().int().positive(), label: z.string() })
     .optional(),
   fields: z.array(z.object({ field: z.string(), from: z.string() })).optional(),
   lowConfidence: z.array(z.string()).optional(),
@@ -83,7 +120,7 @@ export const NormalizedPo = z.object({
   allowances: z.array(Adjustment).optional(),
   tax: Tax.optional(),
   totals: Totals.optional(),
-  /** The payable total as the document states it: lines + charges − allowances + tax. Policy limits apply to it. */
+  /** The payable total as the document states it: lines + charges − allowances + tax (− prepaid + rounding). Policy limits apply to it. */
   totalMinor: Minor,
   requestedDelivery: z.string().optional(),
   notes: z.string().optional(),

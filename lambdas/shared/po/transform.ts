@@ -150,7 +150,7 @@ const MONTHS = [
  * read without guessing. Accepted: 2026-11-26, 2026/11/26, 20261126, "26 Nov 2026",
  * "Nov 26, 2026", and timestamps. A timestamp with an offset or `Z` names an instant: with a
  * `timeZone` it becomes the date in that zone (the customer's office), without one the date as
- * written. Numeric day/month orders such as 03/04/2026 are refused: the same text means 3 April
+ * written; a midnight stamp (`T00:00:00Z`, `T00:00:00-08:00`) is a calendar date and keeps it. Numeric day/month orders such as 03/04/2026 are refused: the same text means 3 April
  * in Europe and 4 March in the US.
  */
 export function toIsoDate(text: string, timeZone?: string): string | undefined {
@@ -161,7 +161,10 @@ export function toIsoDate(text: string, timeZone?: string): string | undefined {
   m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(s);
   if (m) {
     const date = ymd(Number(m[1]), Number(m[2]), Number(m[3]));
-    if (!date || !m[7] || !timeZone) return date;
+    // Midnight stands for "this day" (a date an ERP wrote as a timestamp): the written date is kept,
+    // else 2026-12-10T00:00:00Z would become 9 December in Chicago.
+    const midnight = m[4] === "00" && m[5] === "00" && (m[6] ?? "00") === "00";
+    if (!date || !m[7] || !timeZone || midnight) return date;
     const instant = new Date(s.replace(" ", "T"));
     return Number.isNaN(instant.getTime()) ? undefined : dateInZone(instant, timeZone);
   }

@@ -27,6 +27,7 @@ export const FINDING = {
   CHARGE_TOTAL_MISMATCH: "CHARGE_TOTAL_MISMATCH",
   ALLOWANCE_TOTAL_MISMATCH: "ALLOWANCE_TOTAL_MISMATCH",
   TAX_EXCLUSIVE_MISMATCH: "TAX_EXCLUSIVE_MISMATCH",
+  TAX_INCLUSIVE_MISMATCH: "TAX_INCLUSIVE_MISMATCH",
   TAX_TOTAL_MISMATCH: "TAX_TOTAL_MISMATCH",
   TAX_RATE_MISMATCH: "TAX_RATE_MISMATCH",
   NEGATIVE_ADJUSTMENT: "NEGATIVE_ADJUSTMENT",
@@ -69,12 +70,15 @@ export function validatePo(po: NormalizedPo, customer: CustomerConfig, opts: Val
     if (/^0+(\.0+)?$/.test(line.quantity)) {
       add("ZERO_QUANTITY", "warning", `${label} orders a quantity of 0.`, `lines[${i}].quantity`);
     }
-    const expected = multiplyQuantity(line.quantity, line.unitPriceMinor);
+    const lineCharges = (line.charges ?? []).reduce((a, c) => a + c.amountMinor, 0);
+    const lineAllowances = (line.allowances ?? []).reduce((a, c) => a + c.amountMinor, 0);
+    const expected = multiplyQuantity(line.quantity, line.unitPriceMinor) + lineCharges - lineAllowances;
     if (expected !== line.amountMinor) {
+      const adjusted = `${lineCharges ? ` + ${money(lineCharges)} charges` : ""}${lineAllowances ? ` − ${money(lineAllowances)} allowances` : ""}`;
       add(
         "LINE_AMOUNT_MISMATCH",
         "error",
-        `${label}: ${line.quantity} × ${money(line.unitPriceMinor)} = ${money(expected)}, but the line amount is ${money(line.amountMinor)} (off by ${money(line.amountMinor - expected)}).`,
+        `${label}: ${line.quantity} × ${money(line.unitPriceMinor)}${adjusted} = ${money(expected)}, but the line amount is ${money(line.amountMinor)} (off by ${money(line.amountMinor - expected)}).`,
         `lines[${i}].amountMinor`,
       );
     }
@@ -152,12 +156,23 @@ export function validatePo(po: NormalizedPo, customer: CustomerConfig, opts: Val
       );
     }
   }
-  const payable = taxExclusive + taxMinor;
+  statedCheck(
+    "TAX_INCLUSIVE_MISMATCH",
+    "The amount with tax",
+    taxExclusive + taxMinor,
+    stated.taxInclusiveMinor,
+    "totals.taxInclusiveMinor",
+  );
+  const prepaid = stated.prepaidMinor ?? 0;
+  const rounding = stated.roundingMinor ?? 0;
+  const payable = taxExclusive + taxMinor - prepaid + rounding;
   if (payable !== po.totalMinor) {
     const parts = [`the ${po.lines.length} line amounts add up to ${money(sum)}`];
     if (charges.length) parts.push(`charges add ${money(chargeSum)}`);
     if (allowances.length) parts.push(`allowances take off ${money(allowanceSum)}`);
     if (po.tax) parts.push(`tax adds ${money(taxMinor)}`);
+    if (prepaid) parts.push(`${money(prepaid)} is prepaid`);
+    if (rounding) parts.push(`rounding ${rounding > 0 ? "adds" : "takes off"} ${money(Math.abs(rounding))}`);
     const lead =
       parts.length === 1
         ? `The ${po.lines.length} line amounts add up to ${money(sum)}`

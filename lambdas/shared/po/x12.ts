@@ -1,17 +1,22 @@
 /**
- * ANSI X12 850 (Purchase Order) → `NormalizedPo`. The separators are those the ISA segment
- * declares: the element separator is the 4th character, the component separator is ISA16 and the
- * segment terminator the character right after it (a newline after the terminator is allowed).
+ * ANSI X12 850 (Purchase Order) → one `NormalizedPo` per 850 of the interchange. The separators
+ * are those the ISA segment declares: the element separator is the 4th character, the component
+ * separator is ISA16 and the segment terminator the character right after it (a newline after the
+ * terminator is allowed).
  *
  * Read: BEG (03 PO number, 05 date), CUR (02 currency; USD when absent, flagged), DTM*002
- * (delivery requested), N1 loops BY (buyer) and SE/VN (supplier; the id qualified 92 "assigned by
- * buyer" is the vendor id, others such as DUNS go to `supplier.ids`), PO1 (01 line id, 02 quantity,
- * 03 unit, 04 unit price) with PID*F (description), SAC (charge C / allowance A, SAC05 in cents:
- * X12 type N2), TXI (02 tax amount, 03 percent), CTT (line count, checked), AMT*TT (payable total;
- * computed and said so when absent) and MSG (notes).
+ * (delivery requested), N1 loops (BY buyer; SE/VN/SU seller, SF ship-from as a flagged stand-in;
+ * BT/ST as a flagged buyer name; an id qualified 92 "assigned by buyer" is the vendor id, others
+ * such as DUNS go to `supplier.ids`), PO1 (01 line id, 02 quantity, 03 unit, 04 unit price) with
+ * PID*F (description) and AMT*1 (the line's stated amount), SAC (charge C / allowance A, SAC05 in
+ * cents: X12 type N2), TXI (02 tax amount, 03 percent), CTT (line count, checked), AMT*TT
+ * (payable total; computed and said so when absent), AMT*1 after CTT (stated line-item total) and
+ * MSG (notes). Parties the 850 does not name come from the envelope and the receiving customer,
+ * flagged low-confidence (see `impliedParties`).
  *
- * The envelope is checked: one 850 per interchange, SE01 segment count, IEA present. A file that
- * stops early says where it stops.
+ * The envelope is checked: SE01 segment count per 850, GE01 set count per group, IEA present.
+ * Other transaction sets beside the 850s are refused, not dropped. A file that stops early says
+ * where it stops.
  */
 import { DocumentError } from "../errors.js";
 import { at, Fields, finish, nonEmpty, optional, type ParseOptions } from "./fields.js";
@@ -84,7 +89,18 @@ function n2ToMinor(value: string, currency: string, where: string): number {
   }
 }
 
-export function parseX12(text: string, fileName: string, opts: ParseOptions): NormalizedPo {
+/** The interchange's parties as the envelope names them: ISA06/ISA08 (qualified by ISA05/07), GS02/GS03. */
+interface Envelope {
+  sender: { qualifier?: string; id?: string; app?: string };
+  receiver: { qualifier?: string; id?: string; app?: string };
+}
+
+/**
+ * Every 850 of an interchange, in order. Each ST…SE is checked (SE01 count, CTT01) and read on
+ * its own; GE01 must count the sets of its group. Other transaction sets beside the 850s are
+ * refused rather than dropped.
+ */
+export function parseX12All(text: string, fileName: string, opts: ParseOptions): NormalizedPo[] {
   const sep = x12Separators(text);
   const all = segmentsOf(text, sep);
   const last = all[all.length - 1];
@@ -100,23 +116,65 @@ export function parseX12(text: string, fileName: string, opts: ParseOptions): No
   if (pos === 0) {
     throw new DocumentError(`the X12 interchange holds transaction set ${kinds.join(", ")}, not an 850 purchase order`);
   }
-  if (starts.length > 1) {
+  if (pos < starts.length) {
+    const others = [...new Set(kinds.filter((k) => k !== "850"))].join(", ");
     throw new DocumentError(
-      `the X12 interchange holds ${starts.length} transaction sets (${kinds.join(", ")}); send one 850 purchase order per file`,
+      `the X12 interchange holds ${pos} 850 purchase order${pos > 1 ? "s" : ""} and transaction set ${others}; only 850s are read, send the others separately`,
     );
   }
-  const st = starts[0] as Segment;
-  const seIndex = all.findIndex((s) => s.id === "SE" && s.n > st.n);
-  const se = all[seIndex];
-  if (!se) throw new DocumentError(`the X12 850 starting at segment ${st.n} has no SE segment (truncated?)`);
-  const tx = all.slice(st.n - 1, seIndex + 1);
-  const declared = Number(e(se, 1));
-  if (declared !== tx.length) {
-    throw new DocumentError(
-      `the X12 850's SE01 says ${e(se, 1) ?? "nothing"} segments but ST…SE holds ${tx.length} (segments lost or added in transit?)`,
-    );
+  const isa = all[0] as Segment;
+  const envelope = (gs: Segment | undefined): Envelope => ({
+    sender: { ...optional("qualifier", e(isa, 5)), ...optional("id", e(isa, 6)), ...optional("app", gs && e(gs, 2)) },
+    receiver: { ...optional("qualifier", e(isa, 7)), ...optional("id", e(isa, 8)), ...optional("app", gs && e(gs, 3)) },
+  });
+  for (const ge of all.filter((s) => s.id === "GE")) {
+    const gs = [...all].reverse().find((s) => s.id === "GS" && s.n < ge.n);
+    const sets = all.filter((s) => s.id === "ST" && s.n > (gs?.n ?? 0) && s.n < ge.n).length;
+    if (e(ge, 1) !== undefined && Number(e(ge, 1)) !== sets) {
+      throw new DocumentError(
+        `the X12 GE01 (segment ${ge.n}) says ${e(ge, 1)} transaction sets but its group holds ${sets} (sets lost or added in transit?)`,
+      );
+    }
   }
+  return starts.map((st, i) => {
+    const seIndex = all.findIndex((s) => s.id === "SE" && s.n > st.n);
+    const se = all[seIndex];
+    const next = starts[i + 1];
+    if (!se || (next && se.n > next.n)) {
+      throw new DocumentError(`the X12 850 starting at segment ${st.n} has no SE segment (truncated?)`);
+    }
+    const tx = all.slice(st.n - 1, seIndex + 1);
+    const declared = Number(e(se, 1));
+    const control = e(st, 2) ?? "?";
+    if (declared !== tx.length) {
+      throw new DocumentError(
+        `the X12 850${starts.length > 1 ? ` #${control}` : ""}'s SE01 says ${e(se, 1) ?? "nothing"} segments but ST…SE holds ${tx.length} (segments lost or added in transit?)`,
+      );
+    }
+    const gs = [...all].reverse().find((s) => s.id === "GS" && s.n < st.n);
+    const po = parseTransaction(tx, envelope(gs), fileName, opts);
+    return starts.length > 1
+      ? {
+          ...po,
+          source: {
+            ...po.source,
+            position: { index: i + 1, of: starts.length, label: `850 #${control} (PO ${po.poNumber})` },
+          },
+        }
+      : po;
+  });
+}
 
+/** One interchange holding one 850 → its PO (the single-PO reading, kept for callers that want one). */
+export function parseX12(text: string, fileName: string, opts: ParseOptions): NormalizedPo {
+  const pos = parseX12All(text, fileName, opts);
+  if (pos.length !== 1) {
+    throw new DocumentError(`the X12 interchange holds ${pos.length} 850 purchase orders; read it with parseX12All`);
+  }
+  return pos[0] as NormalizedPo;
+}
+
+function parseTransaction(tx: Segment[], env: Envelope, fileName: string, opts: ParseOptions): NormalizedPo {
   const f = new Fields();
   const fields: { field: string; from: string }[] = [];
   const lowConfidence: string[] = [];
@@ -135,14 +193,14 @@ export function parseX12(text: string, fileName: string, opts: ParseOptions): No
     lowConfidence.push("currency");
   }
 
-  let buyer: { name?: string; id?: string } = {};
-  let supplier: { name?: string; id?: string; ids: { scheme: string; value: string }[] } = { ids: [] };
+  const parties = new Map<string, { name?: string; qualifier?: string; id?: string; n: number }>();
   const lines: PoLine[] = [];
   const charges: Adjustment[] = [];
   const allowances: Adjustment[] = [];
   const notes: string[] = [];
   let tax: NormalizedPo["tax"];
   let total: number | undefined;
+  let lineTotal: number | undefined;
   let ctt: Segment | undefined;
   let delivery: string | undefined;
   let currentLine: PoLine | undefined;
@@ -152,20 +210,13 @@ export function parseX12(text: string, fileName: string, opts: ParseOptions): No
     switch (s.id) {
       case "N1": {
         const role = e(s, 1);
-        const qualifier = e(s, 3);
-        const id = e(s, 4);
-        if (role === "BY") buyer = { name: e(s, 2), ...optional("id", id) };
-        if (role === "SE" || role === "VN") {
-          supplier = {
-            name: e(s, 2),
-            ...optional("id", qualifier === "92" ? id : undefined),
-            ids:
-              id && qualifier !== "92"
-                ? [{ scheme: qualifier === "1" || qualifier === "9" ? "DUNS" : `X12 ${qualifier ?? "?"}`, value: id }]
-                : [],
-          };
-          note("supplier.name", `N1*${role} N102`);
-          if (qualifier === "92") note("supplier.id", `N1*${role} N104 (qualifier 92: assigned by buyer)`);
+        if (role && !parties.has(role)) {
+          parties.set(role, {
+            ...optional("name", e(s, 2)),
+            ...optional("qualifier", e(s, 3)),
+            ...optional("id", e(s, 4)),
+            n: s.n,
+          });
         }
         break;
       }
@@ -228,12 +279,21 @@ export function parseX12(text: string, fileName: string, opts: ParseOptions): No
         ctt = s;
         currentLine = undefined;
         break;
-      case "AMT":
-        if (e(s, 1) === "TT") {
+      case "AMT": {
+        const q = e(s, 1);
+        if (q === "TT") {
           total = f.amount(e(s, 2), where(2, "total"), currency);
           note("totalMinor", "AMT*TT AMT02");
+        } else if (q === "1" && currentLine) {
+          // AMT*1 in a PO1 loop states that line's amount: kept as stated, the validator checks it.
+          currentLine.amountMinor = f.amount(e(s, 2), where(2, "line amount"), currency);
+          note(`lines[${lines.length - 1}].amountMinor`, "AMT*1 AMT02 in the PO1 loop (stated)");
+        } else if (q === "1") {
+          lineTotal = f.amount(e(s, 2), where(2, "line item total"), currency);
+          note("totals.lineTotalMinor", "AMT*1 AMT02 (stated line item total)");
         }
         break;
+      }
       default:
         break;
     }
@@ -254,7 +314,7 @@ export function parseX12(text: string, fileName: string, opts: ParseOptions): No
   }
   note("poNumber", "BEG03");
   note("orderDate", "BEG05");
-  note("buyer.name", "N1*BY N102");
+  const { buyer, supplier } = impliedParties(parties, env, opts, note, lowConfidence);
   note("lines[].id", "PO101");
   note("lines[].quantity", "PO102");
   note("lines[].unit", "PO103");
@@ -267,20 +327,21 @@ export function parseX12(text: string, fileName: string, opts: ParseOptions): No
 
   return finish(
     {
-      poNumber: f.text(e(beg, 3), at(`BEG03 (segment ${beg.n})`, "PO number")),
-      orderDate: f.date(e(beg, 5), at(`BEG05 (segment ${beg.n})`, "PO date"), opts),
-      buyer: { name: f.text(buyer.name, at("N1*BY N102", "buyer name")), ...optional("id", buyer.id) },
-      supplier: {
-        name: f.text(supplier.name, at("N1*SE or N1*VN N102", "supplier name")),
-        ...optional("id", supplier.id),
-        ...nonEmpty("ids", supplier.ids),
-      },
+      poNumber: f.required(e(beg, 3), at(`BEG03 (segment ${beg.n})`, "PO number")),
+      orderDate: f.requiredDate(e(beg, 5), at(`BEG05 (segment ${beg.n})`, "PO date"), opts),
+      buyer,
+      supplier,
       currency,
       lines,
       ...nonEmpty("charges", charges),
       ...nonEmpty("allowances", allowances),
       ...optional("tax", tax),
-      ...optional("totals", tax ? { taxMinor: tax.amountMinor } : undefined),
+      ...optional(
+        "totals",
+        tax || lineTotal !== undefined
+          ? { ...optional("taxMinor", tax?.amountMinor), ...optional("lineTotalMinor", lineTotal) }
+          : undefined,
+      ),
       totalMinor: total,
       ...optional("requestedDelivery", delivery),
       ...optional("notes", notes.length ? notes.join("\n") : undefined),
@@ -293,7 +354,99 @@ export function parseX12(text: string, fileName: string, opts: ParseOptions): No
       },
     },
     "x12",
+    f.missing,
   );
+}
+
+type Party = { name?: string; qualifier?: string; id?: string; n: number };
+type Note = (field: string, from: string) => void;
+
+const SELLER_ROLES = ["SE", "VN", "SU", "SF"] as const;
+const ROLE_NAMES: Record<string, string> = {
+  BY: "buying party",
+  BT: "bill-to party",
+  ST: "ship-to party",
+  SE: "selling party",
+  VN: "vendor",
+  SU: "supplier",
+  SF: "ship-from party",
+};
+
+/** An id qualifier as a scheme name: DUNS for 1/9, the code otherwise. */
+const scheme = (qualifier: string | undefined, where: string): string =>
+  qualifier === "1" || qualifier === "9" ? "DUNS" : `X12 ${where} ${qualifier ?? "?"}`;
+
+/**
+ * Buyer and supplier as the 850 names them, else as its envelope and receiver imply them. Real
+ * 850s often carry only a ship-to loop, ids without names, or no seller at all: the buyer is then
+ * the customer receiving the file (or the interchange sender), the supplier the interchange
+ * receiver or a vendor the customer's list knows by the given id. Everything implied is noted in
+ * `source.fields` and listed low-confidence, so the policy or a human confirms it.
+ */
+function impliedParties(
+  parties: Map<string, Party>,
+  env: Envelope,
+  opts: ParseOptions,
+  note: Note,
+  low: string[],
+): { buyer: NormalizedPo["buyer"]; supplier: NormalizedPo["supplier"] } {
+  const vendorById = (...ids: (string | undefined)[]) =>
+    opts.receiver?.vendors?.find((v) => ids.some((id) => id && v.id.trim().toLowerCase() === id.trim().toLowerCase()));
+
+  // Buyer: N1*BY by name; else the receiving customer; else a bill-to or ship-to name; else the sender's id.
+  let buyer: NormalizedPo["buyer"];
+  const by = parties.get("BY");
+  const senderId = env.sender.id ?? env.sender.app;
+  if (by?.name) {
+    buyer = { name: by.name, ...optional("id", by.id) };
+    note("buyer.name", "N1*BY N102");
+  } else {
+    const named = parties.get("BT")?.name ? "BT" : parties.get("ST")?.name ? "ST" : undefined;
+    const id = by?.id ?? senderId;
+    if (opts.receiver) {
+      buyer = { name: opts.receiver.name, ...optional("id", id) };
+      note("buyer.name", `the receiving customer (the 850 has no N1*BY name${id ? `; sender ${id}` : ""})`);
+    } else if (named) {
+      buyer = { name: parties.get(named)?.name ?? "", ...optional("id", id) };
+      note("buyer.name", `N1*${named} N102, the ${ROLE_NAMES[named]} (the 850 has no N1*BY)`);
+    } else {
+      buyer = { name: id ?? "", ...optional("id", id) };
+      note("buyer.name", by?.id ? "N1*BY N104 (an id, no name)" : "ISA06, the interchange sender's id (no N1*BY)");
+    }
+    low.push("buyer.name");
+  }
+
+  // Supplier: a seller loop by name; else by id through the vendor list; else the interchange receiver.
+  const role = SELLER_ROLES.find((r) => parties.has(r));
+  const seller = role ? parties.get(role) : undefined;
+  const ids: { scheme: string; value: string }[] = [];
+  if (seller?.id && seller.qualifier !== "92") ids.push({ scheme: scheme(seller.qualifier, "N103"), value: seller.id });
+  const vendorId = seller?.qualifier === "92" ? seller.id : undefined;
+  if (role && seller?.name) {
+    note("supplier.name", `N1*${role} N102${role === "SF" ? ", the ship-from party (no N1*SE/VN)" : ""}`);
+    if (vendorId) note("supplier.id", `N1*${role} N104 (qualifier 92: assigned by buyer)`);
+    if (role === "SF") low.push("supplier.name");
+    return {
+      buyer,
+      supplier: { name: seller.name, ...optional("id", vendorId), ...nonEmpty("ids", ids) },
+    };
+  }
+  const candidates = seller
+    ? [seller.id]
+    : [env.receiver.id, env.receiver.app].filter((x): x is string => x !== undefined);
+  const known = vendorById(...candidates);
+  if (!seller && env.receiver.id)
+    ids.push({ scheme: `X12 ISA08 ${env.receiver.qualifier ?? "?"}`, value: env.receiver.id });
+  const whence = seller ? `N1*${role} N104 (an id, no name)` : "ISA08, the interchange receiver (no seller N1 loop)";
+  low.push("supplier.name");
+  if (known) {
+    note("supplier.name", `the vendor list's ${known.id} for ${whence}`);
+    note("supplier.id", whence);
+    return { buyer, supplier: { name: known.name, id: known.id, ...nonEmpty("ids", ids) } };
+  }
+  const name = candidates[0] ?? "";
+  note("supplier.name", whence);
+  return { buyer, supplier: { name, ...optional("id", vendorId), ...nonEmpty("ids", ids) } };
 }
 
 /** A few common SAC02 service/charge codes, so a reason reads as words when SAC15 gives none. */

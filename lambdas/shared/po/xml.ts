@@ -2,13 +2,16 @@
  * cXML `OrderRequest` and UBL 2.x `Order` → `NormalizedPo`, read with fast-xml-parser (namespace
  * prefixes dropped, every value kept as text so decimals stay exact).
  *
- * cXML: `OrderRequestHeader/Total` is the sum of the items (cXML puts shipping, tax and discount
+ * cXML: the delivery date is `OrderRequestHeader/@requestedDeliveryDate`, else the first
+ * `ItemOut/@requestedDeliveryDate`. `OrderRequestHeader/Total` is the sum of the items (cXML puts shipping, tax and discount
  * beside it), so the payable total is computed as Total + Shipping + Tax − Discount and the source
  * block says so. The supplier's name is a `Contact role="supplierCorporate"` when present; without
  * one, the `To` identity stands in and the field is flagged low-confidence.
  *
- * UBL: `AnticipatedMonetaryTotal/PayableAmount` is the payable total; the other monetary totals,
- * `AllowanceCharge` and `TaxTotal` map one to one. `SellerSupplierParty/CustomerAssignedAccountID`
+ * UBL (2.0-2.3, Peppol BIS Order 3): `AnticipatedMonetaryTotal/PayableAmount` is the payable
+ * total; the other monetary totals (TaxInclusiveAmount, PrepaidAmount and PayableRoundingAmount
+ * included), `AllowanceCharge` and `TaxTotal` map one to one. A line's own `AllowanceCharge` goes
+ * into its net amount (LineExtensionAmount, or quantity × price ± them when absent). `SellerSupplierParty/CustomerAssignedAccountID`
  * (the buyer's own number for the supplier) is the vendor id.
  *
  * A DOCTYPE with an internal subset (entity declarations) is refused outright; an external one
@@ -266,8 +269,11 @@ export function parseCxml(xml: string, fileName: string, opts: ParseOptions): No
     comments.unshift(`cXML order type "${type}": a change to an earlier order, not a new one.`);
   m.note("poNumber", `${H}/@orderID`);
   m.note("orderDate", `${H}/@orderDate`);
-  const delivery = deliveries[0];
-  if (delivery) m.note("requestedDelivery", "ItemOut[1]/@requestedDeliveryDate");
+  const headerDelivery = attr(header, "requestedDeliveryDate");
+  const delivery = headerDelivery ?? deliveries[0];
+  if (delivery) {
+    m.note("requestedDelivery", headerDelivery ? `${H}/@requestedDeliveryDate` : "ItemOut[1]/@requestedDeliveryDate");
+  }
 
   return finish(
     {
@@ -297,7 +303,14 @@ export function parseCxml(xml: string, fileName: string, opts: ParseOptions): No
         ...optional("taxMinor", taxMinor),
       },
       totalMinor,
-      ...optional("requestedDelivery", f.optionalDate(delivery, at("ItemOut/@requestedDeliveryDate"), opts)),
+      ...optional(
+        "requestedDelivery",
+        f.optionalDate(
+          delivery,
+          at(headerDelivery ? `${H}/@requestedDeliveryDate` : "ItemOut/@requestedDeliveryDate"),
+          opts,
+        ),
+      ),
       ...optional("notes", comments.length ? comments.join("\n") : undefined),
       source: {
         format: "cxml",
@@ -379,7 +392,7 @@ export function parseUbl(xml: string, fileName: string, opts: ParseOptions): Nor
       unitPrice: "Price/PriceAmount",
       amount: "LineExtensionAmount",
     };
-    return f.line(
+    const line = f.line(
       {
         id: text(item, "ID"),
         description: text(item, "Item", "Description") ?? text(item, "Item", "Name") ?? "",
@@ -392,6 +405,23 @@ export function parseUbl(xml: string, fileName: string, opts: ParseOptions): Nor
       i,
       currency,
     );
+    // Line allowances and charges (Peppol BIS 3): part of the line's net amount. A price-level
+    // AllowanceCharge only explains how PriceAmount (already net) was reached, so it is not applied.
+    const { charges: lineCharges, allowances: lineAllowances } = allowanceCharges(
+      list(item, "AllowanceCharge"),
+      `${p}/AllowanceCharge`,
+      f,
+      currency,
+    );
+    if (lineCharges.length || lineAllowances.length) {
+      if (lineCharges.length) line.charges = lineCharges;
+      if (lineAllowances.length) line.allowances = lineAllowances;
+      if (text(item, "LineExtensionAmount") === undefined) {
+        line.amountMinor += sum(lineCharges) - sum(lineAllowances);
+      }
+      m.note(`lines[${i}].charges, allowances`, `${p}/AllowanceCharge`);
+    }
+    return line;
   });
   m.note("lines[].id", "OrderLine/LineItem/ID");
   m.note("lines[].quantity", "OrderLine/LineItem/Quantity");
@@ -399,27 +429,7 @@ export function parseUbl(xml: string, fileName: string, opts: ParseOptions): Nor
   m.note("lines[].unitPriceMinor", "OrderLine/LineItem/Price/PriceAmount");
   m.note("lines[].amountMinor", "OrderLine/LineItem/LineExtensionAmount (quantity × price when absent)");
 
-  const charges: Adjustment[] = [];
-  const allowances: Adjustment[] = [];
-  list(order, "AllowanceCharge").forEach((ac, i) => {
-    const p = `AllowanceCharge[${i + 1}]`;
-    const indicator = text(ac, "ChargeIndicator");
-    if (indicator !== "true" && indicator !== "false") {
-      throw new DocumentError(`${p}/ChargeIndicator: expected true or false, got ${JSON.stringify(indicator ?? "")}`);
-    }
-    const adj = f.adjustment(
-      text(ac, "AllowanceChargeReason"),
-      text(ac, "Amount"),
-      text(ac, "AllowanceChargeReasonCode"),
-      (k) =>
-        at(
-          `${p}/${k === "amount" ? "Amount" : k === "code" ? "AllowanceChargeReasonCode" : "AllowanceChargeReason"}`,
-          k,
-        ),
-      currency,
-    );
-    (indicator === "true" ? charges : allowances).push(adj);
-  });
+  const { charges, allowances } = allowanceCharges(list(order, "AllowanceCharge"), "AllowanceCharge", f, currency);
   if (charges.length) m.note("charges[]", "AllowanceCharge[ChargeIndicator=true]");
   if (allowances.length) m.note("allowances[]", "AllowanceCharge[ChargeIndicator=false]");
 
@@ -449,6 +459,9 @@ export function parseUbl(xml: string, fileName: string, opts: ParseOptions): Nor
     ...optional("allowanceTotalMinor", amount(child(totals, "AllowanceTotalAmount"), `${M}/AllowanceTotalAmount`)),
     ...optional("taxExclusiveMinor", amount(child(totals, "TaxExclusiveAmount"), `${M}/TaxExclusiveAmount`)),
     ...optional("taxMinor", tax?.amountMinor),
+    ...optional("taxInclusiveMinor", amount(child(totals, "TaxInclusiveAmount"), `${M}/TaxInclusiveAmount`)),
+    ...optional("prepaidMinor", amount(child(totals, "PrepaidAmount"), `${M}/PrepaidAmount`)),
+    ...optional("roundingMinor", amount(child(totals, "PayableRoundingAmount"), `${M}/PayableRoundingAmount`)),
   };
   m.note("totals", `${M}/*`);
 
@@ -510,4 +523,41 @@ export function parseUbl(xml: string, fileName: string, opts: ParseOptions): Nor
     },
     "ubl",
   );
+}
+
+const sum = (list: Adjustment[]) => list.reduce((a, x) => a + x.amountMinor, 0);
+
+/** UBL `AllowanceCharge` elements → charges (ChargeIndicator true) and allowances (false). */
+function allowanceCharges(
+  nodes: Node[],
+  path: string,
+  f: Fields,
+  currency: string,
+): { charges: Adjustment[]; allowances: Adjustment[] } {
+  const charges: Adjustment[] = [];
+  const allowances: Adjustment[] = [];
+  nodes.forEach((ac, i) => {
+    const p = `${path}[${i + 1}]`;
+    const indicator = text(ac, "ChargeIndicator");
+    if (indicator !== "true" && indicator !== "false") {
+      throw new DocumentError(`${p}/ChargeIndicator: expected true or false, got ${JSON.stringify(indicator ?? "")}`);
+    }
+    const cur = attr(child(ac, "Amount"), "currencyID");
+    if (cur && cur.toUpperCase() !== currency) {
+      throw new DocumentError(`${p}/Amount: the amount is in ${cur}, the order in ${currency}`);
+    }
+    const adj = f.adjustment(
+      text(ac, "AllowanceChargeReason"),
+      text(ac, "Amount"),
+      text(ac, "AllowanceChargeReasonCode"),
+      (k) =>
+        at(
+          `${p}/${k === "amount" ? "Amount" : k === "code" ? "AllowanceChargeReasonCode" : "AllowanceChargeReason"}`,
+          k,
+        ),
+      currency,
+    );
+    (indicator === "true" ? charges : allowances).push(adj);
+  });
+  return { charges, allowances };
 }

@@ -10,7 +10,7 @@ import { buildExtractionContent, readExtractionAnswer } from "../po/claude-extra
 import { detect } from "../po/detect.js";
 import type { EmailThread } from "../po/email.js";
 import { NormalizedPo } from "../po/model.js";
-import { readDocument } from "../po/parse.js";
+import { parseOptionsFor, readDocument } from "../po/parse.js";
 import { transformPo } from "../po/transform.js";
 import { validatePo } from "../po/validate.js";
 import type { Tool, ToolOutput } from "./types.js";
@@ -31,9 +31,7 @@ const extract: Tool<Record<string, never>> = {
     const bytes = await ctx.loadDocument();
     const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
     try {
-      const { format, po, lowConfidence, thread } = await readDocument(bytes, name, {
-        timeZone: ctx.customer.timeZone,
-      });
+      const { format, po, lowConfidence, thread } = await readDocument(bytes, name, parseOptionsFor(ctx.customer));
       let context: string | undefined;
       if (thread && thread.messages.length > 0) {
         // Long threads go to the model compressed, with provenance; fetch_context reads any passage in full.

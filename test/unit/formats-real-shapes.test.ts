@@ -1,0 +1,190 @@
+/**
+ * Documents shaped like the public samples of standards bodies and parser projects (OASIS UBL,
+ * OpenPEPPOL, cXML, X12 and EDIFACT test data, ERP CSV exports). The fixtures in
+ * test/fixtures/formats are our own, written in their image.
+ */
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { loadCustomer } from "../../lambdas/shared/config/load.js";
+import {
+  type ParseOptions,
+  PoDocumentError,
+  parseDocument,
+  parseDocumentAll,
+  parseOptionsFor,
+} from "../../lambdas/shared/po/parse.js";
+import { validatePo } from "../../lambdas/shared/po/validate.js";
+import { extractCommand } from "../../local/extract-command.js";
+
+const c37 = loadCustomer("customers", "customer37");
+const fixture = (f: string) => new Uint8Array(readFileSync(`test/fixtures/formats/${f}`));
+const enc = (s: string) => new TextEncoder().encode(s);
+const codes = (po: Parameters<typeof validatePo>[0], customer = c37) => validatePo(po, customer).map((f) => f.code);
+
+function refusal(bytes: Uint8Array, opts: ParseOptions = {}): PoDocumentError {
+  try {
+    parseDocumentAll(bytes, "doc", opts);
+  } catch (err) {
+    if (err instanceof PoDocumentError) return err;
+    throw err;
+  }
+  throw new Error("expected a PoDocumentError");
+}
+
+async function extractJson(file: string, customer = "customer37") {
+  const out: string[] = [];
+  const code = await extractCommand(
+    [file, "--json", "--customer", customer],
+    { out: (l) => out.push(l), err: () => {} },
+    "customers",
+  );
+  return { code, json: JSON.parse(out[0] ?? "null") as Record<string, unknown> };
+}
+
+describe("X12 850 as real trading partners send it", () => {
+  it("ship-to loop only: the receiving customer is the buyer, the interchange receiver the supplier, both to confirm", () => {
+    // Act
+    const { po, lowConfidence } = parseDocument(fixture("x12-850-shipto-only.edi"), "a.edi", parseOptionsFor(c37));
+    // Assess
+    expect(po.buyer).toEqual({ name: "Prairie State Components", id: "PRAIRIESTATE" });
+    expect(po.supplier).toEqual({ name: "CORNBELTHYD", ids: [{ scheme: "X12 ISA08 ZZ", value: "CORNBELTHYD" }] });
+    expect(lowConfidence).toEqual(["buyer.name", "supplier.name"]);
+    expect(po.source.fields).toContainEqual({
+      field: "buyer.name",
+      from: "the receiving customer (the 850 has no N1*BY name; sender PRAIRIESTATE)",
+    });
+    expect(po.totalMinor).toBe(130200);
+    // The policy sees the implied parties: a human confirms them.
+    expect(codes(po)).toEqual(expect.arrayContaining(["LOW_CONFIDENCE_FIELDS", "UNKNOWN_SUPPLIER"]));
+  });
+
+  it("without a receiving customer the ship-to name stands in for the buyer", () => {
+    // Act
+    const { po } = parseDocument(fixture("x12-850-shipto-only.edi"), "a.edi");
+    // Assess
+    expect(po.buyer.name).toBe("Prairie State Components Plant 2");
+    expect(po.source.lowConfidence).toContain("buyer.name");
+  });
+
+  it("a vendor given only by id is named from the customer's vendor list", () => {
+    // Act
+    const { po, lowConfidence } = parseDocument(fixture("x12-850-ids-only.edi"), "b.edi", parseOptionsFor(c37));
+    // Assess
+    expect(po.supplier).toEqual({ name: "Lakeshore Office Supply", id: "PSV-0205" });
+    expect(po.buyer).toEqual({ name: "Prairie State Components", id: "PSC" });
+    // No CUR segment either: USD is X12's default, flagged too.
+    expect(lowConfidence).toEqual(["currency", "buyer.name", "supplier.name"]);
+    expect(po.currency).toBe("USD");
+    // Known vendor: no UNKNOWN_SUPPLIER, but the low-confidence reading still goes to a human.
+    expect(codes(po)).not.toContain("UNKNOWN_SUPPLIER");
+    expect(codes(po)).toContain("LOW_CONFIDENCE_FIELDS");
+  });
+
+  it("AMT*1 (line and line-item total) and AMT*TT are stated totals: a contradiction is flagged, not corrected", () => {
+    // Act
+    const { po } = parseDocument(fixture("x12-850-stated-totals.edi"), "c.edi", parseOptionsFor(c37));
+    // Assess
+    expect(po.totals?.lineTotalMinor).toBe(216000);
+    expect(po.totalMinor).toBe(206000);
+    expect(po.lines.map((l) => l.amountMinor)).toEqual([164800, 41200]);
+    const findings = validatePo(po, c37);
+    expect(findings).toContainEqual(
+      expect.objectContaining({ code: "LINE_TOTAL_MISMATCH", severity: "error", path: "totals.lineTotalMinor" }),
+    );
+    expect(findings.map((f) => f.code)).not.toContain("TOTAL_MISMATCH");
+  });
+
+  it("an AMT*1 line amount that disagrees with quantity × price is flagged", () => {
+    // Prepare
+    const text = new TextDecoder().decode(fixture("x12-850-stated-totals.edi")).replace("AMT*1*412.00", "AMT*1*421.00");
+    // Act
+    const { po } = parseDocument(enc(text), "c.edi");
+    // Assess
+    expect(po.lines[1]?.amountMinor).toBe(42100);
+    expect(codes(po)).toContain("LINE_AMOUNT_MISMATCH");
+  });
+
+  it("an interchange with three 850s is three POs, each with its position", () => {
+    // Act
+    const all = parseDocumentAll(fixture("x12-850-batch-three.edi"), "batch.edi", parseOptionsFor(c37));
+    // Assess
+    expect(all.map((p) => [p.position, p.po.poNumber, p.po.totalMinor])).toEqual([
+      [1, "PSC-4502130", 1350000],
+      [2, "PSC-4502131", 122000],
+      [3, "PSC-4502132", 106800],
+    ]);
+    expect(all[1]?.po.source.position).toEqual({ index: 2, of: 3, label: "850 #0002 (PO PSC-4502131)" });
+    // The ship-from loop names the seller of the second, flagged.
+    expect(all[1]?.po.supplier.name).toBe("Midwest Fasteners, Inc.");
+    expect(all[1]?.lowConfidence).toEqual(["currency", "supplier.name"]);
+    expect(all[0]?.lowConfidence).toEqual(["currency"]);
+    // Each is consistent on its own.
+    for (const p of all) expect(validatePo(p.po, c37).filter((f) => f.severity === "error")).toEqual([]);
+  });
+
+  it("the single-PO reading refuses a batch, naming its POs, so none is dropped", () => {
+    // Act / Assess
+    expect(() => parseDocument(fixture("x12-850-batch-three.edi"), "batch.edi")).toThrow(
+      "the X12 document holds 3 purchase orders (PSC-4502130, PSC-4502131, PSC-4502132); each is read on its own with readDocumentAll (one run per PO)",
+    );
+  });
+
+  it("a wrong SE segment count in one 850 of a batch refuses the file, naming the set", () => {
+    // Act
+    const err = refusal(fixture("x12-850-batch-bad-se-count.edi"));
+    // Assess
+    expect(err.message).toBe(
+      "the X12 850 #0002's SE01 says 11 segments but ST…SE holds 10 (segments lost or added in transit?)",
+    );
+    expect(err.format).toBe("x12");
+  });
+
+  it("a wrong GE01 set count is refused", () => {
+    // Prepare
+    const text = new TextDecoder().decode(fixture("x12-850-batch-three.edi")).replace("GE*3*", "GE*2*");
+    // Act / Assess
+    expect(refusal(enc(text)).message).toMatch(
+      /^the X12 GE01 \(segment \d+\) says 2 transaction sets but its group holds 3/,
+    );
+  });
+
+  it("a file with no PO is refused clearly", () => {
+    // Act / Assess
+    expect(refusal(fixture("x12-997-no-po.edi")).message).toBe(
+      "the X12 interchange holds transaction set 997, not an 850 purchase order",
+    );
+  });
+});
+
+describe("po-agent extract --json on real shapes", () => {
+  it("reports the detected format and every missing field on failure", async () => {
+    // Prepare: an 850 with neither PO number nor date in BEG
+    const text = new TextDecoder()
+      .decode(fixture("x12-850-ids-only.edi"))
+      .replace("BEG*00*SA*PSC-4502120**20261124", "BEG*00*SA***");
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const file = join(mkdtempSync(join(tmpdir(), "po-i13-")), "x.edi");
+    writeFileSync(file, text);
+    // Act
+    const { code, json } = await extractJson(file);
+    // Assess
+    expect(code).toBe(2);
+    expect(json).toMatchObject({
+      format: "x12",
+      po: null,
+      missing: ["missing PO number (BEG03 (segment 4))", "missing PO date (BEG05 (segment 4))"],
+    });
+  });
+
+  it("prints every PO of a batch with its own findings", async () => {
+    // Act
+    const { code, json } = await extractJson("test/fixtures/formats/x12-850-batch-three.edi");
+    // Assess
+    expect(code).toBe(0);
+    const pos = json.pos as { position: number; po: { poNumber: string }; findings: { code: string }[] }[];
+    expect(pos.map((p) => p.po.poNumber)).toEqual(["PSC-4502130", "PSC-4502131", "PSC-4502132"]);
+    expect(pos[1]?.findings.map((f) => f.code)).toContain("LOW_CONFIDENCE_FIELDS");
+  });
+});
