@@ -6,10 +6,12 @@ import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { ConfigError } from "../lambdas/shared/errors.js";
 import type { AuditRecord, RunRecord } from "../lambdas/shared/ledger/records.js";
 import { auditCommand } from "./audit-command.js";
+import { KEY_HEADER } from "./control.js";
 import { extractCommand } from "./extract-command.js";
 import { serveMcpStdio } from "./mcp-server.js";
+import { DataDirBusyError, readOwner } from "./owner.js";
 import { BatchProgress } from "./progress.js";
-import { LocalStack, type RunEvent } from "./stack.js";
+import { IntakeError, LocalStack, type RunEvent } from "./stack.js";
 import { TraceUsageError, traceCommand } from "./trace-command.js";
 
 /** A mistake the user can fix: printed as one line, no stack trace, exit code 1. */
@@ -87,22 +89,35 @@ const defaultIo: Io = {
   err: (line) => process.stderr.write(`${line}\n`),
 };
 
-function stackFile(dataDir: string): string {
-  return join(dataDir, "stack.json");
+/** A running po-agent process that owns the data dir and serves its API. */
+interface Remote {
+  url: string;
+  key: string;
 }
 
-/** A running `po-agent start` in this data dir, if any (CLI commands talk to it instead of opening the store). */
-async function attached(dataDir: string): Promise<string | undefined> {
-  const file = stackFile(dataDir);
-  if (!existsSync(file)) return undefined;
+/**
+ * The live owner of this data dir, if any: CLI commands talk to it instead of opening the store.
+ * An owner that does not answer is named in one line (its pid), never raced for the store.
+ */
+async function attached(dataDir: string): Promise<Remote | undefined> {
+  const owner = readOwner(dataDir);
+  if (!owner) return undefined;
+  const busy = `${dataDir} is in use by po-agent ${owner.command} (pid ${owner.pid})`;
+  if (!owner.httpUrl || !owner.key) throw new UsageError(`${busy}, which is still starting; try again in a moment`);
+  const remote = { url: owner.httpUrl, key: owner.key };
   try {
-    const { pid, httpUrl } = JSON.parse(readFileSync(file, "utf8")) as { pid: number; httpUrl: string };
-    process.kill(pid, 0);
-    const res = await fetch(`${httpUrl}/api/runs`, { signal: AbortSignal.timeout(2000) });
-    return res.ok ? httpUrl : undefined;
+    const res = await remoteFetch(remote, "/api/runs", { signal: AbortSignal.timeout(5000) });
+    if (res.ok) return remote;
   } catch {
-    return undefined;
+    // Not answering: said below.
   }
+  throw new UsageError(`${busy}, which does not answer at ${owner.httpUrl}; stop it or use another --data-dir`);
+}
+
+function remoteFetch(remote: Remote, path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set(KEY_HEADER, remote.key);
+  return fetch(`${remote.url}${path}`, { ...init, headers });
 }
 
 function loadConfigs(dir: string): CustomerConfig[] {
@@ -173,8 +188,8 @@ async function cmdStart(args: string[], io: Io, globals: Globals): Promise<numbe
   });
   const customers = loadConfigs(globals.customersDir);
   const samples = sampleFiles(resolve(values.samples ?? "samples"), customers);
-  if (await attached(globals.dataDir))
-    throw new UsageError(`a local stack is already running for ${globals.dataDir}; stop it first (Ctrl-C)`);
+  const busy = readOwner(globals.dataDir);
+  if (busy) throw new DataDirBusyError(busy, globals.dataDir);
   const docs = new Map<string, string>();
   const progress = new BatchProgress(io, samples.length);
   const printer = progressPrinter(io, docs);
@@ -182,18 +197,18 @@ async function cmdStart(args: string[], io: Io, globals: Globals): Promise<numbe
     dataDir: globals.dataDir,
     customers,
     httpPort: values.port ? Number(values.port) : undefined,
+    command: "start",
     onEvent: (e) => {
       printer(e);
       progress.onEvent(e);
     },
   });
-  writeFileSync(stackFile(globals.dataDir), JSON.stringify({ pid: process.pid, httpUrl: stack.httpUrl }));
   const stop = async () => {
-    rmSync(stackFile(globals.dataDir), { force: true });
     await stack.close();
   };
   io.out("po-agent local stack");
-  io.out(`  console + approval links: ${stack.httpUrl}/`);
+  io.out(`  console: ${stack.consoleUrl}`);
+  io.out(`  approval links and the CLI: ${stack.httpUrl}/ (the console URL carries this start's key)`);
   io.out(
     `  S3 ${stack.services.s3Endpoint}  DynamoDB ${stack.services.dynamodbEndpoint}  SES inbox ${stack.services.sesEndpoint}`,
   );
@@ -216,7 +231,7 @@ async function cmdStart(args: string[], io: Io, globals: Globals): Promise<numbe
     await stop();
     return 0;
   }
-  io.out(`\nwaiting for approvals and new documents; open ${stack.httpUrl}/ — Ctrl-C to stop`);
+  io.out(`\nwaiting for approvals and new documents; open ${stack.consoleUrl} — Ctrl-C to stop`);
   await new Promise<void>((resolveStop) => {
     const onSignal = () => {
       io.out("\nstopping; unfinished runs resume on the next start");
@@ -243,9 +258,10 @@ async function withStack<T>(
   globals: Globals,
   fn: (stack: LocalStack) => Promise<T>,
   onEvent?: (e: RunEvent) => void,
+  command = "cli",
 ): Promise<T> {
   const customers = loadConfigs(globals.customersDir);
-  const stack = await LocalStack.start({ dataDir: globals.dataDir, customers, onEvent });
+  const stack = await LocalStack.start({ dataDir: globals.dataDir, customers, onEvent, command });
   try {
     return await fn(stack);
   } finally {
@@ -273,14 +289,14 @@ async function cmdRun(args: string[], io: Io, globals: Globals): Promise<number>
   const remote = await attached(globals.dataDir);
   let run: RunRecord | undefined;
   if (remote) {
-    const submitted = await postJson<{ runId: string }>(`${remote}/api/submit`, {
+    const submitted = await postJson<{ runId: string }>(remote, "/api/submit", {
       customer: values.customer,
       fileName: basename(file),
       contentBase64: body.toString("base64"),
     });
-    log.out(`submitted to the running local stack at ${remote}: run ${submitted.runId}`);
+    log.out(`submitted to the running local stack at ${remote.url}: run ${submitted.runId}`);
     for (;;) {
-      const res = await fetch(`${remote}/api/runs/${encodeURIComponent(submitted.runId)}`);
+      const res = await remoteFetch(remote, `/api/runs/${encodeURIComponent(submitted.runId)}`);
       if (res.ok) {
         const state = (await res.json()) as { run: RunRecord; settled: boolean };
         if (state.settled) {
@@ -330,7 +346,8 @@ async function cmdDecide(decision: "approved" | "rejected", args: string[], io: 
   const remote = await attached(globals.dataDir);
   if (remote) {
     const res = await postJson<{ decided: boolean; status: string; runId: string }>(
-      `${remote}/api/approvals/${encodeURIComponent(approvalId)}/decide`,
+      remote,
+      `/api/approvals/${encodeURIComponent(approvalId)}/decide`,
       { decision, by, comment },
     );
     if (!res.decided) throw new UsageError(`approval ${approvalId} was already ${res.status}`);
@@ -358,7 +375,7 @@ async function cmdRuns(args: string[], io: Io, globals: Globals): Promise<number
   const { values } = parseArgs({ args, options: { json: { type: "boolean" } }, strict: true });
   const remote = await attached(globals.dataDir);
   const runs = remote
-    ? ((await (await fetch(`${remote}/api/runs`)).json()) as RunRecord[])
+    ? ((await (await remoteFetch(remote, "/api/runs")).json()) as RunRecord[])
     : await withStack(globals, (stack) => stack.ledger.listRuns());
   if (values.json) io.out(JSON.stringify(runs.map(summarize)));
   else if (runs.length === 0) io.out("no runs yet: try `npm start` or `npx po-agent run <file> --customer <name>`");
@@ -370,7 +387,7 @@ async function cmdTrace(args: string[], io: Io, globals: Globals): Promise<numbe
   const remote = await attached(globals.dataDir);
   const wanted = args.find((a) => !a.startsWith("--"));
   if (remote && wanted && !args.includes("--json")) {
-    const res = await fetch(`${remote}/runs/${encodeURIComponent(wanted)}/trace.txt`);
+    const res = await remoteFetch(remote, `/runs/${encodeURIComponent(wanted)}/trace.txt`);
     if (res.ok) {
       io.out((await res.text()).trimEnd());
       return 0;
@@ -396,14 +413,23 @@ async function cmdTrace(args: string[], io: Io, globals: Globals): Promise<numbe
   );
 }
 
-async function postJson<T>(url: string, body: unknown): Promise<T> {
-  const res = await fetch(url, {
+async function postJson<T>(remote: Remote, path: string, body: unknown): Promise<T> {
+  const res = await remoteFetch(remote, path, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
   });
   const text = await res.text();
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}: ${text}`);
+  if (!res.ok) {
+    const why = (() => {
+      try {
+        return (JSON.parse(text) as { error?: string }).error ?? text;
+      } catch {
+        return text;
+      }
+    })();
+    throw new UsageError(`the running local stack refused ${path}: ${why.slice(0, 300)}`);
+  }
   return JSON.parse(text) as T;
 }
 
@@ -451,7 +477,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           remote
             ? fn({
                 getAudit: async (id) =>
-                  (await (await fetch(`${remote}/api/runs/${encodeURIComponent(id)}/audit`)).json()) as AuditRecord[],
+                  (await (
+                    await remoteFetch(remote, `/api/runs/${encodeURIComponent(id)}/audit`)
+                  ).json()) as AuditRecord[],
               })
             : withStack(globals, (stack) => fn(stack.ledger)),
         );
@@ -459,9 +487,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       case "extract":
         return await extractCommand(args, io, globals.customersDir);
       case "mcp": {
-        // One process owns a data dir: an MCP server next to a running `po-agent start` would fight it for the store.
-        if (await attached(globals.dataDir))
-          throw new UsageError(`a local stack is already running for ${globals.dataDir}; stop it first (Ctrl-C)`);
+        // One process owns a data dir: a second owner would fight the first for the store.
+        const owner = readOwner(globals.dataDir);
+        if (owner) throw new DataDirBusyError(owner, globals.dataDir);
         const { closed } = await serveMcpStdio({ dataDir: globals.dataDir, customersDir: globals.customersDir });
         await closed;
         return 0;
@@ -478,7 +506,13 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         );
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof TraceUsageError) {
+    if (
+      err instanceof UsageError ||
+      err instanceof ConfigError ||
+      err instanceof TraceUsageError ||
+      err instanceof DataDirBusyError ||
+      err instanceof IntakeError
+    ) {
       io.err(`po-agent: ${err.message}`);
       return 1;
     }

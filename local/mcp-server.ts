@@ -20,7 +20,8 @@ export function localBackend(stack: LocalStack): PoAgentBackend {
     ledger: stack.ledger,
     customers: stack.opts.customers,
     decideDeps: (customer) => stack.deps(customer),
-    submit: (customer, fileName, body) => stack.submit(customer, fileName, body),
+    // Durable: the answer comes once the run record exists, so a client that leaves at once loses nothing.
+    submit: (customer, fileName, body) => stack.submitDurably(customer, fileName, body),
     traceEvents: async (runId) => stack.traces.read(runId),
   };
 }
@@ -46,7 +47,7 @@ export async function serveMcpStdio(opts: McpStdioOptions): Promise<{ stack: Loc
   console.log = toStderr;
   console.info = toStderr;
   console.debug = toStderr;
-  const stack = await LocalStack.start({ ...opts, customers: loadCustomers(opts.customersDir) });
+  const stack = await LocalStack.start({ ...opts, command: "mcp", customers: loadCustomers(opts.customersDir) });
   await stack.resumeRuns();
   const server = createLocalMcpServer(stack);
   const transport = new StdioServerTransport();

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { z } from "zod";
@@ -33,6 +33,7 @@ import { DocumentStore } from "../lambdas/shared/aws/documents.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { Ledger, sha256 } from "../lambdas/shared/ledger/ledger.js";
 import type { RunRecord } from "../lambdas/shared/ledger/records.js";
+import { decodeBase64 } from "../lambdas/shared/mcp/base64.js";
 import { type McpToolset, openToolsets } from "../lambdas/shared/mcp/client.js";
 import { ReferenceModelClient } from "../lambdas/shared/model/reference.js";
 import type { RetryPolicy } from "../lambdas/shared/model/retry.js";
@@ -40,8 +41,17 @@ import { type SelectedModel, selectModelClient } from "../lambdas/shared/model/s
 import type { ModelClient, ModelRequest, ModelResponse } from "../lambdas/shared/model/types.js";
 import { Step, ToolCallRef } from "../lambdas/shared/steps.js";
 import { handleConsoleRequest } from "./console/index.js";
+import {
+  checkRequest,
+  type DoorOptions,
+  exchangeKeyForCookie,
+  KEY_HEADER,
+  refuse,
+  SECURITY_HEADERS,
+} from "./control.js";
 import { type EventLog, type LambdaRoute, LocalEngine, substitute } from "./engine.js";
 import type { FaultInjector } from "./faults.js";
+import { acquireOwner, type OwnerLock } from "./owner.js";
 import { closeServer, LOOPBACK, listen } from "./ports.js";
 import { type LocalServices, startServices } from "./services.js";
 import { createSfnApiHandler } from "./sfn-api.js";
@@ -106,6 +116,8 @@ export interface LocalStackOptions {
   faults?: FaultInjector;
   /** Called for every model answer actually received (paid), before anything is stored. */
   onModelAnswer?: (customer: string, request: ModelRequest, response: ModelResponse) => void;
+  /** What this process runs, recorded in the data dir's owner file (`start`, `mcp`, …). @default "stack" */
+  command?: string;
 }
 
 interface Tracked {
@@ -133,6 +145,9 @@ export class LocalStack {
   /** The customers' MCP servers, connected on first use and kept until close(). */
   private readonly toolsets = new Map<string, Promise<McpToolset>>();
   private closed = false;
+  /** This start's key for the console and APIs (see control.ts); the owner file carries it to the CLI. */
+  readonly controlKey = randomBytes(24).toString("base64url");
+  private owner: OwnerLock | undefined;
 
   private constructor(
     readonly opts: LocalStackOptions,
@@ -151,12 +166,24 @@ export class LocalStack {
     this.s3 = s3;
   }
 
+  /** The console URL to print: it carries this start's key once, which the console turns into a cookie. */
+  get consoleUrl(): string {
+    return `${this.httpUrl}/?key=${this.controlKey}`;
+  }
+
   static async start(opts: LocalStackOptions): Promise<LocalStack> {
     mkdirSync(opts.dataDir, { recursive: true });
-    const services = await startServices({
-      dataDir: opts.dataDir,
-      buckets: opts.customers.map((c) => bucketFor(c.name)),
-    });
+    const owner = acquireOwner(opts.dataDir, opts.command ?? "stack");
+    let services: LocalServices;
+    try {
+      services = await startServices({
+        dataDir: opts.dataDir,
+        buckets: opts.customers.map((c) => bucketFor(c.name)),
+      });
+    } catch (err) {
+      owner.release();
+      throw err;
+    }
     try {
       const dynamodb = new DynamoDBClient({
         region: REGION,
@@ -194,6 +221,14 @@ export class LocalStack {
       const port = await listen(server, opts.httpPort ?? 0);
       const httpUrl = `http://${LOOPBACK}:${port}`;
       const sfn = new SFNClient({ region: REGION, endpoint: httpUrl, credentials: CREDENTIALS });
+      sfn.middlewareStack.add(
+        (next) => async (args) => {
+          const request = args.request as { headers?: Record<string, string> };
+          if (request.headers && stack) request.headers[KEY_HEADER] = stack.controlKey;
+          return next(args);
+        },
+        { step: "build", name: "poAgentLocalKey" },
+      );
 
       const routes: Record<string, LambdaRoute> = {};
       const holder: { stack?: LocalStack } = {};
@@ -215,6 +250,8 @@ export class LocalStack {
       });
       stack = new LocalStack(opts, services, server, engine, { dynamodb, ses, sfn }, signingKey, httpUrl, ledger, s3);
       holder.stack = stack;
+      stack.owner = owner;
+      owner.update({ httpUrl, key: stack.controlKey });
       for (const c of opts.customers) {
         const chosen = opts.model?.(c) ?? defaultModel(c);
         const onPaid = opts.onModelAnswer
@@ -235,6 +272,7 @@ export class LocalStack {
       return stack;
     } catch (err) {
       await services.close();
+      owner.release();
       throw err;
     }
   }
@@ -474,8 +512,68 @@ export class LocalStack {
     return runIdFor(customer.name, sha256(body));
   }
 
-  /** Restarts the executions of runs that were running or waiting when the process stopped. */
+  /**
+   * Submits and returns only once the run record exists (Ingest ran), so an acknowledged document
+   * is never lost with this process; throws IntakeError when no run opened in time (the document
+   * stays stored and is started by the next start's intake scan).
+   */
+  async submitDurably(customerName: string, fileName: string, body: Uint8Array, timeoutMs = 60_000): Promise<string> {
+    const runId = await this.submit(customerName, fileName, body);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (await this.ledger.getRun(runId)) return runId;
+      if (this.closed) throw new IntakeError(`stopped before run ${runId} was opened; it starts on the next start`);
+      if (this.tracked.get(runId)?.finished && !(await this.ledger.getRun(runId))) {
+        throw new IntakeError(`run ${runId} could not be opened (see the console); the document is kept`);
+      }
+      if (Date.now() > deadline) {
+        throw new IntakeError(
+          `run ${runId} was not opened within ${timeoutMs} ms; the document is kept and starts on the next start`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /**
+   * Starts every stored upload that has no run yet, as a redelivered EventBridge event would: an
+   * upload whose process stopped before Ingest ran is not lost. Returns the run ids started.
+   */
+  async recoverIntake(): Promise<string[]> {
+    const started: string[] = [];
+    for (const customer of this.opts.customers) {
+      const bucket = bucketFor(customer.name);
+      const keys = await listKeys(this.s3, bucket, "versions/");
+      const seen = new Set<string>();
+      for (const versionedKey of keys) {
+        const m = /^versions\/([0-9a-f]{32})\/(.+)$/.exec(versionedKey);
+        if (!m?.[1] || !m[2]) continue;
+        const bytes = await this.readObject(bucket, versionedKey);
+        if (!bytes) continue;
+        const runId = runIdFor(customer.name, sha256(bytes));
+        if (seen.has(runId) || (await this.ledger.getRun(runId))) continue;
+        seen.add(runId);
+        await this.onObjectCreated(bucket, `incoming/${m[2]}`, m[1]);
+        started.push(runId);
+      }
+      // Objects put straight into incoming/ (not through po-agent) have no version copy until read.
+      for (const key of await listKeys(this.s3, bucket, "incoming/")) {
+        const bytes = await this.readObject(bucket, key);
+        if (!bytes) continue;
+        const runId = runIdFor(customer.name, sha256(bytes));
+        if (seen.has(runId) || (await this.ledger.getRun(runId))) continue;
+        seen.add(runId);
+        await this.onObjectCreated(bucket, key, md5(bytes));
+        started.push(runId);
+      }
+    }
+    return started;
+  }
+
+  /** Restarts the executions of runs that were running or waiting when the process stopped (and, unfiltered, unstarted uploads). */
   async resumeRuns(filter?: (run: RunRecord) => boolean): Promise<RunRecord[]> {
+    // A full resume also starts uploads that never got a run (the process stopped before Ingest).
+    if (!filter) await this.recoverIntake();
     const runs = (await this.ledger.listRuns()).filter(
       (r) => (r.status === "running" || r.status === "awaiting_approval") && (filter?.(r) ?? true),
     );
@@ -525,7 +623,26 @@ export class LocalStack {
     return decide({ ledger: this.ledger, sfn: this.clients.sfn }, { approvalId, decision, by, comment });
   }
 
+  private door(): DoorOptions {
+    return {
+      port: Number(new URL(this.httpUrl).port),
+      key: this.controlKey,
+      // Signed approval links (the emails) carry their own credential.
+      selfAuthenticating: (path) => /^\/approvals\/[A-Za-z0-9_.-]+$/.test(path),
+    };
+  }
+
   private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+    const door = this.door();
+    const verdict = checkRequest(req, door);
+    if (!verdict.ok) {
+      // The key in the console URL becomes the cookie; anything else without a key is refused.
+      if (verdict.status === 401 && exchangeKeyForCookie(req, res, door)) return;
+      refuse(res, verdict);
+      return;
+    }
+    if (exchangeKeyForCookie(req, res, door)) return;
     const url = new URL(req.url ?? "/", this.httpUrl);
     if (req.method === "POST" && req.headers["x-amz-target"]) {
       createSfnApiHandler(this.engine)(req, res);
@@ -558,23 +675,37 @@ export class LocalStack {
         : sendJson(res, 404, { error: "no such run" });
     }
     if (url.pathname === "/api/submit" && req.method === "POST") {
-      const body = JSON.parse(await readBody(req)) as { customer: string; fileName: string; contentBase64: string };
-      const runId = await this.submit(body.customer, body.fileName, Buffer.from(body.contentBase64, "base64"));
+      if (!isJson(req)) return sendJson(res, 415, { error: "send the document as application/json" });
+      const parsed = SubmitBody.safeParse(parseJson(await readBody(req)));
+      if (!parsed.success) return sendJson(res, 400, { error: "expected { customer, fileName, contentBase64 }" });
+      const body = decodeBase64(parsed.data.contentBase64);
+      if (!body) return sendJson(res, 400, { error: "contentBase64 is not valid base64" });
+      if (!this.opts.customers.some((c) => c.name === parsed.data.customer)) {
+        return sendJson(res, 400, { error: `unknown customer "${parsed.data.customer}"` });
+      }
+      const runId = await this.submitDurably(parsed.data.customer, parsed.data.fileName, body);
       return sendJson(res, 200, { runId });
     }
     const decideMatch = /^\/api\/approvals\/([^/]+)\/decide$/.exec(url.pathname);
     if (decideMatch?.[1] && req.method === "POST") {
-      const body = JSON.parse(await readBody(req)) as {
-        decision: "approved" | "rejected";
-        by: string;
-        comment?: string;
-      };
-      const result = await this.decideByOperator(
-        decodeURIComponent(decideMatch[1]),
-        body.decision,
-        body.by,
-        body.comment,
-      );
+      const approvalId = decodeURIComponent(decideMatch[1]);
+      const form = isForm(req);
+      if (!form && !isJson(req)) return sendJson(res, 415, { error: "send the decision as JSON or a form" });
+      const raw = await readBody(req);
+      const parsed = DecideBody.safeParse(form ? Object.fromEntries(new URLSearchParams(raw)) : parseJson(raw));
+      if (!parsed.success) return sendJson(res, 400, { error: "expected { decision: approved|rejected, comment? }" });
+      const { decision, comment } = parsed.data;
+      if (decision === "rejected" && !comment?.trim())
+        return sendJson(res, 400, { error: "a rejection needs a reason" });
+      // The console form is the local operator holding this start's key; the CLI names its user.
+      const by = form ? `console:${process.env.USER ?? "operator"}` : (parsed.data.by ?? "cli:operator");
+      const result = await this.decideByOperator(approvalId, decision, by, comment?.trim() || undefined);
+      if (form) {
+        const back =
+          parsed.data.back?.startsWith("/") && !parsed.data.back.startsWith("//") ? parsed.data.back : "/approvals";
+        res.writeHead(303, { location: back }).end();
+        return;
+      }
       return sendJson(res, 200, {
         decided: result.decided,
         status: result.approval.status,
@@ -591,11 +722,9 @@ export class LocalStack {
         traces: this.traces,
         httpUrl: this.httpUrl,
         sesEndpoint: this.services.sesEndpoint,
-        approvalLinks: (a) => {
-          const deps = this.deps(this.customer(a.customer));
+        approverOf: (a) => {
           const approverId = a.approvers[0] ?? "";
-          const approver = deps.customer.approvers.find((x) => x.id === approverId);
-          return { ...approvalLinks(deps, a, approverId), approver: approver?.email ?? approverId };
+          return this.customer(a.customer).approvers.find((x) => x.id === approverId)?.email ?? approverId;
         },
         loadResult: async (run, key) =>
           new TextDecoder().decode(await new DocumentStore(this.s3).get(bucketFor(run.customer), key)),
@@ -616,7 +745,29 @@ export class LocalStack {
     await this.services.close();
     for (const c of Object.values(this.clients)) c.destroy();
     this.s3.destroy();
+    this.owner?.release();
   }
+}
+
+/** A submission was stored but its run could not be confirmed. */
+export class IntakeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
+    );
+    for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
 }
 
 const versionKey = (key: string, versionId: string) => `versions/${versionId}/${basename(key)}`;
@@ -749,6 +900,31 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
   });
+}
+
+const SubmitBody = z.object({
+  customer: z.string().min(1),
+  fileName: z.string().min(1).max(200),
+  contentBase64: z.string(),
+});
+const DecideBody = z.object({
+  decision: z.enum(["approved", "rejected"]),
+  by: z.string().min(1).max(200).optional(),
+  comment: z.string().max(1000).optional(),
+  /** Where the console form returns to (a path on this server). */
+  back: z.string().max(500).optional(),
+});
+
+const mediaType = (req: IncomingMessage) => (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+const isJson = (req: IncomingMessage) => mediaType(req) === "application/json";
+const isForm = (req: IncomingMessage) => mediaType(req) === "application/x-www-form-urlencoded";
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

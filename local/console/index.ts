@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Ledger } from "../../lambdas/shared/ledger/ledger.js";
 import type { ApprovalRecord, RunRecord } from "../../lambdas/shared/ledger/records.js";
 import { mergeTrace, renderTimeline, type TraceStore } from "../trace.js";
-import { type ApprovalLinks, currentState, renderApprovalsPage, renderRunPage, renderRunsPage } from "./pages.js";
+import { currentState, renderApprovalsPage, renderRunPage, renderRunsPage } from "./pages.js";
 
 export { currentState, renderApprovalsPage, renderRunPage, renderRunsPage } from "./pages.js";
 
@@ -14,8 +14,8 @@ export interface ConsoleContext {
   httpUrl: string;
   /** The emulated SES web inbox. */
   sesEndpoint: string;
-  /** Freshly signed confirm-page links for an approval, exactly as its email carries them. */
-  approvalLinks(approval: ApprovalRecord): ApprovalLinks;
+  /** Who the policy asks first for an approval (shown; the console never hands out signed links). */
+  approverOf(approval: ApprovalRecord): string;
   /** Content of a large tool result kept in S3. @default - the page shows the S3 key instead */
   loadResult?(run: RunRecord, key: string): Promise<string>;
 }
@@ -48,11 +48,11 @@ export async function handleConsoleRequest(
     return true;
   }
   if (path === "/approvals") {
-    const pending = await ctx.ledger.listApprovals("pending");
+    const all = await ctx.ledger.listApprovals();
     const html = renderApprovalsPage({
-      approvals: pending
+      approvals: all
         .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
-        .map((approval) => ({ approval, links: ctx.approvalLinks(approval) })),
+        .map((approval) => ({ approval, approver: ctx.approverOf(approval) })),
       inboxUrl: ctx.sesEndpoint,
     });
     res.writeHead(200, HTML).end(html);
@@ -91,10 +91,7 @@ export async function handleConsoleRequest(
     run,
     turns,
     toolCalls,
-    approvals: approvals.map((approval) => ({
-      approval,
-      ...(approval.status === "pending" ? { links: ctx.approvalLinks(approval) } : {}),
-    })),
+    approvals: approvals.map((approval) => ({ approval, approver: ctx.approverOf(approval) })),
     events,
     results,
     inboxUrl: ctx.sesEndpoint,

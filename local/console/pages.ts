@@ -6,10 +6,21 @@ import { describeEvent, type TraceEvent, traceTotals } from "../trace.js";
 
 const TERMINAL = new Set(["saved", "rejected", "failed"]);
 
-export interface ApprovalLinks {
-  approveUrl: string;
-  rejectUrl: string;
+/** An approval as the console lists it: the record and who the policy asks first. */
+export interface ListedApproval {
+  approval: ApprovalRecord;
   approver: string;
+}
+
+/**
+ * Approve / reject buttons for a pending approval: same-origin POST forms to the operator
+ * decision API (the cookie of this start's key authenticates them; a cross-site page cannot).
+ */
+export function decisionForms(a: ApprovalRecord, back: string): string {
+  const action = `/api/approvals/${encodeURIComponent(a.approvalId)}/decide`;
+  const ret = `<input type="hidden" name="back" value="${esc(back)}">`;
+  return `<form class="decide" method="post" action="${esc(action)}">${ret}<input type="hidden" name="decision" value="approved"><input name="comment" placeholder="comment (optional)" maxlength="1000"><button type="submit" class="approve">Approve</button></form>
+<form class="decide" method="post" action="${esc(action)}">${ret}<input type="hidden" name="decision" value="rejected"><input name="comment" placeholder="reason (required)" required maxlength="1000"><button type="submit" class="reject">Reject</button></form>`;
 }
 
 const STYLE = `body{font-family:system-ui,sans-serif;margin:1.5rem 2rem;color:#1f2328}
@@ -17,8 +28,9 @@ nav a{margin-right:1rem}table{border-collapse:collapse;margin:.5rem 0}td,th{bord
 .status{font-weight:600}.saved{color:#176b2c}.failed,.rejected{color:#a11}.awaiting_approval{color:#b36b00}.running{color:#0a58ca}
 pre{background:#f6f8fa;padding:.5rem;overflow:auto;max-height:20rem;white-space:pre-wrap;margin:.2rem 0}
 .muted{color:#666}.err{color:#a11;font-weight:600}.timeline td:first-child{font-family:ui-monospace,monospace;color:#666;white-space:nowrap}
-a.button{display:inline-block;padding:.3rem .8rem;border-radius:5px;color:#fff;text-decoration:none;margin-right:.4rem}
-a.approve{background:#1f883d}a.reject{background:#cf222e}`;
+form.decide{display:inline-flex;gap:.3rem;margin:.1rem .4rem .1rem 0}form.decide input{font:inherit;padding:.2rem .4rem}
+button.approve,button.reject{padding:.3rem .8rem;border:0;border-radius:5px;color:#fff;cursor:pointer;font:inherit}
+button.approve{background:#1f883d}button.reject{background:#cf222e}`;
 
 /** The page frame; `refreshSeconds` keeps live pages current without any script. */
 export function layout(title: string, body: string, opts: { refreshSeconds?: number; inboxUrl: string }): string {
@@ -81,26 +93,41 @@ approval emails land in the <a href="${esc(input.inboxUrl)}">emulated inbox</a>$
   return layout(`Runs (${runs.length})`, body, { refreshSeconds: 2, inboxUrl: input.inboxUrl });
 }
 
-export function renderApprovalsPage(input: {
-  approvals: readonly { approval: ApprovalRecord; links: ApprovalLinks }[];
-  inboxUrl: string;
-}): string {
-  const items = input.approvals
+export function renderApprovalsPage(input: { approvals: readonly ListedApproval[]; inboxUrl: string }): string {
+  const pending = input.approvals.filter((x) => x.approval.status === "pending");
+  const decided = input.approvals
+    .filter((x) => x.approval.status !== "pending")
+    .sort((a, b) =>
+      (b.approval.decidedAt ?? b.approval.createdAt).localeCompare(a.approval.decidedAt ?? a.approval.createdAt),
+    );
+  const items = pending
     .map(
       ({
         approval: a,
-        links,
+        approver,
       }) => `<tr data-approval="${esc(a.approvalId)}"><td><a href="${runHref(a.runId)}"><code>${esc(a.runId)}</code></a></td>
 <td>PO ${esc(a.summary.poNumber)}</td><td>${esc(a.summary.supplierName)}</td><td>${esc(a.summary.amount)}</td>
-<td>${esc(a.reason)} <span class="muted">(rule ${esc(a.rule)})</span></td><td>${esc(links.approver)}</td><td>${esc(a.createdAt)}</td>
-<td><a class="button approve" href="${esc(links.approveUrl)}">Approve</a><a class="button reject" href="${esc(links.rejectUrl)}">Reject</a></td></tr>`,
+<td>${esc(a.reason)} <span class="muted">(rule ${esc(a.rule)})</span></td><td>${esc(approver)}</td><td>${esc(a.createdAt)}</td>
+<td>${decisionForms(a, "/approvals")}</td></tr>`,
     )
     .join("\n");
-  const body = `<p>The same signed confirm pages as the emails: opening one decides nothing; the button on it does.
-Or from a shell: <code>npx po-agent approve &lt;approvalId&gt;</code>.</p>
-<table id="approvals"><thead><tr><th>run</th><th>PO</th><th>supplier</th><th>amount</th><th>why</th><th>approver</th><th>asked at</th><th></th></tr></thead>
-<tbody>${items || '<tr><td colspan="8" class="muted">nothing waits for a human</td></tr>'}</tbody></table>`;
-  return layout(`Pending approvals (${input.approvals.length})`, body, { refreshSeconds: 5, inboxUrl: input.inboxUrl });
+  const history = decided
+    .map(
+      ({
+        approval: a,
+      }) => `<tr data-approval="${esc(a.approvalId)}"><td><a href="${runHref(a.runId)}"><code>${esc(a.runId)}</code></a></td>
+<td>PO ${esc(a.summary.poNumber)}</td><td>${esc(a.summary.supplierName)}</td><td>${esc(a.summary.amount)}</td>
+<td>${statusCell(a.status)}</td><td>${esc(a.decidedBy ?? "")}</td><td>${esc(a.decidedAt ?? "")}</td><td>${esc(a.comment ?? "")}</td></tr>`,
+    )
+    .join("\n");
+  const body = `<p>Decide here as the local operator, or from a shell: <code>npx po-agent approve &lt;approvalId&gt;</code>.
+Approvers decide through the signed links in their emails (the <a href="${esc(input.inboxUrl)}">emulated inbox</a>).</p>
+<table id="approvals"><thead><tr><th>run</th><th>PO</th><th>supplier</th><th>amount</th><th>why</th><th>asked</th><th>asked at</th><th></th></tr></thead>
+<tbody>${items || '<tr><td colspan="8" class="muted">nothing waits for a human</td></tr>'}</tbody></table>
+<h2>Decided</h2>
+<table id="decided"><thead><tr><th>run</th><th>PO</th><th>supplier</th><th>amount</th><th>decision</th><th>by</th><th>at</th><th>comment</th></tr></thead>
+<tbody>${history || '<tr><td colspan="8" class="muted">no decisions yet</td></tr>'}</tbody></table>`;
+  return layout(`Pending approvals (${pending.length})`, body, { refreshSeconds: 5, inboxUrl: input.inboxUrl });
 }
 
 function pretty(value: unknown): string {
@@ -137,7 +164,7 @@ export function renderRunPage(input: {
   run: RunRecord;
   turns: readonly TurnRecord[];
   toolCalls: readonly ToolCallRecord[];
-  approvals: readonly { approval: ApprovalRecord; links?: ApprovalLinks }[];
+  approvals: readonly ListedApproval[];
   events: readonly TraceEvent[];
   /** Content of results stored in S3 (by resultKey), when the caller could load them. */
   results?: ReadonlyMap<string, string>;
@@ -163,14 +190,11 @@ export function renderRunPage(input: {
 <span class="muted">(${totals.aws.stateTransitions} state transitions, ${totals.aws.lambdaGbSeconds.toFixed(3)} Lambda GB-s; prices of ${esc(totals.aws.priceDate)})</span></td></tr>
 </tbody></table>`;
 
-  const pending = input.approvals.filter((a) => a.approval.status === "pending" && a.links);
+  const pending = input.approvals.filter((a) => a.approval.status === "pending");
   const approvals = input.approvals.length
     ? `<h2>Approvals</h2><ul>${input.approvals
-        .map(({ approval: a, links }) => {
-          const act =
-            a.status === "pending" && links
-              ? ` <a class="button approve" href="${esc(links.approveUrl)}">Approve</a><a class="button reject" href="${esc(links.rejectUrl)}">Reject</a>`
-              : "";
+        .map(({ approval: a }) => {
+          const act = a.status === "pending" ? ` ${decisionForms(a, runHref(a.runId))}` : "";
           return `<li data-approval="${esc(a.approvalId)}"><code>${esc(a.approvalId)}</code> ${esc(a.call.name)}: ${esc(a.reason)} — ${statusCell(a.status)}${a.decidedBy ? ` by ${esc(a.decidedBy)}` : ""}${act}</li>`;
         })
         .join("")}</ul>`

@@ -1,10 +1,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REFERENCE_MODEL } from "../../lambdas/shared/constants.js";
 import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
+import { closeServer, listen } from "../../local/ports.js";
 import { realCustomers, sampleBytes, startTestStack, type TestStack } from "../support/stack.js";
 import { browserSuitePlan, findBrowser, machineSearchEnv } from "./find-browser.js";
 
@@ -25,6 +27,8 @@ const CHROMIUM_ARGS = [
   "--disable-background-networking",
   "--disable-component-update",
   "--disable-sync",
+  // A DNS-rebinding page: rebind.test resolves to the console's loopback address.
+  "--host-resolver-rules=MAP rebind.test 127.0.0.1",
 ];
 
 if (!plan.run && plan.fail) {
@@ -41,14 +45,20 @@ describe.skipIf(!plan.run)("local console in Chromium", () => {
   let page: Page;
   let consoleUrl: string;
   let profile: string;
+  /** A foreign web page's server (another origin on this machine). */
+  let attacker: Server;
+  let attackerPort: number;
+  let attackerPage = "";
 
   beforeAll(async () => {
     t = await startTestStack({
       customers: realCustomers(),
       model: () => ({ client: new ReferenceModelClient(), modelId: REFERENCE_MODEL, note: "reference" }),
     });
-    // The console `npm start` serves: the stack's own HTTP server.
+    // The console `npm start` serves: the stack's own HTTP server, opened once with the printed URL (its key).
     consoleUrl = t.stack.httpUrl;
+    attacker = createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end(attackerPage));
+    attackerPort = await listen(attacker, 0);
     profile = mkdtempSync(join(tmpdir(), "po-agent-chromium-"));
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -60,6 +70,7 @@ describe.skipIf(!plan.run)("local console in Chromium", () => {
 
   afterAll(async () => {
     await browser?.close();
+    if (attacker) await closeServer(attacker);
     await t?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
@@ -70,7 +81,7 @@ describe.skipIf(!plan.run)("local console in Chromium", () => {
     for (;;) {
       if ((await page.locator(selector).count()) > 0) return;
       if (Date.now() > deadline) {
-        const text = ((await page.locator("body").textContent()) ?? "").slice(0, 600);
+        const text = ((await page.locator("body").innerText()) ?? "").replace(/\s+/g, " ").slice(0, 600);
         throw new Error(
           `"${selector}" did not appear on ${page.url()} within ${timeoutMs} ms; the page shows: ${text}`,
         );
@@ -80,9 +91,26 @@ describe.skipIf(!plan.run)("local console in Chromium", () => {
     }
   }
 
+  it("refuses the console without this start's key, and opens with the printed URL", async () => {
+    // Prepare
+    await browser.clearCookies();
+    // Act
+    const refused = await page.goto(`${consoleUrl}/`);
+    // Assess
+    expect(refused?.status()).toBe(401);
+    expect(await page.locator("body").textContent()).toContain("open the console URL it printed");
+    const opened = await page.goto(t.stack.consoleUrl);
+    expect(opened?.status()).toBe(200);
+    expect(page.url()).toBe(`${consoleUrl}/`);
+    const cookie = (await browser.cookies(consoleUrl)).find((c) => c.name.startsWith("po-agent-"));
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Strict" });
+    expect(opened?.headers()["x-frame-options"]).toBe("DENY");
+    expect(opened?.headers()["content-security-policy"]).toContain("frame-ancestors 'none'");
+  });
+
   it("shows a run go from submitted to saved, with its timeline, tool calls and cost", async () => {
     // Prepare
-    await page.goto(consoleUrl);
+    await page.goto(t.stack.consoleUrl);
     expect(await page.locator("h1").textContent()).toMatch(/^Runs \(0\)/);
     // Act
     const runId = await t.stack.submit(
@@ -100,7 +128,7 @@ describe.skipIf(!plan.run)("local console in Chromium", () => {
     expect(await page.locator("#cost").textContent()).toMatch(/AWS estimate\$0\.\d{4,}/);
   });
 
-  it("approves an escalated run from the console's link and sees it saved", async () => {
+  it("approves an escalated run from the console's form and sees it saved", async () => {
     // Prepare
     const runId = await t.stack.submit(
       "acme",
@@ -109,13 +137,16 @@ describe.skipIf(!plan.run)("local console in Chromium", () => {
     );
     const settled = await t.stack.waitSettled(runId);
     expect(settled?.status, settled?.reason).toBe("awaiting_approval");
+    await page.goto(t.stack.consoleUrl);
     await page.goto(`${consoleUrl}/approvals`);
     await waitForSelectorAcrossReloads(`a[href^="/runs/${runId}"]`);
-    // Act: the console's Approve link opens the same confirm page as the email; its button decides.
-    const row = page.locator("tr", { has: page.locator(`a[href="/runs/${runId}"]`) });
-    await row.locator("a.approve").click();
-    expect(page.url()).toContain(`${t.stack.httpUrl}/approvals/`);
-    await page.locator('form button[type="submit"]').click();
+    // The page hands out no signed approver link.
+    expect(await page.locator('a[href*="/approvals/"]').count()).toBe(0);
+    // Act
+    const row = page.locator("#approvals tr", { has: page.locator(`a[href="/runs/${runId}"]`) });
+    const decided = page.waitForResponse((r) => r.url().endsWith("/decide"));
+    await row.locator("button.approve").click();
+    expect((await decided).status()).toBe(303);
     await page.waitForLoadState();
     // Assess
     await page.goto(`${consoleUrl}/runs/${encodeURIComponent(runId)}`);
@@ -123,5 +154,70 @@ describe.skipIf(!plan.run)("local console in Chromium", () => {
     expect(await page.locator("[data-approval] [data-status]").first().getAttribute("data-status")).toBe("approved");
     const run = await t.stack.ledger.getRun(runId);
     expect(run?.status).toBe("saved");
+    await page.goto(`${consoleUrl}/approvals`);
+    expect(await page.locator("#decided [data-status=approved]").count()).toBeGreaterThan(0);
+  });
+
+  it("a cross-site page's text/plain form decides nothing and submits nothing", async () => {
+    // Prepare: a run waiting for approval, and a browser that holds the console cookie.
+    await page.goto(t.stack.consoleUrl);
+    const runId = await t.stack.submit(
+      "acme",
+      "06-cxml-order-needs-approval.xml",
+      sampleBytes("acme", "06-cxml-order-needs-approval.xml"),
+    );
+    const settled = await t.stack.waitSettled(runId);
+    expect(settled?.status, settled?.reason).toBe("awaiting_approval");
+    const approval = (await t.stack.ledger.listApprovals("pending")).find((a) => a.runId === runId);
+    expect(approval).toBeDefined();
+    const runsBefore = (await t.stack.ledger.listRuns()).length;
+    const target = `${consoleUrl}/api/approvals/${encodeURIComponent(approval?.approvalId ?? "")}/decide`;
+    const forged = (action: string, name: string, value: string) =>
+      `<form id="f" method="post" enctype="text/plain" action="${action}"><input name='${name}' value='${value}'></form><script>document.getElementById("f").submit()</script>`;
+    // Act: from another site (localhost) and from another origin of the same site (127.0.0.1, other port).
+    for (const host of ["localhost", "127.0.0.1"]) {
+      attackerPage = forged(target, '{"decision":"approved","by":"attacker","x":"', '"}');
+      await page.goto(`http://${host}:${attackerPort}/`);
+      await page.waitForURL((u) => u.port === new URL(consoleUrl).port, { timeout: 10_000 });
+      expect(await page.locator("body").textContent()).toMatch(/refused|needs the key/);
+      attackerPage = forged(
+        `${consoleUrl}/api/submit`,
+        '{"customer":"acme","fileName":"evil.json","contentBase64":"',
+        `${Buffer.from('{"poNumber":"EVIL"}').toString("base64")}","x":""}`,
+      );
+      await page.goto(`http://${host}:${attackerPort}/`);
+      await page.waitForURL((u) => u.port === new URL(consoleUrl).port, { timeout: 10_000 });
+    }
+    // Assess: count the effects, not the pages.
+    expect((await t.stack.ledger.getApproval(approval?.approvalId ?? ""))?.status).toBe("pending");
+    expect((await t.stack.ledger.getRun(runId))?.status).toBe("awaiting_approval");
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await t.stack.ledger.listRuns()).length).toBe(runsBefore);
+    const audit = await t.stack.ledger.getAudit(runId);
+    expect(audit.some((a) => a.actor.includes("attacker"))).toBe(false);
+  });
+
+  it("a foreign Host (DNS rebinding) gets nothing, not even with the cookie's key", async () => {
+    // Prepare
+    const port = new URL(consoleUrl).port;
+    const runsBefore = (await t.stack.ledger.listRuns()).length;
+    // Act: rebind.test resolves to 127.0.0.1; the page is same-origin with itself, so it may POST freely.
+    const page2 = await browser.newPage();
+    const first = await page2.goto(`http://rebind.test:${port}/?key=${encodeURIComponent(t.stack.controlKey)}`);
+    const posted = await page2.evaluate(async () => {
+      const res = await fetch("/api/submit", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ customer: "acme", fileName: "x.json", contentBase64: "e30=" }),
+      });
+      return res.status;
+    });
+    const inbox = await page2.goto(`http://rebind.test:${new URL(t.stack.services.sesEndpoint).port}/store`);
+    await page2.close();
+    // Assess
+    expect(first?.status()).toBe(421);
+    expect(posted).toBe(421);
+    expect(inbox?.status()).toBe(421);
+    expect((await t.stack.ledger.listRuns()).length).toBe(runsBefore);
   });
 });

@@ -142,7 +142,7 @@ describe("po-agent CLI: help and mistakes", () => {
 
     // Assess
     expectUsageError(r, /^po-agent: samples folder not found: .*no-samples-here/);
-    expect(existsSync(join(dataDir, "stack.json"))).toBe(false);
+    expect(existsSync(join(dataDir, "owner.json"))).toBe(false);
   });
 });
 

@@ -61,11 +61,7 @@ beforeAll(async () => {
     traces,
     httpUrl: "http://stack.local",
     sesEndpoint: "http://inbox.local",
-    approvalLinks: (a) => ({
-      approveUrl: `http://stack.local/approvals/approve-${a.approvalId}`,
-      rejectUrl: `http://stack.local/approvals/reject-${a.approvalId}`,
-      approver: "priya.raman@acme-mfg.example",
-    }),
+    approverOf: () => "priya.raman@acme-mfg.example",
   };
   server = createServer((req, res) => {
     handleConsoleRequest(ctx, req, res).then((handled) => {
@@ -99,13 +95,15 @@ describe("console runs page", () => {
 });
 
 describe("console approvals page", () => {
-  it("links each pending approval to its signed confirm pages", async () => {
+  it("shows decisions and same-origin decision forms, never a signed approver link", async () => {
     const { text } = await get("/approvals");
     expect(text).toContain("<h1>Pending approvals (1)</h1>");
-    expect(text).toContain('href="http://stack.local/approvals/approve-ap-waiting"');
-    expect(text).toContain('href="http://stack.local/approvals/reject-ap-waiting"');
+    expect(text).toContain('action="/api/approvals/ap-waiting/decide"');
+    expect(text).not.toMatch(/\/approvals\/[A-Za-z0-9_.-]{20,}/);
     expect(text).toContain('href="/runs/acme-waiting"');
-    expect(text).not.toContain("approve-ap-1");
+    // The decided one is listed with who decided it, without any form.
+    expect(text).toMatch(/id="decided"[\s\S]*data-approval="ap-1"[\s\S]*data-status="approved"/);
+    expect(text).not.toContain('action="/api/approvals/ap-1/decide"');
   });
 });
 

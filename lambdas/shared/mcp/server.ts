@@ -8,6 +8,7 @@ import type { CustomerConfig } from "../config/schema.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { ApprovalRecord, RunRecord } from "../ledger/records.js";
 import { policyRevisionOf } from "../policy/cedar.js";
+import { decodeBase64 } from "./base64.js";
 
 /** Largest document submit_document accepts (bytes, decoded). */
 export const MAX_SUBMIT_BYTES = 5 * 1024 * 1024;
@@ -22,7 +23,11 @@ export interface PoAgentBackend {
   customers: readonly CustomerConfig[];
   /** Deps for `decide()`: the ledger and the Step Functions client that wakes the waiting execution. */
   decideDeps(customer: CustomerConfig): Pick<ApprovalDeps, "ledger" | "sfn">;
-  /** Drops a document into the customer's intake bucket; returns the run id it will have. */
+  /**
+   * Drops a document into the customer's intake bucket and returns its run id once the upload is
+   * durable: locally once the run record exists (the process may stop right after), in AWS once
+   * S3 holds it (EventBridge delivers at least once). Throws when that cannot be confirmed.
+   */
   submit(customer: string, fileName: string, body: Uint8Array): Promise<string>;
   /** The run's trace events (states, model and tool calls), when this backend keeps them. */
   traceEvents?(runId: string): Promise<unknown[]>;
@@ -71,13 +76,18 @@ export function createPoAgentMcpServer(backend: PoAgentBackend, opts: PoAgentMcp
       if (!customerOf(customer)) return fail(`unknown customer "${customer}"; known: ${names.join(", ")}`);
       if ((contentBase64 === undefined) === (plain === undefined))
         return fail("give exactly one of contentBase64 or text");
-      const body =
-        contentBase64 !== undefined ? Buffer.from(contentBase64, "base64") : Buffer.from(plain ?? "", "utf8");
+      const body = contentBase64 !== undefined ? decodeBase64(contentBase64) : Buffer.from(plain ?? "", "utf8");
+      if (body === undefined) return fail("contentBase64 is not valid base64 (RFC 4648); nothing was submitted");
       if (body.byteLength === 0) return fail("the document is empty");
       if (body.byteLength > MAX_SUBMIT_BYTES) return fail(`the document is larger than ${MAX_SUBMIT_BYTES} bytes`);
       const name = basename(fileName);
       if (!/^[A-Za-z0-9._ -]+$/.test(name)) return fail(`file name "${name}" has characters that are not allowed`);
-      const runId = await backend.submit(customer, name, body);
+      let runId: string;
+      try {
+        runId = await backend.submit(customer, name, body);
+      } catch (err) {
+        return fail(`not submitted: ${err instanceof Error ? err.message : String(err)}`);
+      }
       return text({ runId, customer, fileName: name, status: "submitted" });
     },
   );
