@@ -1,5 +1,7 @@
+import { join, relative } from "node:path";
 import type { App, Environment } from "aws-cdk-lib";
 import { loadCustomers } from "../lambdas/shared/config/load.js";
+import { assertDeployable } from "./deploy-checks.js";
 import { PoAgentStack } from "./po-agent-stack.js";
 
 /**
@@ -15,9 +17,19 @@ export function addCustomerStacks(app: App, customersDir: string): PoAgentStack[
   if (mcpAuth !== undefined && mcpAuth !== "iam" && mcpAuth !== "bearer") {
     throw new Error(`invalid mcpAuth context value ${JSON.stringify(mcpAuth)}: expected "iam" or "bearer"`);
   }
-  return loadCustomers(customersDir).map(
+  const customers = loadCustomers(customersDir);
+  const fileOf = (name: string) => relative(process.cwd(), join(customersDir, `${name}.yaml`));
+  // Every config is checked for AWS before any stack exists (the first problem fails synth).
+  for (const customer of customers) assertDeployable(customer, fileOf(customer.name));
+  return customers.map(
     (customer) =>
-      new PoAgentStack(app, `PoAgent-${customer.name}`, { customer, senderEmail, mcpAuth, env: deployEnv() }),
+      new PoAgentStack(app, `PoAgent-${customer.name}`, {
+        customer,
+        configFile: fileOf(customer.name),
+        senderEmail,
+        mcpAuth,
+        env: deployEnv(),
+      }),
   );
 }
 

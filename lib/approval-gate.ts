@@ -8,6 +8,7 @@ import { type ISecret, Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { IStateMachine } from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
+import { grantLedger, grantSecretValue } from "./grants.js";
 import { PoAgentFunction } from "./po-agent-function.js";
 
 /** Sender used when neither the customer config, the stack prop nor the `senderEmail` context value names one. */
@@ -112,11 +113,9 @@ export class ApprovalGate extends Construct {
     });
 
     for (const fn of [this.requestApproval, this.approvalTimeout, this.approvalCallback]) {
-      props.ledgerTable.grantReadWriteData(fn);
+      grantLedger(fn, props.ledgerTable);
+      grantSecretValue(fn, this.signingSecret);
     }
-    this.signingSecret.grantRead(this.requestApproval);
-    this.signingSecret.grantRead(this.approvalTimeout);
-    this.signingSecret.grantRead(this.approvalCallback);
     const identities = sesIdentityArns(this, senderEmail, props.customer);
     for (const grantee of [this.requestApproval, this.approvalTimeout]) {
       // SendEmail only (the SES v2 API); the code never sends raw MIME.

@@ -7,6 +7,7 @@ import { type ISecret, Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { IStateMachine } from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
+import { grantLedger, grantObjects, grantSecretValue, KEYS } from "./grants.js";
 import { PoAgentFunction } from "./po-agent-function.js";
 
 /** How MCP clients authenticate to the endpoint. */
@@ -63,10 +64,10 @@ export class McpEndpoint extends Construct {
       // The token's ARN only; the value is read from Secrets Manager at run time.
       environment: tokenSecret ? { MCP_TOKEN_SECRET_ARN: tokenSecret.secretArn } : {},
     });
-    tokenSecret?.grantRead(fn);
-    props.ledgerTable.grantReadWriteData(fn);
+    if (tokenSecret) grantSecretValue(fn, tokenSecret);
+    grantLedger(fn, props.ledgerTable);
     // Upload only (submit_document): nothing on this path reads the bucket.
-    props.documentBucket.grantPut(fn, "incoming/*");
+    grantObjects(fn, props.documentBucket, "write", [KEYS.incoming]);
     props.stateMachine.grantTaskResponse(fn);
     const url = fn.addFunctionUrl({
       authType: auth === "bearer" ? FunctionUrlAuthType.NONE : FunctionUrlAuthType.AWS_IAM,

@@ -6,6 +6,7 @@ import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { AgentFunctions } from "./agent-functions.js";
 import { AgentStateMachine } from "./agent-state-machine.js";
 import { ApprovalGate } from "./approval-gate.js";
+import { assertDeployable, deployedCustomer } from "./deploy-checks.js";
 import { Intake } from "./intake.js";
 import { Ledger } from "./ledger.js";
 import { type McpAuth, McpEndpoint } from "./mcp-endpoint.js";
@@ -16,6 +17,11 @@ import { ToolFunctions } from "./tool-functions.js";
 export interface PoAgentStackProps extends StackProps {
   /** Validated config of the one customer this stack serves. */
   readonly customer: CustomerConfig;
+  /**
+   * The file the config came from, named by synth errors about it.
+   * @default - "customers/<name>.yaml"
+   */
+  readonly configFile?: string;
   /**
    * App-wide default address approval emails come from; a customer's `senderEmail` wins.
    * @default - "po-agent@example.com"
@@ -41,6 +47,8 @@ export interface PoAgentStackProps extends StackProps {
 
 /** Everything one customer needs: intake, ledger, agent and tool Lambdas, approvals, state machine, alarms. */
 export class PoAgentStack extends Stack {
+  /** The config the deployed functions carry (local-only MCP servers left out). */
+  readonly customer: CustomerConfig;
   readonly intake: Intake;
   readonly ledger: Ledger;
   readonly agentFunctions: AgentFunctions;
@@ -52,14 +60,21 @@ export class PoAgentStack extends Stack {
 
   constructor(scope: Construct, id: string, props: PoAgentStackProps) {
     super(scope, id, { description: `po-agent for ${props.customer.displayName}`, ...props });
-    const { customer, logRetention } = props;
+    // A config that cannot work in AWS fails synth here, with one line naming the file and field.
+    assertDeployable(props.customer, props.configFile ?? `customers/${props.customer.name}.yaml`);
+    const customer = deployedCustomer(props.customer);
+    this.customer = customer;
+    const { logRetention } = props;
     Tags.of(this).add("po-agent:customer", customer.name);
 
     this.ledger = new Ledger(this, "Ledger");
     this.intake = new Intake(this, "Intake");
     const data = { customer, ledgerTable: this.ledger.table, documentBucket: this.intake.bucket, logRetention };
     this.agentFunctions = new AgentFunctions(this, "AgentFunctions", data);
-    this.toolFunctions = new ToolFunctions(this, "ToolFunctions", data);
+    this.toolFunctions = new ToolFunctions(this, "ToolFunctions", {
+      ...data,
+      modelApiKeySecret: this.agentFunctions.modelApiKeySecret,
+    });
     this.approvalGate = new ApprovalGate(this, "ApprovalGate", {
       ...data,
       // Per customer from its config, else the app-wide default.

@@ -1,6 +1,7 @@
 import { App } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
+import { MODEL_KEY_PLACEHOLDER } from "../../lambdas/shared/model/select.js";
 import { PoAgentStack } from "../../lib/po-agent-stack.js";
 import {
   customerConfig,
@@ -231,45 +232,6 @@ describe("lambdas", () => {
       }
     }
   });
-
-  it("orchestrate may read the model secret and read/write the bucket", () => {
-    const statements = statementsOfRole(roleIdOf(s.stack.agentFunctions.orchestrate));
-    expect(statements).toContainEqual(
-      expect.objectContaining({
-        Action: expect.arrayContaining(["secretsmanager:GetSecretValue"]),
-        Resource: { Ref: s.logicalId(s.stack.agentFunctions.modelApiKeySecret) },
-      }),
-    );
-    expect(JSON.stringify(statements)).toContain('"s3:PutObject"');
-  });
-
-  it("only the functions that need the document bucket get access, and only save and orchestrate may write", () => {
-    const bucketId = s.logicalId(s.stack.intake.bucket);
-    const access = (fn: Parameters<typeof roleIdOf>[0]) => {
-      const onBucket = statementsOfRole(roleIdOf(fn)).filter((st) => JSON.stringify(st).includes(`"${bucketId}"`));
-      const actions = JSON.stringify(onBucket);
-      return { reads: actions.includes('"s3:GetObject*"'), writes: actions.includes('"s3:PutObject"') };
-    };
-    expect(access(s.stack.toolFunctions.extract)).toEqual({ reads: true, writes: false });
-    expect(access(s.stack.agentFunctions.ingest)).toEqual({ reads: true, writes: false });
-    expect(access(s.stack.toolFunctions.save)).toEqual({ reads: true, writes: true });
-    expect(access(s.stack.agentFunctions.orchestrate)).toEqual({ reads: true, writes: true });
-    expect(access(s.stack.toolFunctions.validate)).toEqual({ reads: false, writes: false });
-  });
-
-  it("every function may read and write the ledger table, except approval-backlog, which only reads it", () => {
-    const tableArn = JSON.stringify({ "Fn::GetAtt": [s.logicalId(s.stack.ledger.table), "Arn"] });
-    for (const fn of poAgentFunctions(s.stack)) {
-      const statements = JSON.stringify(statementsOfRole(roleIdOf(fn)));
-      expect(statements, fn.handlerName).toContain(tableArn);
-      expect(statements, fn.handlerName).toContain('"dynamodb:Query"');
-      if (fn.handlerName === "approval-backlog") {
-        expect(statements, fn.handlerName).not.toMatch(/dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem)/);
-      } else {
-        expect(statements, fn.handlerName).toContain('"dynamodb:PutItem"');
-      }
-    }
-  });
 });
 
 describe("MCP endpoint (po-agent as an MCP server)", () => {
@@ -307,7 +269,7 @@ describe("MCP endpoint (po-agent as an MCP server)", () => {
     const s3 = statements.filter((st) => actionsOf(st).some((a) => a.startsWith("s3:")));
     expect(s3).toEqual([
       expect.objectContaining({
-        Action: expect.arrayContaining(["s3:PutObject"]),
+        Action: "s3:PutObject",
         Resource: { "Fn::Join": ["", [bucketArn, "/incoming/*"]] },
       }),
     ]);
@@ -336,8 +298,10 @@ describe("MCP endpoint (po-agent as an MCP server)", () => {
     });
     const env = template.findResources("AWS::Lambda::Function")[fnId]?.Properties.Environment.Variables;
     expect(env.MCP_TOKEN_SECRET_ARN).toEqual(secretRef);
-    // The token itself is never in the template: only the generator and the ARN reference.
-    expect(JSON.stringify(template.toJSON())).not.toContain('"SecretString"');
+    // The token itself is never in the template: only the generator and the ARN reference. (The one
+    // SecretString is the model-key secret's placeholder, which is not a key.)
+    const secretStrings = JSON.stringify(template.toJSON()).match(/"SecretString":"[^"]*"/g) ?? [];
+    expect(secretStrings).toEqual([`"SecretString":${JSON.stringify(MODEL_KEY_PLACEHOLDER)}`]);
     const role = stack.mcpEndpoint.function.role;
     if (!role) throw new Error("the MCP function has no role");
     const roleId = logicalIdOf(role);
@@ -414,7 +378,7 @@ describe("approval gate", () => {
     for (const fn of [s.stack.approvalGate.requestApproval, s.stack.approvalGate.approvalCallback]) {
       expect(statementsOfRole(roleIdOf(fn))).toContainEqual(
         expect.objectContaining({
-          Action: expect.arrayContaining(["secretsmanager:GetSecretValue"]),
+          Action: "secretsmanager:GetSecretValue",
           Resource: signingSecret,
         }),
       );

@@ -55,14 +55,21 @@ export function agentDeps(model?: AgentDeps["model"]): AgentDeps {
   };
 }
 
-const secretCache = new Map<string, string>();
+/**
+ * How long a secret read stays cached in a warm container. Short, so that putting the model key (or
+ * rotating a token) takes effect within a minute without a redeploy; long enough that a busy function
+ * reads Secrets Manager about once a minute, not once per invocation.
+ */
+export const SECRET_TTL_MS = 60_000;
 
-/** Reads a secret once per container; never logged. */
-export async function secretValue(arn: string): Promise<string> {
+const secretCache = new Map<string, { value: string; readAt: number }>();
+
+/** Reads a secret, cached for SECRET_TTL_MS per container; never logged. */
+export async function secretValue(arn: string, now: number = Date.now()): Promise<string> {
   const cached = secretCache.get(arn);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined && now - cached.readAt < SECRET_TTL_MS) return cached.value;
   const res = await clients.secrets.send(new GetSecretValueCommand({ SecretId: arn }));
   const value = res.SecretString ?? "";
-  secretCache.set(arn, value);
+  secretCache.set(arn, { value, readAt: now });
   return value;
 }

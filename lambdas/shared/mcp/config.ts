@@ -39,6 +39,8 @@ export const StdioMcpServer = z
     args: z.array(z.string()).default([]),
     /** Added to the SDK's safe default environment (PATH, HOME...); never the whole parent environment. */
     env: z.record(z.string()).default({}),
+    /** Local mode only: a deployed stack leaves this server out (a Lambda has no child process to offer). */
+    localOnly: z.boolean().optional(),
   })
   .strict();
 

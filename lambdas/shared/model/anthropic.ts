@@ -1,4 +1,3 @@
-import AnthropicBedrock from "@anthropic-ai/bedrock-sdk";
 import Anthropic from "@anthropic-ai/sdk";
 import { PoAgentError, TransientError } from "../errors.js";
 import type {
@@ -19,6 +18,13 @@ import type {
  * overloaded API sees at most DEFAULTS.modelRetry.maxAttempts requests per turn, not a product of layers.
  */
 export const DEFAULT_SDK_MAX_RETRIES = 0;
+
+/**
+ * Per-request timeout of the SDK (its default is 600 s, the Orchestrate Lambda's old timeout: a hung
+ * call killed the Lambda before the retry layer could act). With DEFAULTS.modelRetry's 4 attempts and
+ * waits of at most 60 s a turn takes under 4 × 90 + 3 × 60 = 540 s, below the Lambda's 840 s.
+ */
+export const DEFAULT_SDK_TIMEOUT_MS = 90_000;
 
 /** Statuses worth retrying: throttling, timeouts, server errors and 529 overloaded. */
 const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504, 529]);
@@ -87,6 +93,8 @@ export interface AnthropicModelClientOptions {
   maxRetries?: number;
   /** Custom fetch (recorded cassettes, tests). @default - the global fetch */
   fetch?: typeof fetch;
+  /** @default DEFAULT_SDK_TIMEOUT_MS */
+  timeoutMs?: number;
 }
 
 export interface BedrockModelClientOptions {
@@ -95,6 +103,8 @@ export interface BedrockModelClientOptions {
   client?: SdkLike;
   /** @default DEFAULT_SDK_MAX_RETRIES */
   maxRetries?: number;
+  /** @default DEFAULT_SDK_TIMEOUT_MS */
+  timeoutMs?: number;
 }
 
 /** Builds the Messages request: system prompt, rules and tool definitions each end a cache breakpoint. */
@@ -251,22 +261,39 @@ export class AnthropicModelClient extends SdkModelClient {
           ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
           ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }),
           maxRetries: options.maxRetries ?? DEFAULT_SDK_MAX_RETRIES,
+          timeout: options.timeoutMs ?? DEFAULT_SDK_TIMEOUT_MS,
           ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
         }),
     );
   }
 }
 
-/** Claude on Amazon Bedrock. Model ids (`anthropic.claude-sonnet-4-5-…-v1:0`, inference profiles) pass through. */
+/**
+ * Claude on Amazon Bedrock. Model ids (`anthropic.claude-sonnet-4-5-…-v1:0`, inference profiles) pass through.
+ * The Bedrock SDK (with the AWS credential chain) is imported on the first call, so functions that never
+ * call Bedrock do not pay for loading it.
+ */
 export class BedrockModelClient extends SdkModelClient {
   readonly provider = "bedrock";
   constructor(options: BedrockModelClientOptions = {}) {
+    let sdk: Promise<SdkLike> | undefined;
+    const load = async (): Promise<SdkLike> => {
+      const { default: AnthropicBedrock } = await import("@anthropic-ai/bedrock-sdk");
+      return new AnthropicBedrock({
+        ...(options.region === undefined ? {} : { awsRegion: options.region }),
+        maxRetries: options.maxRetries ?? DEFAULT_SDK_MAX_RETRIES,
+        timeout: options.timeoutMs ?? DEFAULT_SDK_TIMEOUT_MS,
+      });
+    };
     super(
-      options.client ??
-        new AnthropicBedrock({
-          ...(options.region === undefined ? {} : { awsRegion: options.region }),
-          maxRetries: options.maxRetries ?? DEFAULT_SDK_MAX_RETRIES,
-        }),
+      options.client ?? {
+        messages: {
+          create: async (params) => {
+            sdk ??= load();
+            return (await sdk).messages.create(params);
+          },
+        },
+      },
     );
   }
 }

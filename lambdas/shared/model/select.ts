@@ -28,6 +28,13 @@ export interface SelectedModel {
 export const NO_KEY_NOTE = "no model API key configured: using the offline reference model";
 
 /**
+ * The value a deployed stack's model-key secret starts with. It is not a key: the runtime reads it as
+ * "no key configured" (the offline reference model runs, and the log says so) until the operator puts
+ * the real key in the secret; no redeploy is needed (the Lambdas re-read the secret after a minute).
+ */
+export const MODEL_KEY_PLACEHOLDER = "NO-KEY-CONFIGURED: put the Anthropic API key in this secret";
+
+/**
  * Picks the model client. `auto` is the default for local runs: with a key it calls the real
  * API, without one the run still works end to end on the offline reference model, and the
  * note says so instead of failing.
@@ -79,6 +86,7 @@ export async function resolveApiKey(
   const arn = env.MODEL_API_KEY_SECRET_ARN?.trim();
   if (!arn) return undefined;
   const raw = (await getSecret(arn)).trim();
+  if (raw === MODEL_KEY_PLACEHOLDER) return undefined;
   const key = raw.startsWith("{") ? keyFromJson(raw, arn) : raw;
   if (!key) throw new ConfigError(`model API key secret ${arn} is empty`);
   return key;

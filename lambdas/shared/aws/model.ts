@@ -1,0 +1,28 @@
+import { ReferenceModelClient } from "../model/reference.js";
+import { resolveApiKey, type SelectedModel, selectModelClient } from "../model/select.js";
+import { logger } from "../observability.js";
+import { customer, secretValue } from "./runtime.js";
+
+let selected: { model: SelectedModel; apiKey: string | undefined } | undefined;
+
+/**
+ * The customer's model client for this invocation. The key is re-read through the secret cache (a
+ * minute's TTL), and the client is rebuilt when it changed: setting the key in the secret switches a
+ * warm container from the offline reference model to Claude without a redeploy. Each switch is logged.
+ */
+export async function modelFor(): Promise<SelectedModel> {
+  const apiKey = await resolveApiKey(process.env, secretValue);
+  if (selected === undefined || selected.apiKey !== apiKey) {
+    const model = selectModelClient({
+      provider: customer.model.provider,
+      modelId: customer.model.id,
+      apiKey,
+      baseURL: customer.model.baseURL,
+      region: process.env.AWS_REGION,
+      reference: () => new ReferenceModelClient(),
+    });
+    selected = { model, apiKey };
+    logger.info(model.note, { modelProvider: model.client.provider, modelId: model.modelId });
+  }
+  return selected.model;
+}
