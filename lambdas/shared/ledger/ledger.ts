@@ -16,6 +16,8 @@ import {
   ApprovalRecord,
   type ApprovalStatus,
   ApprovalStatus as ApprovalStatusEnum,
+  type ArtifactRecord as Artifact,
+  ArtifactRecord,
   type AuditRecord as Audit,
   AuditRecord,
   type Counters,
@@ -48,6 +50,8 @@ export function sha256(text: string | Uint8Array): string {
 const runKey = (runId: string) => ({ pk: `RUN#${runId}`, sk: "RUN" });
 const turnSk = (turn: number) => `TURN#${String(turn).padStart(4, "0")}`;
 const toolSk = (toolUseId: string, argsHash: string) => `TOOL#${toolUseId}#${argsHash}`;
+const artifactSk = (artifactId: string, version: number) =>
+  `ARTIFACT#${artifactId}#${String(version).padStart(4, "0")}`;
 const approvalKey = (approvalId: string) => ({ pk: `APPROVAL#${approvalId}`, sk: "APPROVAL" });
 const orderKey = (customer: string, poNumber: string) => ({ pk: `ORDER#${customer}#${poNumber}`, sk: "ORDER" });
 
@@ -419,6 +423,56 @@ export class Ledger {
       this.getOrder(order.customer, order.poNumber),
     );
     return { order: value, created };
+  }
+
+  // ---- PO artifacts -------------------------------------------------------------------------
+
+  /** Every version of every artifact of one run (the only place a tool may read a PO from). */
+  async getArtifacts(runId: string): Promise<Artifact[]> {
+    const items = await this.queryPrefix(`RUN#${runId}`, "ARTIFACT#");
+    return items.map((i) => parseRecord(ArtifactRecord, "artifact", stripKeys(i)));
+  }
+
+  async getArtifact(runId: string, artifactId: string, version: number): Promise<Artifact | undefined> {
+    const res = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: `RUN#${runId}`, sk: artifactSk(artifactId, version) },
+        ConsistentRead: true,
+      }),
+    );
+    return res.Item ? parseRecord(ArtifactRecord, "artifact", stripKeys(res.Item)) : undefined;
+  }
+
+  /** Stores one version once; a concurrent writer of the same version wins and its record is returned. */
+  async putArtifact(
+    artifact: Omit<Artifact, "schemaVersion" | "createdAt">,
+  ): Promise<{ artifact: Artifact; created: boolean }> {
+    const item: Artifact = { ...artifact, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+    const { value, created } = await this.putOnce(
+      { pk: `RUN#${artifact.runId}`, sk: artifactSk(artifact.artifactId, artifact.version), ...item },
+      item,
+      () => this.getArtifact(artifact.runId, artifact.artifactId, artifact.version),
+    );
+    return { artifact: value, created };
+  }
+
+  /** Records what validate found on one exact version (the only field of a version ever set later). */
+  async setArtifactValidation(
+    runId: string,
+    artifactId: string,
+    version: number,
+    validation: { errors: number; warnings: number },
+  ): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: `RUN#${runId}`, sk: artifactSk(artifactId, version) },
+        UpdateExpression: "SET validation = :v",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":v": { ...validation, at: this.iso() } },
+      }),
+    );
   }
 
   // ---- audit ------------------------------------------------------------------------------
