@@ -34,6 +34,7 @@ import type { ToolContext } from "../tools/types.js";
 import { findVersion, poHash } from "./artifacts.js";
 import { crashPoint } from "./faults.js";
 import { approvalIdFor, argsHash, artifactRefOf, bindingProblem, guardCall } from "./guard.js";
+import { orderObjectKey, resultObjectKey } from "./keys.js";
 import { rulesBlock, SYSTEM_PROMPT, taskMessage } from "./prompt.js";
 
 /** Everything the agent core touches, injected: the same core runs in Lambda and locally. */
@@ -645,6 +646,48 @@ export async function runTool(
   return { toolUseId: use.id, isError: call.isError };
 }
 
+/**
+ * Saving is one transaction in effect: claim the PO number (state `writing`), write the object,
+ * mark the claim `written`. A failed write releases the claim, so nothing stays claimed and the
+ * corrected resend is not "already saved"; a replay of the same run (same key) writes the same
+ * object again and finds exactly one order.
+ */
+export async function saveOrderOnce(
+  deps: Pick<AgentDeps, "ledger" | "documents" | "bucket" | "customer">,
+  run: Pick<RunRecord, "runId">,
+  { poNumber, po, idempotencyKey }: { poNumber: string; po: unknown; idempotencyKey: string },
+): Promise<{ created: boolean }> {
+  const objectKey = orderObjectKey(poNumber);
+  const customer = deps.customer.name;
+  let { order } = await deps.ledger.claimOrder({ customer, poNumber, runId: run.runId, idempotencyKey, objectKey });
+  if (order.idempotencyKey !== idempotencyKey && order.state === "writing") {
+    // A claim left by a run that crashed between claim and write and then failed: nothing was saved.
+    const claimant = await deps.ledger.getRun(order.runId);
+    if (claimant?.status === "failed" && (await deps.ledger.takeOverOrder(order, run.runId, idempotencyKey))) {
+      order = { ...order, runId: run.runId, idempotencyKey };
+    }
+  }
+  if (order.idempotencyKey !== idempotencyKey) {
+    throw new DocumentError(
+      order.state === "written"
+        ? `PO ${poNumber.slice(0, 100)} was already saved by run ${order.runId}`
+        : `PO ${poNumber.slice(0, 100)} is being saved by run ${order.runId}`,
+    );
+  }
+  try {
+    await deps.documents.put(deps.bucket, order.objectKey, JSON.stringify(po, null, 2));
+  } catch (err) {
+    await deps.ledger.releaseOrder(customer, poNumber, idempotencyKey);
+    throw err;
+  }
+  const completing = order.state !== "written";
+  if (completing) {
+    await deps.ledger.completeOrder(customer, poNumber, idempotencyKey);
+    await deps.ledger.audit(run.runId, "agent", "order.saved", { poNumber, objectKey: order.objectKey });
+  }
+  return { created: completing };
+}
+
 /** PO numbers whose save a human rejected in this run, from the run's approvals. */
 async function rejectedPoNumbersOf(deps: AgentDeps, turns: readonly TurnRecord[]): Promise<Set<string>> {
   const out = new Set<string>();
@@ -722,22 +765,7 @@ function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
       const order = await deps.ledger.getOrder(deps.customer.name, poNumber);
       return order ? { runId: order.runId } : undefined;
     },
-    async saveOrder({ poNumber, po, idempotencyKey }) {
-      const objectKey = `processed/${poNumber}.json`;
-      const { order, created } = await deps.ledger.claimOrder({
-        customer: deps.customer.name,
-        poNumber,
-        runId: run.runId,
-        idempotencyKey,
-        objectKey,
-      });
-      if (!created && order.idempotencyKey !== idempotencyKey) {
-        throw new DocumentError(`PO ${poNumber} was already saved by run ${order.runId}`);
-      }
-      await deps.documents.put(deps.bucket, objectKey, JSON.stringify(po, null, 2));
-      if (created) await deps.ledger.audit(run.runId, "agent", "order.saved", { poNumber, objectKey });
-      return { created };
-    },
+    saveOrder: (order) => saveOrderOnce(deps, run, order),
     async loadPreparedContext() {
       try {
         const bytes = await deps.documents.get(deps.bucket, contextKey(run.runId));

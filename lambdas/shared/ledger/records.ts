@@ -193,6 +193,11 @@ export const OrderRecord = z.object({
   runId: z.string(),
   idempotencyKey: z.string(),
   objectKey: z.string(),
+  /**
+   * `writing` while the object is being written (claimed, not yet stored), `written` once it is.
+   * Records from before this field were written after the object: they read as `written`.
+   */
+  state: z.enum(["writing", "written"]).default("written"),
   createdAt: z.string(),
 });
 export type OrderRecord = z.infer<typeof OrderRecord>;
