@@ -61,8 +61,11 @@ describe("extraction of a scanned PDF by Claude (document block)", () => {
     const runId = await current.stack.submit("customer37", SCANNED, sampleBytes("customer37", SCANNED));
     const run = await current.stack.waitSettled(runId, 30_000);
 
-    // Assess
-    expect(run?.status, run?.reason).toBe("saved");
+    // Assess: a PO read by a model (not a parser) waits for a human, whatever its amount
+    expect(run?.status, run?.reason).toBe("awaiting_approval");
+    const approval = run?.pendingApprovalId ? await current.stack.ledger.getApproval(run.pendingApprovalId) : undefined;
+    expect(approval?.rule).toMatch(/model-draft/);
+    expect(approval?.call.name).toBe("save");
     expect(run?.poNumber).toBe("PSC-77001");
     const [request] = model.extractions;
     const block = request?.messages[0]?.content[0];

@@ -6,6 +6,7 @@ import type { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import { ZERO_COUNTERS } from "../../lambdas/shared/ledger/records.js";
 import { type EventLog, type LambdaRoute, LocalEngine, substitute } from "../../local/engine.js";
 import { LocalStack } from "../../local/stack.js";
+import { artifactOf, refOf, stateWith } from "../support/artifacts.js";
 import { realCustomer, samplePo, tempDir } from "../support/stack.js";
 
 /**
@@ -50,7 +51,8 @@ afterAll(async () => {
 
 async function pendingApproval(runId: string, approvers: string[]) {
   const po = samplePo("customer37", "03-over-limit-wednesday.json");
-  const verdict = guardCall(customer, "save", { po });
+  const artifact = artifactOf(runId, po);
+  const verdict = guardCall(customer, "save", refOf(artifact), stateWith(artifact));
   if (verdict.kind !== "approval") throw new Error("expected an approval");
   const approvalId = approvalIdFor(runId, "toolu_1", "save", verdict.argsHash);
   await stack.ledger.openRun({
@@ -67,7 +69,7 @@ async function pendingApproval(runId: string, approvers: string[]) {
     runId,
     customer: customer.name,
     turn: 1,
-    call: { toolUseId: "toolu_1", name: "save", input: { po } },
+    call: { toolUseId: "toolu_1", name: "save", input: refOf(artifact) },
     callHash: verdict.argsHash,
     reason: verdict.request.reason,
     rule: verdict.request.rule,

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { approvalIdFor, argsHash, type GuardVerdict, guardCall } from "../../lambdas/shared/agent/guard.js";
 import { transformPo } from "../../lambdas/shared/po/transform.js";
 import { ESCALATE_TOOL, TOOLS } from "../../lambdas/shared/tools/registry.js";
+import { artifactOf, refOf, stateWith } from "../support/artifacts.js";
 import { realCustomer, samplePo } from "../support/stack.js";
 
 const acme = realCustomer("acme");
@@ -31,12 +32,15 @@ describe("guardCall: what the model may not call", () => {
     const po = samplePo("acme", "01-packaging-saved.json");
 
     // Act
-    const verdict = guardCall(acme, "validate", { po: { ...po, totalMinor: "1846.20" } });
+    const verdict = guardCall(acme, "validate", { artifactId: "po_0123456789abcdef", version: "1" });
+    const withPo = guardCall(acme, "validate", { artifactId: "po_0123456789abcdef", version: 1, po });
 
     // Assess
     const { error } = expectKind(verdict, "rejected");
     expect(error).toMatch(/^invalid arguments for validate: /);
-    expect(error).toContain("po.totalMinor");
+    expect(error).toContain("version");
+    // A PO sent by the model is never accepted in place of the stored version.
+    expect(expectKind(withPo, "rejected").error).toMatch(/invalid arguments for validate: .*po/);
   });
 
   it("rejects a missing required argument and extra arguments", () => {
@@ -45,7 +49,7 @@ describe("guardCall: what the model may not call", () => {
     const extra = guardCall(acme, "extract", { file: "other.json" });
 
     // Assess
-    expect(expectKind(missing, "rejected").error).toMatch(/invalid arguments for save: po:/);
+    expect(expectKind(missing, "rejected").error).toMatch(/invalid arguments for save: artifactId:/);
     expect(expectKind(extra, "rejected").error).toMatch(/invalid arguments for extract: .*file/);
   });
 });
@@ -53,33 +57,86 @@ describe("guardCall: what the model may not call", () => {
 describe("guardCall: what runs and what waits for a human", () => {
   const acmeSmall = transformPo(samplePo("acme", "01-packaging-saved.json")); // $1,846.20, within $5,000
   const acmeLarge = transformPo(samplePo("acme", "03-controls-needs-approval.json")); // $8,750, not preferred
+  const small = artifactOf("acme-run", acmeSmall);
+  const large = artifactOf("acme-run", acmeLarge, { version: 2, origin: "document" });
 
   it("runs read tools without asking anyone", () => {
     // Act
     const verdicts = [
       guardCall(acme, "extract", {}),
-      guardCall(acme, "validate", { po: acmeLarge }),
-      guardCall(acme, "transform", { po: acmeLarge }),
+      guardCall(acme, "validate", refOf(large), stateWith(large)),
+      guardCall(acme, "transform", refOf(large), stateWith(large)),
     ];
 
     // Assess
     expect(verdicts.map((v) => v.kind)).toEqual(["run", "run", "run"]);
   });
 
-  it("runs a save the customer's policy allows, bound to the argument hash", () => {
+  it("runs a save the customer's policy allows on the stored version, bound to the argument hash", () => {
     // Act
-    const verdict = guardCall(acme, "save", { po: acmeSmall });
+    const verdict = guardCall(acme, "save", refOf(small), stateWith(small));
 
     // Assess
-    expect(expectKind(verdict, "run").argsHash).toBe(argsHash({ po: acmeSmall }));
+    expect(expectKind(verdict, "run").argsHash).toBe(argsHash(refOf(small)));
+  });
+
+  it("refuses a save of a version that was not validated, failed validation, or is not in this run", () => {
+    // Prepare
+    const unvalidated = artifactOf("acme-run", acmeSmall, { validated: false });
+    const failed = artifactOf("acme-run", acmeSmall, { validated: 2 });
+    const foreign = artifactOf("other-run", acmeSmall);
+
+    // Act
+    const verdicts = [
+      guardCall(acme, "save", refOf(unvalidated), stateWith(unvalidated)),
+      guardCall(acme, "save", refOf(failed), stateWith(failed)),
+      guardCall(acme, "save", refOf(foreign), stateWith(small)),
+    ];
+
+    // Assess
+    expect(verdicts.map((v) => (v.kind === "rejected" ? v.error : v.kind))).toEqual([
+      expect.stringMatching(/was not validated/),
+      expect.stringMatching(/failed validation with 2 error/),
+      expect.stringMatching(/has no version 1 in this run/),
+    ]);
+  });
+
+  it("refuses a save of a PO number a human rejected in this run", () => {
+    // Act
+    const verdict = guardCall(acme, "save", refOf(small), {
+      artifacts: [small],
+      rejectedPoNumbers: new Set([acmeSmall.poNumber]),
+    });
+
+    // Assess
+    expect(expectKind(verdict, "rejected").error).toMatch(/a human rejected saving PO ACM-PO-22817/);
+  });
+
+  it("sends a within-limit save of an amended version to a human with the diff against the document", () => {
+    // Prepare: the model changed a price; the policy alone would allow the result.
+    const amendedPo = {
+      ...acmeSmall,
+      lines: acmeSmall.lines.map((l, i) => (i === 0 ? { ...l, unitPriceMinor: l.unitPriceMinor - 1 } : l)),
+    };
+    const amended = artifactOf("acme-run", amendedPo, { version: 2, needsHuman: ["money"] });
+
+    // Act
+    const verdict = guardCall(acme, "save", refOf(amended), stateWith(small, amended));
+
+    // Assess
+    const { request } = expectKind(verdict, "approval");
+    expect(request.rule).toBe("amendment:money");
+    expect(request.reason).toMatch(/amended money/);
+    expect(request.diff?.[0]).toMatch(/^\/lines\/0\/unitPriceMinor: /);
+    expect(request.artifact).toEqual({ ...refOf(amended), poSha256: amended.poSha256 });
   });
 
   it("runs a save over the limit when the vendor is preferred and the tier exempts them", () => {
     // Prepare: customer37, Tuesday, $25,000 from preferred Great Lakes Steel & Wire.
-    const po = transformPo(samplePo("customer37", "02-preferred-vendor-tuesday.csv"));
+    const a = artifactOf("c37-run", transformPo(samplePo("customer37", "02-preferred-vendor-tuesday.csv")));
 
     // Act
-    const verdict = guardCall(customer37, "save", { po });
+    const verdict = guardCall(customer37, "save", refOf(a), stateWith(a));
 
     // Assess
     expect(verdict.kind).toBe("run");
@@ -87,7 +144,7 @@ describe("guardCall: what runs and what waits for a human", () => {
 
   it("turns a save above the threshold into an approval naming the policy tier and its approvers", () => {
     // Act
-    const verdict = guardCall(acme, "save", { po: acmeLarge });
+    const verdict = guardCall(acme, "save", refOf(large), stateWith(large));
 
     // Assess
     const { request, argsHash: hash } = expectKind(verdict, "approval");
@@ -99,15 +156,15 @@ describe("guardCall: what runs and what waits for a human", () => {
       supplierName: "Brightline Electrical Co.",
       amount: "$8,750.00",
     });
-    expect(hash).toBe(argsHash({ po: acmeLarge }));
+    expect(hash).toBe(argsHash(refOf(large)));
   });
 
   it("applies customer37's Thursday tier: a preferred vendor over Bob's limit goes to Dana, not Bob", () => {
     // Prepare: Thursday, $9,300 from preferred Midwest Fasteners (fine on any other day).
-    const po = transformPo(samplePo("customer37", "05-thursday-over-bob-limit-preferred.json"));
+    const a = artifactOf("c37-run", transformPo(samplePo("customer37", "05-thursday-over-bob-limit-preferred.json")));
 
     // Act
-    const verdict = guardCall(customer37, "save", { po });
+    const verdict = guardCall(customer37, "save", refOf(a), stateWith(a));
 
     // Assess
     const { request } = expectKind(verdict, "approval");
@@ -118,9 +175,15 @@ describe("guardCall: what runs and what waits for a human", () => {
   it("turns escalate_to_human into an approval request carrying the model's reason", () => {
     // Prepare
     const po = transformPo(samplePo("customer37", "06-unknown-vendor.json"));
+    const a = artifactOf("c37-run", po);
 
     // Act
-    const verdict = guardCall(customer37, ESCALATE_TOOL, { reason: "Riverbend Tooling Co. is not a known vendor", po });
+    const verdict = guardCall(
+      customer37,
+      ESCALATE_TOOL,
+      { reason: "Riverbend Tooling Co. is not a known vendor", ...refOf(a) },
+      stateWith(a),
+    );
 
     // Assess
     const { request } = expectKind(verdict, "approval");

@@ -6,6 +6,7 @@ import {
   evaluatePolicy,
   findVendor,
   isPreferredVendor,
+  vendorStanding,
   weekdayOf,
 } from "../../lambdas/shared/policy/evaluate.js";
 import type { PolicyInput } from "../../lambdas/shared/policy/types.js";
@@ -157,7 +158,12 @@ describe("acme", () => {
   it.each([
     [500_000, NON_PREFERRED, "allow"],
     [500_001, { supplierName: "Brightline Electrical Co.", supplierId: "V-1004" }, "require_approval"],
-    [2_000_000, { supplierName: "Northeast Industrial Supply" }, "allow"],
+    [2_000_000, { supplierName: "Northeast Industrial Supply", supplierId: "V-1001" }, "allow"],
+    // Preferred status comes from the vendor master by id: a name alone is no exemption.
+    [2_000_000, { supplierName: "Northeast Industrial Supply" }, "require_approval"],
+    // A preferred vendor's id next to another name is a question for a human, never an exemption.
+    [3_000_000, { supplierName: "Totally Different Supplies", supplierId: "V-1001" }, "require_approval"],
+    [100, { supplierName: "Totally Different Supplies", supplierId: "V-1001" }, "require_approval"],
   ] as const)("%i cents → %s", (total, supplier, decision) => {
     // Act
     const d = evaluatePolicy(acme, input(total, THU, supplier));
@@ -248,9 +254,19 @@ describe("approver fallbacks and exact config amounts", () => {
 });
 
 describe("vendors", () => {
-  it("matches by id first, whatever the name says", () => {
+  it("matches by id when the name agrees with the vendor master (legal form aside)", () => {
     // Act / Assess
-    expect(findVendor(c37, { name: "MFI", id: "psv-0102" })?.name).toBe("Midwest Fasteners, Inc.");
+    expect(findVendor(c37, { name: "Midwest Fasteners", id: "psv-0102" })?.name).toBe("Midwest Fasteners, Inc.");
+    expect(isPreferredVendor(c37, { name: "MIDWEST FASTENERS INC.", id: "PSV-0102" })).toBe(true);
+  });
+
+  it("an id next to another vendor's name is a mismatch for a human, not that vendor", () => {
+    // Act
+    const standing = vendorStanding(c37, { name: "MFI", id: "psv-0102" });
+    // Assess
+    expect(standing.vendor).toBeUndefined();
+    expect(standing.preferred).toBe(false);
+    expect(standing.mismatch).toMatch(/PSV-0102 belongs to Midwest Fasteners, Inc\./);
   });
 
   it("matches by normalized name when there is no id", () => {
@@ -269,6 +285,9 @@ describe("vendors", () => {
     // Act / Assess
     expect(findVendor(c37, { name: "Riverbend Tooling Co." })).toBeUndefined();
     expect(isPreferredVendor(c37, { name: "Lakeshore Office Supply" })).toBe(false);
-    expect(isPreferredVendor(c37, { name: "Great Lakes Steel & Wire" })).toBe(true);
+    // Named without an id: a known vendor, but preferred status needs the vendor master's id.
+    expect(findVendor(c37, { name: "Great Lakes Steel & Wire" })?.id).toBe("PSV-0101");
+    expect(isPreferredVendor(c37, { name: "Great Lakes Steel & Wire" })).toBe(false);
+    expect(isPreferredVendor(c37, { name: "Great Lakes Steel & Wire", id: "PSV-0101" })).toBe(true);
   });
 });

@@ -14,8 +14,9 @@ import { transformPo } from "../../lambdas/shared/po/transform.js";
 import { toolSpecs } from "../../lambdas/shared/tools/registry.js";
 import { samplePo } from "../support/stack.js";
 
-const po = samplePo("acme", "01-packaging-saved.json");
-const normalized = transformPo(po);
+const po = transformPo(samplePo("acme", "01-packaging-saved.json"));
+/** The stored version extract returned: every later call names it, never re-sends the PO. */
+const REF = { artifactId: "po_0123456789abcdef", version: 1 };
 
 /** A conversation built turn by turn, as the orchestrator rebuilds it from the ledger. */
 class History {
@@ -45,17 +46,17 @@ class History {
 const extracted = (p: NormalizedPo = po) => ({
   name: "extract",
   input: {},
-  content: JSON.stringify({ format: "json", po: p }),
+  content: JSON.stringify({ format: "json", artifact: REF, po: p }),
 });
-const validated = (findings: Finding[], p: NormalizedPo = po) => ({
+const validated = (findings: Finding[], ref = REF) => ({
   name: "validate",
-  input: { po: p },
-  content: JSON.stringify({ findings, errors: findings.filter((f) => f.severity === "error").length }),
+  input: ref,
+  content: JSON.stringify({ ...ref, findings, errors: findings.filter((f) => f.severity === "error").length }),
 });
-const transformed = (p: NormalizedPo = po) => ({
+const transformed = (to = REF) => ({
   name: "transform",
-  input: { po: p },
-  content: JSON.stringify({ po: transformPo(p) }),
+  input: REF,
+  content: JSON.stringify({ ...to, changed: to.version === REF.version ? [] : ["/lines/0/unit"] }),
 });
 const UNKNOWN_SUPPLIER: Finding = {
   code: "UNKNOWN_SUPPLIER",
@@ -93,22 +94,36 @@ describe("ReferenceModelClient: the standard procedure", () => {
     expect(r.stop_reason).toBe("tool_use");
   });
 
-  it("after extract, calls validate and transform in ONE turn with the extracted PO", async () => {
+  it("after extract, calls validate and transform in ONE turn with the stored version's reference", async () => {
     // Act
     const r = await ask(new History().turn(extracted()).messages);
 
     // Assess
     const uses = toolUses(r);
     expect(uses.map((u) => u.name)).toEqual(["validate", "transform"]);
-    expect(uses.map((u) => u.input)).toEqual([{ po }, { po }]);
+    expect(uses.map((u) => u.input)).toEqual([REF, REF]);
   });
 
-  it("after validate and transform without problems, saves the transformed PO", async () => {
+  it("after validate and transform without problems, saves that validated version by reference", async () => {
     // Act
     const r = await ask(new History().turn(extracted()).turn(validated([]), transformed()).messages);
 
     // Assess
-    expect(toolUses(r).map((u) => [u.name, u.input])).toEqual([["save", { po: normalized }]]);
+    expect(toolUses(r).map((u) => [u.name, u.input])).toEqual([["save", REF]]);
+  });
+
+  it("validates the version transform produced before saving it", async () => {
+    // Prepare
+    const v2 = { ...REF, version: 2 };
+    const history = new History().turn(extracted()).turn(validated([]), transformed(v2));
+
+    // Act
+    const first = await ask(history.messages);
+    const second = await ask(history.turn(validated([], v2)).messages);
+
+    // Assess
+    expect(toolUses(first).map((u) => [u.name, u.input])).toEqual([["validate", v2]]);
+    expect(toolUses(second).map((u) => [u.name, u.input])).toEqual([["save", v2]]);
   });
 
   it("ends with OUTCOME: saved when save succeeded", async () => {
@@ -117,7 +132,7 @@ describe("ReferenceModelClient: the standard procedure", () => {
       new History()
         .turn(extracted())
         .turn(validated([]), transformed())
-        .turn({ name: "save", input: { po: normalized }, content: JSON.stringify({ saved: true }) }).messages,
+        .turn({ name: "save", input: REF, content: JSON.stringify({ saved: true }) }).messages,
     );
 
     // Assess
@@ -163,16 +178,13 @@ describe("ReferenceModelClient: endings other than saved", () => {
 
   it('ends with OUTCOME: rejected when the save comes back "Not executed: ... rejected by" a human', async () => {
     // Prepare
-    const history = new History()
-      .turn(extracted())
-      .turn(validated([]), transformed())
-      .turn({
-        name: "save",
-        input: { po: normalized },
-        content:
-          "Not executed: save needed approval (over the $5,000.00 limit) and was rejected by priya.raman@acme-mfg.example: wrong vendor.",
-        isError: true,
-      });
+    const history = new History().turn(extracted()).turn(validated([]), transformed()).turn({
+      name: "save",
+      input: REF,
+      content:
+        "Not executed: save needed approval (over the $5,000.00 limit) and was rejected by priya.raman@acme-mfg.example: wrong vendor.",
+      isError: true,
+    });
 
     // Act
     const r = await ask(history.messages);
@@ -190,7 +202,7 @@ describe("ReferenceModelClient: escalation", () => {
 
     // Assess
     expect(toolUses(r).map((u) => [u.name, u.input])).toEqual([
-      ["escalate_to_human", { reason: UNKNOWN_SUPPLIER.message, po: normalized }],
+      ["escalate_to_human", { reason: UNKNOWN_SUPPLIER.message, ...REF }],
     ]);
   });
 
@@ -201,7 +213,7 @@ describe("ReferenceModelClient: escalation", () => {
       .turn(validated([UNKNOWN_SUPPLIER]), transformed())
       .turn({
         name: "escalate_to_human",
-        input: { reason: UNKNOWN_SUPPLIER.message, po: normalized },
+        input: { reason: UNKNOWN_SUPPLIER.message, ...REF },
         content: JSON.stringify({ decision: "approved", by: "priya.raman@acme-mfg.example", comment: "" }),
       });
 
@@ -209,7 +221,7 @@ describe("ReferenceModelClient: escalation", () => {
     const r = await ask(history.messages);
 
     // Assess
-    expect(toolUses(r).map((u) => [u.name, u.input])).toEqual([["save", { po: normalized }]]);
+    expect(toolUses(r).map((u) => [u.name, u.input])).toEqual([["save", REF]]);
   });
 });
 

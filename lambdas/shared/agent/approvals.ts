@@ -145,6 +145,7 @@ async function emailApprover(
     rejectUrl: links.rejectUrl,
     approverName: approver.name,
     expiresAt: new Date(links.expiresAt * 1000),
+    ...(approval.diff ? { changes: approval.diff } : {}),
   });
   const subject = kind === "reminder" ? `Reminder: ${mail.subject}` : mail.subject;
   await deps.ses.send(
@@ -411,6 +412,7 @@ export async function handleApprovalRequest(
         rule: approval.rule,
         postUrl: approvalUrl(deps.baseUrl, req.token),
         approverName: approver?.name ?? link.approverId,
+        ...(approval.diff ? { changes: approval.diff } : {}),
       }),
     };
   }

@@ -5,7 +5,14 @@ import { PreparedContext } from "../context/types.js";
 import { type RunCostRecord, runCostRecord } from "../cost-estimate.js";
 import { DocumentError } from "../errors.js";
 import { type Ledger, sha256 } from "../ledger/ledger.js";
-import type { ApprovalRecord, Disposition, RunRecord, ToolCallRecord, TurnRecord } from "../ledger/records.js";
+import type {
+  ApprovalRecord,
+  ArtifactRecord,
+  Disposition,
+  RunRecord,
+  ToolCallRecord,
+  TurnRecord,
+} from "../ledger/records.js";
 import { ZERO_COUNTERS } from "../ledger/records.js";
 import type { McpTool, McpToolset } from "../mcp/client.js";
 import { PromptTooLongError } from "../model/anthropic.js";
@@ -24,8 +31,10 @@ import type { Step, ToolCallRef } from "../steps.js";
 import { noopTelemetry, type Telemetry } from "../telemetry.js";
 import { ESCALATE_TOOL, findTool, toolSpecs } from "../tools/registry.js";
 import type { ToolContext } from "../tools/types.js";
+import { findVersion, poHash } from "./artifacts.js";
 import { crashPoint } from "./faults.js";
-import { approvalIdFor, argsHash, bindingProblem, guardCall } from "./guard.js";
+import { approvalIdFor, argsHash, artifactRefOf, bindingProblem, guardCall } from "./guard.js";
+import { orderObjectKey, resultObjectKey } from "./keys.js";
 import { rulesBlock, SYSTEM_PROMPT, taskMessage } from "./prompt.js";
 
 /** Everything the agent core touches, injected: the same core runs in Lambda and locally. */
@@ -129,6 +138,8 @@ async function resolveTurn(
   run: RunRecord,
   turn: TurnRecord,
   toolCalls: ToolCallRecord[],
+  /** Filled with the PO numbers whose save a human rejected: they cannot be saved again in this run. */
+  rejectedPoNumbers: Set<string> = new Set(),
 ): Promise<Resolution> {
   const res: Resolution = { results: [], pendingTools: [] };
   const done = new Map(toolCalls.map((c) => [`${c.toolUseId}#${c.argsHash}`, c]));
@@ -168,6 +179,7 @@ async function resolveTurn(
       }
       continue;
     }
+    if (approval.status === "rejected" && d.name === "save") rejectedPoNumbers.add(approval.summary.poNumber);
     const why =
       approval.status === "timed_out"
         ? "approval timed out"
@@ -240,10 +252,11 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
   }
 
   const messages: Message[] = [{ role: "user", content: [{ type: "text", text: taskMessage(run.document) }] }];
+  const rejectedPoNumbers = new Set<string>();
   for (const t of turns) {
     messages.push({ role: "assistant", content: t.response.content as ContentBlock[] });
     if (t.dispositions.length === 0) continue;
-    const r = await resolveTurn(deps, run, t, toolCalls);
+    const r = await resolveTurn(deps, run, t, toolCalls, rejectedPoNumbers);
     const pending = stepFromResolution(t.turn, r);
     if (pending) return pending;
     messages.push({ role: "user", content: r.results });
@@ -279,6 +292,8 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
 
   const modelStarted = Date.now();
   const mounted = (await mcpOf(deps)).tools;
+  // The run's PO versions as they are now: the guard judges a write by the stored version it would write.
+  const artifacts = await ledger.getArtifacts(run.runId);
   const response = await callModel(deps, run, turnNo, messages, mounted);
   const modelMs = Date.now() - modelStarted;
   const cost = costUsd(response.model, response.usage);
@@ -289,7 +304,7 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
   const approvals: Omit<ApprovalRecord, "schemaVersion" | "createdAt">[] = [];
   for (const block of response.content) {
     if (block.type !== "tool_use") continue;
-    const verdict = guardCall(customer, block.name, block.input, undefined, mounted);
+    const verdict = guardCall(customer, block.name, block.input, { mounted, artifacts, rejectedPoNumbers });
     if (verdict.kind !== "rejected") revisions.set(block.id, verdict.policyRevision);
     if (verdict.kind === "rejected") {
       dispositions.push({ kind: "rejected", toolUseId: block.id, name: block.name, error: verdict.error });
@@ -319,6 +334,8 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
         rule: verdict.request.rule,
         approvers: verdict.request.approvers,
         summary: verdict.request.summary,
+        ...(verdict.request.artifact ? { artifact: verdict.request.artifact } : {}),
+        ...(verdict.request.diff ? { diff: verdict.request.diff } : {}),
         status: "pending",
         emailedTo: [],
         usedNonces: [],
@@ -356,7 +373,7 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
         ...(revisions.has(d.toolUseId) ? { policyRevision: revisions.get(d.toolUseId) } : {}),
       });
     }
-    const po = poNumberFrom(response.content);
+    const po = poNumberFrom(response.content, artifacts);
     if (po && !run.poNumber) await ledger.updateRun(run.runId, { poNumber: po });
     const ref = { runId: run.runId, customer: customer.name, poNumber: po ?? run.poNumber };
     telemetryOf(deps).modelCall({
@@ -511,11 +528,17 @@ function promptTooLongEscalation(turnNo: number, detail: string): ModelResponse 
   };
 }
 
-function poNumberFrom(content: (ContentBlock | { type: string })[]): string | undefined {
+/** The PO number of the stored version a call of this turn names (never what the model writes about it). */
+function poNumberFrom(
+  content: (ContentBlock | { type: string })[],
+  artifacts: readonly ArtifactRecord[],
+): string | undefined {
   for (const b of content) {
     if (b.type !== "tool_use") continue;
-    const po = ((b as ToolUseBlock).input as { po?: { poNumber?: unknown } } | undefined)?.po;
-    if (typeof po?.poNumber === "string") return po.poNumber;
+    const ref = artifactRefOf((b as ToolUseBlock).input);
+    const version = ref ? findVersion(artifacts, ref) : undefined;
+    const poNumber = version?.po.poNumber;
+    if (typeof poNumber === "string") return poNumber;
   }
   return undefined;
 }
@@ -561,16 +584,31 @@ export async function runTool(
   const mounted = (await mcpOf(deps)).tools;
   // Defense in depth: the tool re-checks the guard's decision and the approval binding itself.
   if (disposition.kind === "rejected") throw new Error(`tool call ${use.id} was rejected by the guard and cannot run`);
+  const effect = findTool(use.name, mounted)?.effect ?? "dangerous";
   if (disposition.kind === "approval") {
     const approval = await ledger.getApproval(disposition.approvalId);
-    const problem = approval ? bindingProblem(approval, run.runId, use) : "the approval record is missing";
+    let problem = approval ? bindingProblem(approval, run.runId, use) : "the approval record is missing";
+    if (approval && problem === undefined && approval.artifact) {
+      // The version approved must still hold exactly the content the human saw.
+      const stored = await ledger.getArtifact(run.runId, approval.artifact.artifactId, approval.artifact.version);
+      if (!stored || stored.poSha256 !== approval.artifact.poSha256 || poHash(stored.po) !== stored.poSha256) {
+        problem = "the approved PO version changed after the approval";
+      }
+    }
     if (!approval || approval.status !== "approved" || approval.callHash !== hash || problem !== undefined) {
       throw new Error(
         `tool call ${use.id} needs an approval bound to exactly this call; none is granted (${problem ?? approval?.status ?? "missing"})`,
       );
     }
-  } else if (guardCall(customer, use.name, use.input, undefined, mounted).kind !== "run") {
-    throw new Error(`tool call ${use.id} is not allowed without approval`);
+  } else if (effect !== "read") {
+    const state = {
+      mounted,
+      artifacts: await ledger.getArtifacts(run.runId),
+      rejectedPoNumbers: await rejectedPoNumbersOf(deps, turns),
+    };
+    if (guardCall(customer, use.name, use.input, state).kind !== "run") {
+      throw new Error(`tool call ${use.id} is not allowed without approval`);
+    }
   }
 
   const tool = findTool(use.name, mounted);
@@ -606,6 +644,61 @@ export async function runTool(
       isError: call.isError,
     });
   return { toolUseId: use.id, isError: call.isError };
+}
+
+/**
+ * Saving is one transaction in effect: claim the PO number (state `writing`), write the object,
+ * mark the claim `written`. A failed write releases the claim, so nothing stays claimed and the
+ * corrected resend is not "already saved"; a replay of the same run (same key) writes the same
+ * object again and finds exactly one order.
+ */
+export async function saveOrderOnce(
+  deps: Pick<AgentDeps, "ledger" | "documents" | "bucket" | "customer">,
+  run: Pick<RunRecord, "runId">,
+  { poNumber, po, idempotencyKey }: { poNumber: string; po: unknown; idempotencyKey: string },
+): Promise<{ created: boolean }> {
+  const objectKey = orderObjectKey(poNumber);
+  const customer = deps.customer.name;
+  let { order } = await deps.ledger.claimOrder({ customer, poNumber, runId: run.runId, idempotencyKey, objectKey });
+  if (order.idempotencyKey !== idempotencyKey && order.state === "writing") {
+    // A claim left by a run that crashed between claim and write and then failed: nothing was saved.
+    const claimant = await deps.ledger.getRun(order.runId);
+    if (claimant?.status === "failed" && (await deps.ledger.takeOverOrder(order, run.runId, idempotencyKey))) {
+      order = { ...order, runId: run.runId, idempotencyKey };
+    }
+  }
+  if (order.idempotencyKey !== idempotencyKey) {
+    throw new DocumentError(
+      order.state === "written"
+        ? `PO ${poNumber.slice(0, 100)} was already saved by run ${order.runId}`
+        : `PO ${poNumber.slice(0, 100)} is being saved by run ${order.runId}`,
+    );
+  }
+  try {
+    await deps.documents.put(deps.bucket, order.objectKey, JSON.stringify(po, null, 2));
+  } catch (err) {
+    await deps.ledger.releaseOrder(customer, poNumber, idempotencyKey);
+    throw err;
+  }
+  const completing = order.state !== "written";
+  if (completing) {
+    await deps.ledger.completeOrder(customer, poNumber, idempotencyKey);
+    await deps.ledger.audit(run.runId, "agent", "order.saved", { poNumber, objectKey: order.objectKey });
+  }
+  return { created: completing };
+}
+
+/** PO numbers whose save a human rejected in this run, from the run's approvals. */
+async function rejectedPoNumbersOf(deps: AgentDeps, turns: readonly TurnRecord[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const t of turns) {
+    for (const d of t.dispositions) {
+      if (d.kind !== "approval" || d.name !== "save") continue;
+      const a = await deps.ledger.getApproval(d.approvalId);
+      if (a?.status === "rejected") out.add(a.summary.poNumber);
+    }
+  }
+  return out;
 }
 
 /** Where a run's prepared thread context lives (S3: it can be larger than a DynamoDB item). */
@@ -645,26 +738,34 @@ function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
     customer: deps.customer,
     document: run.document,
     loadDocument: () => deps.documents.get(run.document.bucket, run.document.key, run.document.versionId),
+    artifacts: {
+      list: () => deps.ledger.getArtifacts(run.runId),
+      async put(version) {
+        const all = await deps.ledger.getArtifacts(run.runId);
+        // A replay (the tool ran, the result was lost) finds the version it stored the first time.
+        const same = all.find(
+          (a) =>
+            a.artifactId === version.artifactId &&
+            a.poSha256 === version.poSha256 &&
+            a.origin === version.origin &&
+            a.parentVersion === version.parentVersion,
+        );
+        if (same) return same;
+        let next = Math.max(0, ...all.filter((a) => a.artifactId === version.artifactId).map((a) => a.version)) + 1;
+        // Tools of one turn run in parallel: a version number taken by a sibling moves this one up.
+        for (let tries = 0; ; tries++, next++) {
+          const { artifact, created } = await deps.ledger.putArtifact({ ...version, runId: run.runId, version: next });
+          if (created || artifact.poSha256 === version.poSha256) return artifact;
+          if (tries >= 20) throw new Error(`no free version number for artifact ${version.artifactId}`);
+        }
+      },
+      markValidated: (ref, result) => deps.ledger.setArtifactValidation(run.runId, ref.artifactId, ref.version, result),
+    },
     async findSavedOrder(poNumber) {
       const order = await deps.ledger.getOrder(deps.customer.name, poNumber);
       return order ? { runId: order.runId } : undefined;
     },
-    async saveOrder({ poNumber, po, idempotencyKey }) {
-      const objectKey = `processed/${poNumber}.json`;
-      const { order, created } = await deps.ledger.claimOrder({
-        customer: deps.customer.name,
-        poNumber,
-        runId: run.runId,
-        idempotencyKey,
-        objectKey,
-      });
-      if (!created && order.idempotencyKey !== idempotencyKey) {
-        throw new DocumentError(`PO ${poNumber} was already saved by run ${order.runId}`);
-      }
-      await deps.documents.put(deps.bucket, objectKey, JSON.stringify(po, null, 2));
-      if (created) await deps.ledger.audit(run.runId, "agent", "order.saved", { poNumber, objectKey });
-      return { created };
-    },
+    saveOrder: (order) => saveOrderOnce(deps, run, order),
     async loadPreparedContext() {
       try {
         const bytes = await deps.documents.get(deps.bucket, contextKey(run.runId));

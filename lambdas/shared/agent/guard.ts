@@ -1,5 +1,6 @@
 import type { CustomerConfig } from "../config/schema.js";
 import { canonicalJson, sha256 } from "../ledger/ledger.js";
+import type { ArtifactRecord } from "../ledger/records.js";
 import type { NormalizedPo } from "../po/model.js";
 import { formatMinor } from "../po/money.js";
 import { policyRevisionOf } from "../policy/cedar.js";
@@ -7,6 +8,7 @@ import { evaluatePolicy } from "../policy/evaluate.js";
 import type { PolicyInput } from "../policy/types.js";
 import { ESCALATE_TOOL, findTool, TOOLS } from "../tools/registry.js";
 import type { Tool } from "../tools/types.js";
+import { type ArtifactRef, describeDiff, documentVersion, findVersion, poOf } from "./artifacts.js";
 
 export interface ApprovalRequest {
   /** Why, in words; ends with the policy revision `(policy cedar-…)` until records carry it as a field. */
@@ -17,6 +19,10 @@ export interface ApprovalRequest {
   summary: { poNumber: string; supplierName: string; amount: string };
   /** The policy revision that decided; also at the end of `reason` until approval records carry it as a field. */
   policyRevision: string;
+  /** The artifact version the call would write (bound by content hash). */
+  artifact?: { artifactId: string; version: number; poSha256: string };
+  /** The changes against the document a human must see before approving. */
+  diff?: string[];
 }
 
 /** What the guard decided about one tool_use block; every decision names the policy revision. */
@@ -86,24 +92,42 @@ export function bindingProblem(
   return undefined;
 }
 
+/** What the guard knows about the run beyond the call: its PO versions and what humans refused. */
+export interface GuardState {
+  /** Every version of this run's artifacts (never another run's: they are read from this run's partition). */
+  artifacts: readonly ArtifactRecord[];
+  /** PO numbers whose save a human rejected in this run: they cannot be saved again in it. */
+  rejectedPoNumbers: ReadonlySet<string>;
+  /** Tools mounted from the customer's MCP servers for this run; their effect comes from the config. */
+  mounted: readonly Tool[];
+  /** Who asks (the Cedar principal). @default REQUESTING_AGENT */
+  agent: string;
+}
+
+const NO_STATE: GuardState = { artifacts: [], rejectedPoNumbers: new Set(), mounted: [], agent: REQUESTING_AGENT };
+
+/** Tools that take an artifact reference instead of a PO. */
+const WRITES_ARTIFACT = new Set(["save"]);
+
 /**
  * Sits between the model and every tool. Unknown tools and schema-invalid arguments go back
- * to the model as errors; writes are checked against the customer's structured policy and,
- * when not allowed, become approval requests; dangerous calls always need a human.
+ * to the model as errors; writes are checked against the customer's structured policy on the
+ * stored artifact version they would write (never on what the model says about it) and, when not
+ * allowed, become approval requests; dangerous calls always need a human.
  */
 export function guardCall(
   customer: CustomerConfig,
   name: string,
   input: unknown,
-  agent: string = REQUESTING_AGENT,
-  /** Tools mounted from the customer's MCP servers for this run; their effect comes from the config. */
-  mounted: readonly Tool[] = [],
+  given: Partial<GuardState> = {},
 ): GuardVerdict {
+  const state: GuardState = { ...NO_STATE, ...given };
+  const { mounted } = state;
   const tool = findTool(name, mounted);
   if (!tool) {
     return {
       kind: "rejected",
-      error: `unknown tool "${name}"; available tools: ${[...TOOLS, ...mounted].map((t) => t.name).join(", ")}`,
+      error: `unknown tool "${String(name).slice(0, 80)}"; available tools: ${[...TOOLS, ...mounted].map((t) => t.name).join(", ")}`,
     };
   }
   const parsed = tool.input.safeParse(input ?? {});
@@ -116,13 +140,49 @@ export function guardCall(
   }
   const hash = argsHash(input);
   const revision = policyRevisionOf(customer);
+  const ref = artifactRefOf(parsed.data);
+  const artifact = ref ? findVersion(state.artifacts, ref) : undefined;
+  if (ref && !artifact) {
+    return {
+      kind: "rejected",
+      error: `${name}: artifact ${ref.artifactId} has no version ${ref.version} in this run; use a reference returned by extract, amend, draft_po or transform`,
+    };
+  }
+  let po: NormalizedPo | undefined;
+  if (artifact) {
+    try {
+      po = poOf(artifact);
+    } catch (err) {
+      return { kind: "rejected", error: `${name}: ${(err as Error).message}` };
+    }
+  }
   if (name === ESCALATE_TOOL) {
-    const { reason, po } = parsed.data as { reason: string; po?: NormalizedPo };
+    const { reason } = parsed.data as { reason: string };
     const request = escalationRequest(customer, reason, po, "model-escalation");
-    return { kind: "approval", argsHash: hash, request, policyRevision: revision };
+    return { kind: "approval", argsHash: hash, request: withArtifact(request, artifact), policyRevision: revision };
   }
   if (tool.effect === "read") return { kind: "run", argsHash: hash, policyRevision: revision };
-  const po = (parsed.data as { po?: NormalizedPo }).po;
+  if (WRITES_ARTIFACT.has(name)) {
+    if (!artifact || !po) return { kind: "rejected", error: `${name} needs { artifactId, version }` };
+    if (artifact.validation === undefined) {
+      return {
+        kind: "rejected",
+        error: `${name}: version ${artifact.version} was not validated; call validate on exactly this version first`,
+      };
+    }
+    if (artifact.validation.errors > 0) {
+      return {
+        kind: "rejected",
+        error: `${name}: version ${artifact.version} failed validation with ${artifact.validation.errors} error(s); it cannot be saved`,
+      };
+    }
+    if (state.rejectedPoNumbers.has(po.poNumber)) {
+      return {
+        kind: "rejected",
+        error: `${name}: a human rejected saving PO ${po.poNumber} in this run; it cannot be saved again`,
+      };
+    }
+  }
   if (!po) {
     // A write without a PO cannot be checked against the policy: a human decides.
     const request = escalationRequest(
@@ -133,26 +193,78 @@ export function guardCall(
     );
     return { kind: "approval", argsHash: hash, request, policyRevision: revision };
   }
-  const decision = evaluatePolicy(customer, { ...policyInput(po), tool: name, effect: tool.effect, agent });
+  const decision = evaluatePolicy(customer, {
+    ...policyInput(po),
+    tool: name,
+    effect: tool.effect,
+    agent: state.agent,
+  });
+  const human = artifact?.needsHuman ?? [];
   // Dangerous calls never run on the policy's word alone, whatever a policy file says.
-  if (decision.decision === "allow" && tool.effect !== "dangerous") {
+  if (decision.decision === "allow" && tool.effect !== "dangerous" && human.length === 0) {
     return { kind: "run", argsHash: hash, policyRevision: decision.policyRevision };
   }
-  const rule = tool.effect === "dangerous" ? `effect:dangerous` : decision.tier;
   const approvers =
     decision.decision === "require_approval" ? decision.approvers : escalationRequest(customer, "", po, "").approvers;
+  const amendmentWhy =
+    human.length === 0
+      ? ""
+      : human.includes("model-draft")
+        ? "The PO was drafted by the model from the raw document, not read by a parser; a human must confirm it. "
+        : `The model amended ${human.join(", ")} of the PO read from the document; a human must confirm the change. `;
+  const rule =
+    tool.effect === "dangerous"
+      ? "effect:dangerous"
+      : decision.decision === "allow"
+        ? `amendment:${human.join("+")}`
+        : human.length > 0
+          ? `${decision.tier}+amendment:${human.join("+")}`
+          : decision.tier;
+  const reason = decision.decision === "allow" ? amendmentWhy.trim() : `${amendmentWhy}${decision.reason}`;
   return {
     kind: "approval",
     argsHash: hash,
     policyRevision: decision.policyRevision,
-    request: {
-      reason: withRevision(decision.reason, decision.policyRevision),
-      rule,
-      approvers,
-      summary: summarize(po),
-      policyRevision: decision.policyRevision,
-    },
+    request: withArtifact(
+      {
+        reason: withRevision(reason, decision.policyRevision),
+        rule,
+        approvers,
+        summary: summarize(po),
+        policyRevision: decision.policyRevision,
+      },
+      artifact,
+      state.artifacts,
+    ),
   };
+}
+
+/** The `{ artifactId, version }` a tool's parsed arguments name, if any. */
+export function artifactRefOf(args: unknown): ArtifactRef | undefined {
+  const a = args as { artifactId?: unknown; version?: unknown } | undefined;
+  if (typeof a?.artifactId === "string" && typeof a.version === "number") {
+    return { artifactId: a.artifactId, version: a.version };
+  }
+  return undefined;
+}
+
+/** Binds a request to the artifact version (and its hash) and adds the diff a human must see. */
+function withArtifact(
+  request: ApprovalRequest,
+  artifact: ArtifactRecord | undefined,
+  all: readonly ArtifactRecord[] = [],
+): ApprovalRequest {
+  if (!artifact) return request;
+  const binding = { artifactId: artifact.artifactId, version: artifact.version, poSha256: artifact.poSha256 };
+  if (artifact.needsHuman.length === 0) return { ...request, artifact: binding };
+  const doc = documentVersion(all);
+  let base: NormalizedPo | undefined;
+  try {
+    base = doc && !artifact.needsHuman.includes("model-draft") ? poOf(doc) : undefined;
+  } catch {
+    base = undefined;
+  }
+  return { ...request, artifact: binding, diff: describeDiff(base, poOf(artifact)) };
 }
 
 function withRevision(reason: string, revision: string): string {

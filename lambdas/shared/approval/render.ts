@@ -18,6 +18,8 @@ export interface ApprovalEmailInput {
   rejectUrl: string;
   approverName: string;
   expiresAt: Date;
+  /** What the model changed against the document (amendments, drafts): shown before anything is decided. */
+  changes?: readonly string[];
 }
 
 export interface ConfirmPageInput {
@@ -30,6 +32,8 @@ export interface ConfirmPageInput {
   /** Where the form POSTs: the same approval link. */
   postUrl: string;
   approverName: string;
+  /** What the model changed against the document, when it did. */
+  changes?: readonly string[];
 }
 
 export interface RenderedEmail {
@@ -123,6 +127,7 @@ export function renderApprovalEmail(input: ApprovalEmailInput): RenderedEmail {
     ["Amount", input.amount],
     ["Why approval is needed", input.reason],
     ["Rule", input.rule],
+    ...(input.changes?.length ? [["Changes against the document", input.changes.join("; ")] as const] : []),
   ] as const;
 
   const html = page(
@@ -168,6 +173,7 @@ export function renderConfirmPage(input: ConfirmPageInput): string {
     ["Amount", input.amount],
     ["Why approval is needed", input.reason],
     ["Rule", input.rule],
+    ...(input.changes?.length ? [["Changes against the document", input.changes.join("; ")] as const] : []),
   ] as const;
   const reasonField = approve
     ? ""

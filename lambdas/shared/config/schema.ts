@@ -91,6 +91,14 @@ export const CustomerConfig = z
          * At most 20 days: one wait must fit a local timer (24.8 days) and stay far below the execution's 30.
          */
         escalateAfterHours: z.number().positive().max(480).default(48),
+        /**
+         * Classes of model amendments that may be saved without a human who sees the diff. Empty by
+         * default: an amendment to money, quantities, supplier, currency, the order date or the PO
+         * number, and a PO the model drafted from raw text, always go to a human unless listed here.
+         */
+        amendmentsWithoutHuman: z
+          .array(z.enum(["money", "quantity", "supplier", "currency", "order-date", "po-number", "model-draft"]))
+          .default([]),
       })
       .strict(),
     model: z

@@ -16,6 +16,8 @@ import {
   ApprovalRecord,
   type ApprovalStatus,
   ApprovalStatus as ApprovalStatusEnum,
+  type ArtifactRecord as Artifact,
+  ArtifactRecord,
   type AuditRecord as Audit,
   AuditRecord,
   type Counters,
@@ -48,8 +50,14 @@ export function sha256(text: string | Uint8Array): string {
 const runKey = (runId: string) => ({ pk: `RUN#${runId}`, sk: "RUN" });
 const turnSk = (turn: number) => `TURN#${String(turn).padStart(4, "0")}`;
 const toolSk = (toolUseId: string, argsHash: string) => `TOOL#${toolUseId}#${argsHash}`;
+const artifactSk = (artifactId: string, version: number) =>
+  `ARTIFACT#${artifactId}#${String(version).padStart(4, "0")}`;
 const approvalKey = (approvalId: string) => ({ pk: `APPROVAL#${approvalId}`, sk: "APPROVAL" });
-const orderKey = (customer: string, poNumber: string) => ({ pk: `ORDER#${customer}#${poNumber}`, sk: "ORDER" });
+/** A PO number comes from a document: long ones are hashed so the key stays under DynamoDB's 2 KB limit. */
+const orderKey = (customer: string, poNumber: string) => ({
+  pk: `ORDER#${customer}#${poNumber.length <= 200 ? poNumber : `sha256:${sha256(poNumber)}`}`,
+  sk: "ORDER",
+});
 
 const TRANSIENT_DYNAMODB_ERRORS = new Set([
   "ProvisionedThroughputExceededException",
@@ -412,13 +420,124 @@ export class Ledger {
     return res.Item ? parseRecord(OrderRecord, "order", stripKeys(res.Item)) : undefined;
   }
 
-  /** Claims a PO number for one idempotency key; a replay with the same key is not a second write. */
-  async claimOrder(order: Omit<Order, "schemaVersion" | "createdAt">): Promise<{ order: Order; created: boolean }> {
-    const item: Order = { ...order, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+  /**
+   * Claims a PO number for one idempotency key (state `writing`); a replay with the same key is not a
+   * second claim. The caller writes the object, then `completeOrder`, or `releaseOrder` when the write failed.
+   */
+  async claimOrder(
+    order: Omit<Order, "schemaVersion" | "createdAt" | "state">,
+  ): Promise<{ order: Order; created: boolean }> {
+    const item: Order = { ...order, state: "writing", schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
     const { value, created } = await this.putOnce({ ...orderKey(order.customer, order.poNumber), ...item }, item, () =>
       this.getOrder(order.customer, order.poNumber),
     );
     return { order: value, created };
+  }
+
+  /** The object is written: the claim becomes the saved order (only for the key that claimed it). */
+  async completeOrder(customer: string, poNumber: string, idempotencyKey: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: orderKey(customer, poNumber),
+        UpdateExpression: "SET #state = :written",
+        ConditionExpression: "idempotencyKey = :key",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: { ":written": "written", ":key": idempotencyKey },
+      }),
+    );
+  }
+
+  /** Moves a `writing` claim of a failed run to another run; false when someone else moved it first. */
+  async takeOverOrder(order: Order, runId: string, idempotencyKey: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: orderKey(order.customer, order.poNumber),
+          UpdateExpression: "SET runId = :run, idempotencyKey = :key",
+          ConditionExpression: "idempotencyKey = :old AND #state = :writing",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: {
+            ":run": runId,
+            ":key": idempotencyKey,
+            ":old": order.idempotencyKey,
+            ":writing": "writing",
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionalFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /** The object write failed: the claim goes, so a corrected resend is not "already saved". */
+  async releaseOrder(customer: string, poNumber: string, idempotencyKey: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: orderKey(customer, poNumber),
+          ConditionExpression: "idempotencyKey = :key AND #state = :writing",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: { ":key": idempotencyKey, ":writing": "writing" },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionalFailure(err)) throw err;
+    }
+  }
+
+  // ---- PO artifacts -------------------------------------------------------------------------
+
+  /** Every version of every artifact of one run (the only place a tool may read a PO from). */
+  async getArtifacts(runId: string): Promise<Artifact[]> {
+    const items = await this.queryPrefix(`RUN#${runId}`, "ARTIFACT#");
+    return items.map((i) => parseRecord(ArtifactRecord, "artifact", stripKeys(i)));
+  }
+
+  async getArtifact(runId: string, artifactId: string, version: number): Promise<Artifact | undefined> {
+    const res = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: `RUN#${runId}`, sk: artifactSk(artifactId, version) },
+        ConsistentRead: true,
+      }),
+    );
+    return res.Item ? parseRecord(ArtifactRecord, "artifact", stripKeys(res.Item)) : undefined;
+  }
+
+  /** Stores one version once; a concurrent writer of the same version wins and its record is returned. */
+  async putArtifact(
+    artifact: Omit<Artifact, "schemaVersion" | "createdAt">,
+  ): Promise<{ artifact: Artifact; created: boolean }> {
+    const item: Artifact = { ...artifact, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+    const { value, created } = await this.putOnce(
+      { pk: `RUN#${artifact.runId}`, sk: artifactSk(artifact.artifactId, artifact.version), ...item },
+      item,
+      () => this.getArtifact(artifact.runId, artifact.artifactId, artifact.version),
+    );
+    return { artifact: value, created };
+  }
+
+  /** Records what validate found on one exact version (the only field of a version ever set later). */
+  async setArtifactValidation(
+    runId: string,
+    artifactId: string,
+    version: number,
+    validation: { errors: number; warnings: number },
+  ): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: `RUN#${runId}`, sk: artifactSk(artifactId, version) },
+        UpdateExpression: "SET validation = :v",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":v": { ...validation, at: this.iso() } },
+      }),
+    );
   }
 
   // ---- audit ------------------------------------------------------------------------------

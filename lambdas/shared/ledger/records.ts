@@ -167,6 +167,10 @@ export const ApprovalRecord = z.object({
   callHash: z.string(),
   /** Policy revision the request was made under: a changed policy invalidates the link. */
   policyRevision: z.string().optional(),
+  /** The artifact version a write would store, with its content hash: approving binds that content. */
+  artifact: z.object({ artifactId: z.string(), version: z.number().int(), poSha256: z.string() }).optional(),
+  /** What changed against the document, line by line, for the human (amendments and model drafts). */
+  diff: z.array(z.string()).optional(),
   reason: z.string(),
   rule: z.string(),
   approvers: z.array(z.string()),
@@ -189,9 +193,67 @@ export const OrderRecord = z.object({
   runId: z.string(),
   idempotencyKey: z.string(),
   objectKey: z.string(),
+  /**
+   * `writing` while the object is being written (claimed, not yet stored), `written` once it is.
+   * Records from before this field were written after the object: they read as `written`.
+   */
+  state: z.enum(["writing", "written"]).default("written"),
   createdAt: z.string(),
 });
 export type OrderRecord = z.infer<typeof OrderRecord>;
+
+/** Which kind of change made an artifact version; the classes a human must see before it is written. */
+export const AmendmentClass = z.enum([
+  "money",
+  "quantity",
+  "supplier",
+  "currency",
+  "order-date",
+  "po-number",
+  "model-draft",
+]);
+export type AmendmentClass = z.infer<typeof AmendmentClass>;
+
+/** One change of an amendment: set `value` at `path` (RFC 6901 pointer into the PO), or remove it. */
+export const AmendmentChange = z
+  .object({
+    path: z.string().min(1).max(200),
+    value: z.unknown().optional(),
+    remove: z.literal(true).optional(),
+  })
+  .strict();
+export type AmendmentChange = z.infer<typeof AmendmentChange>;
+
+/**
+ * A version of the run's PO. Version 1 is what extraction read from the document (bound to its
+ * SHA-256, with field provenance); later versions come from code (transform) or from the model
+ * (an amendment with a reason, or a draft built from raw text). Versions are never overwritten:
+ * the only later write is the validation result of that exact version.
+ */
+export const ArtifactRecord = z.object({
+  schemaVersion: Version,
+  runId: z.string(),
+  artifactId: z.string(),
+  version: z.number().int().positive(),
+  documentSha256: z.string(),
+  origin: z.enum(["document", "transform", "amendment", "model-draft"]),
+  parentVersion: z.number().int().positive().optional(),
+  /** The normalized PO of this version (a NormalizedPo). */
+  po: z.record(z.unknown()),
+  /** sha256 of the canonical JSON of `po`: an edited record no longer matches. */
+  poSha256: z.string(),
+  /** Where each field came from: the parser's provenance, `transform`, or `amendment v<n>`. */
+  provenance: z.array(z.object({ field: z.string(), from: z.string() })),
+  amendment: z
+    .object({ reason: z.string(), changes: z.array(AmendmentChange), classes: z.array(AmendmentClass) })
+    .optional(),
+  /** Classes over the whole chain from the document that a human must confirm before a write. */
+  needsHuman: z.array(AmendmentClass),
+  /** Set by the validate tool on this exact version. */
+  validation: z.object({ errors: z.number().int(), warnings: z.number().int(), at: z.string() }).optional(),
+  createdAt: z.string(),
+});
+export type ArtifactRecord = z.infer<typeof ArtifactRecord>;
 
 export const AuditRecord = z.object({
   schemaVersion: Version,

@@ -74,6 +74,19 @@ function collectOutcomes(messages: Message[]): Map<string, ToolOutcome> {
   return latest;
 }
 
+interface Ref {
+  artifactId: string;
+  version: number;
+}
+
+/** The `{ artifactId, version }` a tool result names. */
+function refIn(content: string): Ref | undefined {
+  const r = parse<Partial<Ref>>(content);
+  return typeof r?.artifactId === "string" && typeof r.version === "number"
+    ? { artifactId: r.artifactId, version: r.version }
+    : undefined;
+}
+
 function parse<T>(content: string): T | undefined {
   try {
     return JSON.parse(content) as T;
@@ -95,8 +108,9 @@ function decide(outcomes: Map<string, ToolOutcome>, tools: ReadonlySet<string> =
   if (extracted.isError) {
     return { kind: "end", outcome: "failed", reason: extracted.content };
   }
-  const po = parse<{ po: NormalizedPo }>(extracted.content)?.po;
-  if (!po) return { kind: "end", outcome: "failed", reason: "extract returned no purchase order" };
+  const read = parse<{ po: NormalizedPo; artifact: Ref }>(extracted.content);
+  const po = read?.po;
+  if (!po || !read?.artifact) return { kind: "end", outcome: "failed", reason: "extract returned no purchase order" };
 
   const validated = outcomes.get("validate");
   const transformed = outcomes.get("transform");
@@ -105,20 +119,29 @@ function decide(outcomes: Map<string, ToolOutcome>, tools: ReadonlySet<string> =
       kind: "tools",
       thought: `PO ${po.poNumber} read. Validating and normalizing it in parallel.`,
       calls: [
-        { name: "validate", input: { po } },
-        { name: "transform", input: { po } },
+        { name: "validate", input: read.artifact },
+        { name: "transform", input: read.artifact },
       ],
     };
   }
   if (validated.isError || transformed.isError) {
     return { kind: "end", outcome: "failed", reason: validated.isError ? validated.content : transformed.content };
   }
+  // The version to write is transform's; when it made a new one, that exact version is validated too.
+  const target = refIn(transformed.content) ?? read.artifact;
+  if (refIn(validated.content)?.version !== target.version) {
+    return {
+      kind: "tools",
+      thought: `Transform produced version ${target.version}; validating exactly that version.`,
+      calls: [{ name: "validate", input: target }],
+    };
+  }
   const findings = parse<{ findings: Finding[] }>(validated.content)?.findings ?? [];
   const errors = findings.filter((f) => f.severity === "error");
   if (errors.length > 0) {
     return { kind: "end", outcome: "rejected", reason: errors.map((f) => f.message).join(" ") };
   }
-  const normalized = parse<{ po: NormalizedPo }>(transformed.content)?.po ?? po;
+  const normalized = po;
 
   // What a human must look at: a supplier not on the list, or fields read with low confidence (PDF, email body).
   const unknownSupplier = findings.find((f) => f.code === "UNKNOWN_SUPPLIER" || f.code === "LOW_CONFIDENCE_FIELDS");
@@ -127,7 +150,7 @@ function decide(outcomes: Map<string, ToolOutcome>, tools: ReadonlySet<string> =
     return {
       kind: "tools",
       thought: "The supplier is not on the customer's vendor list; a human must decide.",
-      calls: [{ name: "escalate_to_human", input: { reason: unknownSupplier.message, po: normalized } }],
+      calls: [{ name: "escalate_to_human", input: { reason: unknownSupplier.message, ...target } }],
     };
   }
   if (escalation?.isError) {
@@ -178,7 +201,7 @@ function decide(outcomes: Map<string, ToolOutcome>, tools: ReadonlySet<string> =
           name: "escalate_to_human",
           input: {
             reason: `PO total exceeds the remaining budget of cost center ${budget.costCenter ?? "(unknown)"} (${budget.availableMinor ?? "?"} minor units left).`,
-            po: normalized,
+            ...target,
           },
         },
       ],
@@ -190,7 +213,7 @@ function decide(outcomes: Map<string, ToolOutcome>, tools: ReadonlySet<string> =
     return {
       kind: "tools",
       thought: `PO ${normalized.poNumber} is valid. Saving it; the approval policy decides whether a human signs first.`,
-      calls: [{ name: "save", input: { po: normalized } }],
+      calls: [{ name: "save", input: target }],
     };
   }
   if (saved.isError) {

@@ -58,26 +58,63 @@ export function normalizeVendorName(name: string): string {
     .trim();
 }
 
-/**
- * The configured vendor a supplier is, or undefined. The id decides when it matches; otherwise the
- * normalized name does, unless the supplier states an id that contradicts the named vendor's id
- * (a look-alike name must not inherit a preferred vendor's exemption).
- */
-export function findVendor(customer: CustomerConfig, supplier: { name: string; id?: string }): Vendor | undefined {
-  const id = supplier.id?.trim().toLowerCase();
-  if (id) {
-    const byId = customer.vendors.find((v) => v.id.trim().toLowerCase() === id);
-    if (byId) return byId;
-  }
-  const name = normalizeVendorName(supplier.name);
-  if (!name) return undefined;
-  const byName = customer.vendors.find((v) => normalizeVendorName(v.name) === name);
-  if (byName && id && byName.id.trim().toLowerCase() !== id) return undefined;
-  return byName;
+/** A vendor name without the legal form (Inc., LLC, Co., GmbH...), for comparing a document's name with the master. */
+function coreVendorName(name: string): string {
+  return normalizeVendorName(name)
+    .replace(/\b(incorporated|inc|llc|l l c|ltd|limited|co|company|corp|corporation|gmbh|ag|sa|plc|lp)\b/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
 }
 
+/** Whether a document's supplier name is the vendor master's name for that id (legal form aside). */
+export function vendorNameConsistent(vendor: Vendor, name: string): boolean {
+  const a = coreVendorName(vendor.name);
+  return a.length > 0 && a === coreVendorName(name);
+}
+
+/**
+ * Who the supplier is according to the vendor master. Preferred status comes only from a match by
+ * id whose name agrees with the master; an id that names another vendor is a `mismatch` (a question
+ * for a human, never an exemption); a name-only match is a known vendor without preferred status.
+ */
+export function vendorStanding(
+  customer: CustomerConfig,
+  supplier: { name: string; id?: string },
+): { vendor?: Vendor; preferred: boolean; mismatch?: string } {
+  const id = supplier.id?.trim().toLowerCase();
+  const name = normalizeVendorName(supplier.name);
+  if (id) {
+    const byId = customer.vendors.find((v) => v.id.trim().toLowerCase() === id);
+    if (byId) {
+      if (vendorNameConsistent(byId, supplier.name)) return { vendor: byId, preferred: byId.preferred === true };
+      return {
+        preferred: false,
+        mismatch: `the supplier id ${byId.id} belongs to ${byId.name} in the vendor master, but the document names "${supplier.name}"`,
+      };
+    }
+  }
+  if (!name) return { preferred: false };
+  const byName = customer.vendors.find((v) => normalizeVendorName(v.name) === name);
+  if (byName && id && byName.id.trim().toLowerCase() !== id) {
+    return {
+      preferred: false,
+      mismatch: `the document names vendor ${byName.name} but gives the id "${supplier.id}" instead of ${byName.id}`,
+    };
+  }
+  return byName ? { vendor: byName, preferred: false } : { preferred: false };
+}
+
+/**
+ * The configured vendor a supplier is, or undefined: by id with a consistent name, else by name
+ * when no contradicting id is given (a look-alike must not inherit a vendor's standing).
+ */
+export function findVendor(customer: CustomerConfig, supplier: { name: string; id?: string }): Vendor | undefined {
+  return vendorStanding(customer, supplier).vendor;
+}
+
+/** Preferred only by id with the name consistent with the vendor master. */
 export function isPreferredVendor(customer: CustomerConfig, supplier: { name: string; id?: string }): boolean {
-  return findVendor(customer, supplier)?.preferred === true;
+  return vendorStanding(customer, supplier).preferred;
 }
 
 /** Config amounts are major units; converted through decimal text so 10000.5 becomes exactly 1000050. */
@@ -103,8 +140,9 @@ export function tierFor(customer: CustomerConfig, weekday: Weekday): PolicyTier 
 export function evaluatePolicy(customer: CustomerConfig, input: PolicyInput): PolicyDecision {
   const weekday = weekdayOf(input.orderDate);
   const tier = tierFor(customer, weekday);
-  const vendor = findVendor(customer, { name: input.supplierName, id: input.supplierId });
-  const preferred = vendor?.preferred === true;
+  const standing = vendorStanding(customer, { name: input.supplierName, id: input.supplierId });
+  const vendor = standing.vendor;
+  const preferred = standing.preferred;
   const effect = input.effect ?? "write";
   const tool = input.tool ?? "save";
   const cedarDecision = authorize(customer, {
@@ -127,7 +165,7 @@ export function evaluatePolicy(customer: CustomerConfig, input: PolicyInput): Po
   const autoMinor = configAmountToMinor(tier.autoApproveUpTo, customer.currency);
   const autoLimit = formatMinor(autoMinor, customer.currency);
 
-  if (cedarDecision.decision === "allow") {
+  if (cedarDecision.decision === "allow" && standing.mismatch === undefined) {
     const byLimit = cedarDecision.policies.includes(`${tier.name}/auto-approve`);
     return {
       ...base,
@@ -143,7 +181,9 @@ export function evaluatePolicy(customer: CustomerConfig, input: PolicyInput): Po
     ? ` No approver in this tier is eligible for that amount on ${DAY_NAMES[weekday]}; asking those without a limit.`
     : "";
   let why: string;
-  if (cedarDecision.policies.length > 0 || effect === "dangerous") {
+  if (standing.mismatch !== undefined) {
+    why = `the vendor's identity is in doubt: ${standing.mismatch}; a human must confirm who the supplier is (${amount}).`;
+  } else if (cedarDecision.policies.length > 0 || effect === "dangerous") {
     why = `${tool} is a ${effect} operation on a PO from ${who} (${amount}) and always needs a human.`;
   } else if (input.agent !== undefined && input.agent !== ORCHESTRATOR) {
     why = `${amount} from ${who} was requested by "${input.agent}", which the policy does not let write on its own.`;

@@ -1,9 +1,27 @@
 import { z } from "zod";
+import {
+  ArtifactError,
+  applyChanges,
+  artifactIdFor,
+  changedLeaves,
+  classesOf,
+  findVersion,
+  needsHumanOf,
+  poHash,
+  poOf,
+  provenanceAfter,
+} from "../agent/artifacts.js";
 import { DEFAULTS } from "../constants.js";
 import { prepareContext } from "../context/prepare.js";
 import { createFetchContextTool } from "../context/tool.js";
 import type { ThreadMessage } from "../context/types.js";
 import { DocumentError } from "../errors.js";
+import {
+  type AmendmentChange,
+  AmendmentChange as AmendmentChangeSchema,
+  type AmendmentClass,
+  type ArtifactRecord,
+} from "../ledger/records.js";
 import { type McpTool, mcpToolSpecs } from "../mcp/client.js";
 import type { ContentBlock } from "../model/types.js";
 import { buildExtractionContent, readExtractionAnswer } from "../po/claude-extract.js";
@@ -13,7 +31,7 @@ import { NormalizedPo } from "../po/model.js";
 import { parseOptionsFor, readDocument } from "../po/parse.js";
 import { transformPo } from "../po/transform.js";
 import { validatePo } from "../po/validate.js";
-import type { Tool, ToolOutput } from "./types.js";
+import type { Tool, ToolContext, ToolOutput } from "./types.js";
 
 /** Tool names the model may call. `escalate_to_human` never runs as code: it becomes an approval request. */
 export const ESCALATE_TOOL = "escalate_to_human";
@@ -42,7 +60,14 @@ const extract: Tool<Record<string, never>> = {
         await ctx.savePreparedContext(prepared);
         context = prepared.text;
       }
-      return json({ format, po, ...(lowConfidence ? { lowConfidence } : {}), ...(context ? { context } : {}) });
+      const stored = await storeDocumentVersion(ctx, po, []);
+      return json({
+        format,
+        artifact: refOf(stored),
+        po: poOf(stored),
+        ...(lowConfidence ? { lowConfidence } : {}),
+        ...(context ? { context } : {}),
+      });
     } catch (err) {
       if (!(err instanceof DocumentError)) throw err;
       // No text to parse (a scan, a photo): Claude reads it as a document block, checked by the same schema.
@@ -51,9 +76,13 @@ const extract: Tool<Record<string, never>> = {
         try {
           const content = buildExtractionContent(bytes, name) as unknown as ContentBlock[];
           const answer = await ctx.extractWithModel(content);
-          const po = readExtractionAnswer(answer, name, "pdf", { timeZone: ctx.customer.timeZone });
+          const read = readExtractionAnswer(answer, name, "pdf", { timeZone: ctx.customer.timeZone });
+          // A model read the fields: a human confirms them before anything is written.
+          const stored = await storeDocumentVersion(ctx, read, ["model-draft"]);
+          const po = poOf(stored);
           return json({
             format: kind,
+            artifact: refOf(stored),
             po,
             extractedBy: "model",
             ...(po.source.lowConfidence ? { lowConfidence: po.source.lowConfidence } : {}),
@@ -89,53 +118,196 @@ function threadMessages(thread: EmailThread): ThreadMessage[] {
   }));
 }
 
-const validate: Tool<{ po: NormalizedPo }> = {
+/** A reference to one stored version of the run's PO: what every PO tool takes instead of a PO. */
+const Ref = {
+  artifactId: z
+    .string()
+    .regex(/^po_[0-9a-f]{16}$/)
+    .describe("from extract, amend, draft_po or transform"),
+  version: z.number().int().positive().max(9999),
+};
+type RefArgs = { artifactId: string; version: number };
+
+const refOf = (a: ArtifactRecord): RefArgs => ({ artifactId: a.artifactId, version: a.version });
+
+/** Version 1: what the parser (or, flagged, a model) read from the document, normalized by code. */
+async function storeDocumentVersion(
+  ctx: ToolContext,
+  read: NormalizedPo,
+  needsHuman: AmendmentClass[],
+): Promise<ArtifactRecord> {
+  const po = transformPo(read);
+  const fromParser = (read.source.fields ?? []).map((f) => ({ field: f.field, from: f.from }));
+  return ctx.artifacts.put({
+    artifactId: artifactIdFor(ctx.runId, ctx.document.sha256),
+    documentSha256: ctx.document.sha256,
+    origin: "document",
+    po: po as unknown as Record<string, unknown>,
+    poSha256: poHash(po),
+    provenance: provenanceAfter(fromParser, read, po, "transform"),
+    needsHuman,
+  });
+}
+
+/** The version a reference names in this run, or the tool error the model reads. */
+async function versionOf(
+  ctx: ToolContext,
+  ref: RefArgs,
+): Promise<{ artifact: ArtifactRecord; po: NormalizedPo } | { error: ToolOutput }> {
+  const all = await ctx.artifacts.list();
+  const artifact = findVersion(all, ref);
+  if (!artifact) return { error: error(`artifact ${ref.artifactId} has no version ${ref.version} in this run`) };
+  try {
+    return { artifact, po: poOf(artifact) };
+  } catch (err) {
+    if (err instanceof ArtifactError) return { error: error(err.message) };
+    throw err;
+  }
+}
+
+const validate: Tool<RefArgs> = {
   name: "validate",
   description:
-    "Check a normalized PO: arithmetic of lines and totals, mandatory fields, duplicate PO numbers already saved, unknown suppliers. Returns findings with code, severity and message.",
+    "Check one stored PO version: arithmetic, mandatory fields, duplicate PO numbers, unknown suppliers. Only a version validated without errors can be saved.",
   effect: "read",
-  input: z.object({ po: NormalizedPo }).strict(),
-  async run({ po }, ctx) {
-    const existing = await ctx.findSavedOrder(po.poNumber);
-    const findings = validatePo(po, ctx.customer, {
+  input: z.object(Ref).strict(),
+  async run(ref, ctx) {
+    const got = await versionOf(ctx, ref);
+    if ("error" in got) return got.error;
+    const existing = await ctx.findSavedOrder(got.po.poNumber);
+    const findings = validatePo(got.po, ctx.customer, {
       existingRunForPoNumber: existing && existing.runId !== ctx.runId ? existing.runId : undefined,
     });
-    return json({ findings, errors: findings.filter((f) => f.severity === "error").length });
+    const errors = findings.filter((f) => f.severity === "error").length;
+    await ctx.artifacts.markValidated(ref, {
+      errors,
+      warnings: findings.filter((f) => f.severity === "warning").length,
+    });
+    return json({ ...ref, findings, errors });
   },
 };
 
-const transform: Tool<{ po: NormalizedPo }> = {
+const transform: Tool<RefArgs> = {
   name: "transform",
-  description: "Normalize a PO: units to UN/ECE Recommendation 20 codes, dates to ISO 8601, currency codes.",
+  description:
+    "Normalize a stored PO version by code (units to UN/ECE Rec 20, ISO dates, currency codes). Returns the same reference when nothing changes, else a new version.",
   effect: "read",
-  input: z.object({ po: NormalizedPo }).strict(),
-  async run({ po }) {
-    return json({ po: transformPo(po) });
+  input: z.object(Ref).strict(),
+  async run(ref, ctx) {
+    const got = await versionOf(ctx, ref);
+    if ("error" in got) return got.error;
+    const out = transformPo(got.po);
+    const changed = changedLeaves(got.po, out).map((c) => c.path);
+    if (changed.length === 0) return json({ ...ref, changed: [] });
+    const stored = await ctx.artifacts.put({
+      artifactId: ref.artifactId,
+      documentSha256: got.artifact.documentSha256,
+      origin: "transform",
+      parentVersion: ref.version,
+      po: out as unknown as Record<string, unknown>,
+      poSha256: poHash(out),
+      provenance: provenanceAfter(got.artifact.provenance, got.po, out, "transform"),
+      needsHuman: got.artifact.needsHuman,
+    });
+    return json({ ...refOf(stored), changed });
   },
 };
 
-const save: Tool<{ po: NormalizedPo }> = {
+const amend: Tool<RefArgs & { reason: string; changes: AmendmentChange[] }> = {
+  name: "amend",
+  description:
+    "Change a stored PO version: RFC 6901 paths into the PO (e.g. /lines/0/unit), `value` to set or `remove: true`; `/lines/-` appends. Returns a new version. Changes to money, quantities, supplier, currency, order date or PO number are shown to a human before any save.",
+  effect: "read",
+  input: z
+    .object({
+      ...Ref,
+      reason: z.string().min(1).max(500),
+      changes: z.array(AmendmentChangeSchema).min(1).max(50),
+    })
+    .strict(),
+  async run({ reason, changes, ...ref }, ctx) {
+    const got = await versionOf(ctx, ref);
+    if ("error" in got) return got.error;
+    const applied = applyChanges(got.po, changes);
+    if ("error" in applied) return error(`amend: ${applied.error}`);
+    const classes = classesOf(got.po, applied.po);
+    const stored = await ctx.artifacts.put({
+      artifactId: ref.artifactId,
+      documentSha256: got.artifact.documentSha256,
+      origin: "amendment",
+      parentVersion: ref.version,
+      po: applied.po as unknown as Record<string, unknown>,
+      poSha256: poHash(applied.po),
+      provenance: provenanceAfter(got.artifact.provenance, got.po, applied.po, `amendment v${ref.version}`),
+      amendment: { reason, changes, classes },
+      needsHuman: needsHumanOf(ctx.customer, got.artifact.needsHuman, classes),
+    });
+    return json({ ...refOf(stored), classes, needsHuman: stored.needsHuman });
+  },
+};
+
+const draft: Tool<{ reason: string; po: Omit<NormalizedPo, "source"> }> = {
+  name: "draft_po",
+  description:
+    "When no parser could read the document: the PO you built from read_document's raw text, as a new version. A human always confirms a drafted PO before it is saved.",
+  effect: "read",
+  input: z.object({ reason: z.string().min(1).max(500), po: NormalizedPo.omit({ source: true }) }).strict(),
+  async run({ reason, po: built }, ctx) {
+    const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
+    const po = NormalizedPo.parse({
+      ...built,
+      source: { format: "json", document: name, method: "model", lowConfidence: ["(whole PO drafted by the model)"] },
+    });
+    const all = await ctx.artifacts.list();
+    const doc = all.find((a) => a.origin === "document");
+    const classes = doc ? classesOf(poOf(doc), po) : [];
+    const stored = await ctx.artifacts.put({
+      artifactId: artifactIdFor(ctx.runId, ctx.document.sha256),
+      documentSha256: ctx.document.sha256,
+      origin: "model-draft",
+      po: po as unknown as Record<string, unknown>,
+      poSha256: poHash(po),
+      provenance: [{ field: "/", from: `model draft from raw text: ${reason.slice(0, 200)}` }],
+      amendment: { reason, changes: [], classes: [...classes, "model-draft"] },
+      needsHuman: needsHumanOf(ctx.customer, [], [...classes, "model-draft"]),
+    });
+    return json({ ...refOf(stored), needsHuman: stored.needsHuman });
+  },
+};
+
+const save: Tool<RefArgs> = {
   name: "save",
   description:
-    "Save the PO to the customer's order system. A write: the customer's approval policy decides whether it runs now or waits for a human.",
+    "Write one validated PO version to the customer's order system. The approval policy, applied to that stored version, decides whether it runs now or waits for a human.",
   effect: "write",
-  input: z.object({ po: NormalizedPo }).strict(),
-  async run({ po }, ctx) {
+  input: z.object(Ref).strict(),
+  async run(ref, ctx) {
+    const got = await versionOf(ctx, ref);
+    if ("error" in got) return got.error;
+    if (got.artifact.validation?.errors !== 0) {
+      return error(`save: version ${ref.version} has not passed validate without errors`);
+    }
     const { created } = await ctx.saveOrder({
-      poNumber: po.poNumber,
-      po,
+      poNumber: got.po.poNumber,
+      po: got.po,
       idempotencyKey: `${ctx.runId}`,
     });
-    return json({ saved: true, poNumber: po.poNumber, replayed: !created });
+    return json({ saved: true, poNumber: got.po.poNumber, ...ref, replayed: !created });
   },
 };
 
-const escalate: Tool<{ reason: string; po?: NormalizedPo }> = {
+const escalate: Tool<{ reason: string; artifactId?: string; version?: number }> = {
   name: ESCALATE_TOOL,
   description:
-    "Ask a human approver to decide something you cannot decide from the rules (for example an unknown supplier). The run waits for the answer.",
+    "Ask a human approver to decide what the rules leave open (e.g. an unknown supplier); pass the PO reference when there is one. The run waits for the answer.",
   effect: "read",
-  input: z.object({ reason: z.string().min(1), po: NormalizedPo.optional() }).strict(),
+  input: z
+    .object({
+      reason: z.string().min(1).max(2000),
+      artifactId: Ref.artifactId.optional(),
+      version: Ref.version.optional(),
+    })
+    .strict(),
   async run() {
     throw new Error("escalate_to_human is handled by the approval gate, never executed as a tool");
   },
@@ -143,7 +315,16 @@ const escalate: Tool<{ reason: string; po?: NormalizedPo }> = {
 
 const fetchContext = createFetchContextTool((ctx) => ctx.loadPreparedContext());
 
-export const TOOLS: readonly Tool[] = [extract, validate, transform, save, escalate, fetchContext] as Tool[];
+export const TOOLS: readonly Tool[] = [
+  extract,
+  validate,
+  transform,
+  amend,
+  draft,
+  save,
+  escalate,
+  fetchContext,
+] as Tool[];
 
 /** A built-in tool, else one of the tools mounted from the customer's MCP servers for this run. */
 export function findTool(name: string, mounted: readonly Tool[] = []): Tool | undefined {

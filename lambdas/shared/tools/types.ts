@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { CustomerConfig } from "../config/schema.js";
 import type { PreparedContext } from "../context/types.js";
+import type { ArtifactRecord } from "../ledger/records.js";
 import type { ContentBlock } from "../model/types.js";
 
 /**
@@ -18,6 +19,18 @@ export interface ToolContext {
   loadDocument(): Promise<Uint8Array>;
   /** Orders already saved for this customer, by PO number (duplicate detection). */
   findSavedOrder(poNumber: string): Promise<{ runId: string } | undefined>;
+  /**
+   * This run's PO versions (the ledger's, never another run's). `put` stores a new version once:
+   * a replay that would store the same content on the same parent returns the stored version.
+   */
+  artifacts: {
+    list(): Promise<ArtifactRecord[]>;
+    put(version: Omit<ArtifactRecord, "schemaVersion" | "createdAt" | "runId" | "version">): Promise<ArtifactRecord>;
+    markValidated(
+      ref: { artifactId: string; version: number },
+      result: { errors: number; warnings: number },
+    ): Promise<void>;
+  };
   /** Idempotent write of a saved order; `idempotencyKey` makes a replay a no-op. */
   saveOrder(order: { poNumber: string; po: unknown; idempotencyKey: string }): Promise<{ created: boolean }>;
   /** This run's prepared email-thread context (written by extract, read by fetch_context). */
