@@ -188,3 +188,86 @@ describe("po-agent extract --json on real shapes", () => {
     expect(pos[1]?.findings.map((f) => f.code)).toContain("LOW_CONFIDENCE_FIELDS");
   });
 });
+
+const acme = loadCustomer("customers", "acme");
+const textOf = (f: string) => new TextDecoder().decode(fixture(f));
+
+describe("UBL / Peppol BIS 3 orders", () => {
+  it("applies line allowances and charges, honours PrepaidAmount and PayableRoundingAmount: consistent, not rejected", () => {
+    // Act
+    const { po } = parseDocument(fixture("ubl-peppol-order-line-allowances.xml"), "peppol.xml", parseOptionsFor(acme));
+    // Assess
+    expect(po.lines.map((l) => l.amountMinor)).toEqual([570000, 20000, 20000]);
+    expect(po.lines[0]?.allowances).toEqual([{ reason: "Volume discount 5%", code: "95", amountMinor: 30000 }]);
+    expect(po.lines[1]?.charges).toEqual([{ reason: "Packaging", code: "ABL", amountMinor: 2000 }]);
+    // The price-level discount only explains the net price: not applied again.
+    expect(po.lines[0]?.unitPriceMinor).toBe(5000);
+    expect(po.totals).toMatchObject({ taxInclusiveMinor: 768750, prepaidMinor: 100000, roundingMinor: 50 });
+    expect(po.totalMinor).toBe(668800);
+    expect(validatePo(po, acme).filter((f) => f.severity === "error")).toEqual([]);
+  });
+
+  it("a line without LineExtensionAmount gets quantity × price ± its allowances and charges", () => {
+    // Prepare
+    const xml = textOf("ubl-peppol-order-line-allowances.xml").replace(
+      '<cbc:LineExtensionAmount currencyID="EUR">5700.00</cbc:LineExtensionAmount>',
+      "",
+    );
+    // Act
+    const { po } = parseDocument(enc(xml), "peppol.xml");
+    // Assess
+    expect(po.lines[0]?.amountMinor).toBe(570000);
+    expect(codes(po, acme)).not.toContain("LINE_AMOUNT_MISMATCH");
+  });
+
+  it("a payable amount that ignores the prepayment is still flagged", () => {
+    // Prepare
+    const xml = textOf("ubl-peppol-order-line-allowances.xml").replace(
+      '<cbc:PayableAmount currencyID="EUR">6688.00</cbc:PayableAmount>',
+      '<cbc:PayableAmount currencyID="EUR">7688.00</cbc:PayableAmount>',
+    );
+    // Act
+    const findings = validatePo(parseDocument(enc(xml), "peppol.xml").po, acme);
+    // Assess
+    expect(findings).toContainEqual(expect.objectContaining({ code: "TOTAL_MISMATCH", severity: "error" }));
+    expect(findings.find((f) => f.code === "TOTAL_MISMATCH")?.message).toContain("€1,000.00 is prepaid");
+  });
+
+  it("a stated line amount that contradicts its allowance is flagged, not corrected", () => {
+    // Prepare
+    const xml = textOf("ubl-peppol-order-line-allowances.xml").replace(
+      '<cbc:Amount currencyID="EUR">300.00</cbc:Amount>',
+      '<cbc:Amount currencyID="EUR">310.00</cbc:Amount>',
+    );
+    // Act
+    const { po } = parseDocument(enc(xml), "peppol.xml");
+    // Assess
+    expect(po.lines[0]?.amountMinor).toBe(570000);
+    expect(codes(po, acme)).toContain("LINE_AMOUNT_MISMATCH");
+  });
+});
+
+describe("cXML OrderRequest", () => {
+  it("reads the header requestedDeliveryDate and keeps the calendar date of midnight stamps", () => {
+    // Act: customer37 is in America/Chicago, where 2026-12-10T00:00:00Z is still 9 December
+    const { po } = parseDocument(fixture("cxml-header-delivery-midnight.xml"), "o.xml", parseOptionsFor(c37));
+    // Assess
+    expect(po.requestedDelivery).toBe("2026-12-10");
+    expect(po.orderDate).toBe("2026-11-24");
+    expect(po.source.fields).toContainEqual({
+      field: "requestedDelivery",
+      from: "OrderRequestHeader/@requestedDeliveryDate",
+    });
+    expect(codes(po)).not.toContain("MISSING_DELIVERY_DATE");
+  });
+
+  it("a timestamp with a time of day is still the date in the customer's zone", () => {
+    // Prepare: 03:30 UTC on the 24th is the evening of the 23rd in Chicago
+    const xml = textOf("cxml-header-delivery-midnight.xml").replace(
+      'orderDate="2026-11-24T00:00:00+01:00"',
+      'orderDate="2026-11-24T03:30:00Z"',
+    );
+    // Act / Assess
+    expect(parseDocument(enc(xml), "o.xml", parseOptionsFor(c37)).po.orderDate).toBe("2026-11-23");
+  });
+});
