@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { loadCustomer } from "../../lambdas/shared/config/load.js";
+import { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import {
   type ParseOptions,
   PoDocumentError,
@@ -269,5 +270,122 @@ describe("cXML OrderRequest", () => {
     );
     // Act / Assess
     expect(parseDocument(enc(xml), "o.xml", parseOptionsFor(c37)).po.orderDate).toBe("2026-11-23");
+  });
+});
+
+describe("CSV as ERP systems export it", () => {
+  it("semicolons, decimal commas with thousands dots, synonym headers, no buyer and no total", () => {
+    // Act
+    const { po, lowConfidence } = parseDocument(
+      fixture("csv-erp-export-semicolon-decimal-comma.csv"),
+      "export.csv",
+      parseOptionsFor(c37),
+    );
+    // Assess
+    expect(po.poNumber).toBe("PSC-4502150");
+    expect(po.supplier).toEqual({ name: "Cornbelt Hydraulics LLC", id: "PSV-0311" });
+    expect(po.lines.map((l) => [l.quantity, l.unitPriceMinor, l.amountMinor])).toEqual([
+      ["250", 485, 121250],
+      ["120", 310, 37200],
+      ["2", 41200, 82400],
+    ]);
+    expect(po.requestedDelivery).toBe("2026-12-14");
+    // Computed total and the receiving customer as buyer, each said so.
+    expect(po.totalMinor).toBe(240850);
+    expect(po.source.fields).toContainEqual({
+      field: "totalMinor",
+      from: "computed: the sum of the line amounts = 2408.50 (no total column)",
+    });
+    expect(po.buyer.name).toBe("Prairie State Components");
+    expect(lowConfidence).toEqual(["buyer.name"]);
+    expect(po.source.fields).toContainEqual({ field: "lines[].quantity", from: 'column "Qty" (read as quantity)' });
+    expect(validatePo(po, c37).filter((f) => f.severity === "error")).toEqual([]);
+  });
+
+  it("without a receiving customer a CSV with no buyer column names the missing buyer", () => {
+    // Act / Assess
+    expect(refusal(fixture("csv-erp-export-semicolon-decimal-comma.csv")).missing).toEqual([
+      'missing buyer: the CSV has no "buyer" column (or customer, bill_to)',
+    ]);
+  });
+
+  it("a CSV with several PO numbers is several POs, rows grouped by PO number", () => {
+    // Act
+    const all = parseDocumentAll(fixture("csv-erp-export-two-pos.csv"), "two.csv", parseOptionsFor(c37));
+    // Assess
+    expect(all.map((p) => [p.position, p.po.poNumber, p.po.lines.length, p.po.totalMinor])).toEqual([
+      [1, "PSC-4502160", 2, 525000],
+      [2, "PSC-4502161", 2, 50100],
+    ]);
+    expect(all[0]?.po.lines[0]?.amountMinor).toBe(450000);
+    expect(all[1]?.po.source.position).toEqual({ index: 2, of: 2, label: "PO PSC-4502161" });
+    for (const p of all) expect(validatePo(p.po, c37).filter((f) => f.severity === "error")).toEqual([]);
+  });
+
+  it("headers no synonym covers: the error names them and the config setting that maps them", () => {
+    // Act
+    const err = refusal(fixture("csv-custom-headers.csv"), parseOptionsFor(c37));
+    // Assess
+    expect(err.message).toMatch(
+      /^the CSV is missing the headers "po_number", "order_date", "supplier", "currency", "description", "quantity", "unit_price" /,
+    );
+    expect(err.message).toContain('headers not recognised: "Bestellnummer", "Bestelldatum", "Lieferant", "Währung"');
+    expect(err.message).toContain('formats.csv.columns: { po_number: "<header>" }');
+    expect(err.format).toBe("csv");
+    expect(err.missing).toHaveLength(7);
+  });
+
+  it("the customer's column mapping reads them", () => {
+    // Prepare
+    const mapped = CustomerConfig.parse({
+      ...c37,
+      formats: {
+        csv: {
+          columns: {
+            po_number: "Bestellnummer",
+            order_date: "Bestelldatum",
+            supplier: "Lieferant",
+            currency: "Währung",
+            description: "Artikelbezeichnung",
+            quantity: "Menge",
+            unit: "Einheit",
+            unit_price: "Einzelpreis",
+          },
+        },
+      },
+    });
+    // Act
+    const { po } = parseDocument(fixture("csv-custom-headers.csv"), "de.csv", parseOptionsFor(mapped));
+    // Assess
+    expect(po.supplier.name).toBe("Tri-County Electrical Wholesale");
+    expect(po.lines.map((l) => [l.quantity, l.unit, l.unitPriceMinor])).toEqual([
+      ["30", "BX", 790],
+      ["25", "EA", 420],
+    ]);
+    expect(po.totalMinor).toBe(34200);
+  });
+
+  it("the config refuses a mapping for a column that does not exist", () => {
+    // Act
+    const res = CustomerConfig.safeParse({ ...c37, formats: { csv: { columns: { qty: "Menge" } } } });
+    // Assess
+    expect(res.success).toBe(false);
+  });
+
+  it("two headers that both read as one column are refused with the way out", () => {
+    // Prepare
+    const csv =
+      "po_number,order_date,supplier,currency,description,qty,quantity,unit_price\nP-1,2026-11-26,S,USD,W,1,2,3.00\n";
+    // Act / Assess
+    expect(refusal(enc(csv)).message).toBe(
+      'the CSV headers "qty" and "quantity" both read as "quantity"; say which one is meant in the customer config: formats.csv.columns: { quantity: "<header>" }',
+    );
+  });
+
+  it("prose with a few commas is still not a CSV", () => {
+    // Act / Assess
+    expect(
+      refusal(enc("Standard terms: net 30, goods remain ours until paid.\nThank you, see you.\n")).message,
+    ).toMatch(/^not a purchase order format we read/);
   });
 });
