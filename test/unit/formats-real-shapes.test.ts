@@ -13,6 +13,7 @@ import {
   parseDocument,
   parseDocumentAll,
   parseOptionsFor,
+  readDocument,
 } from "../../lambdas/shared/po/parse.js";
 import { validatePo } from "../../lambdas/shared/po/validate.js";
 import { extractCommand } from "../../local/extract-command.js";
@@ -387,5 +388,64 @@ describe("CSV as ERP systems export it", () => {
     expect(
       refusal(enc("Standard terms: net 30, goods remain ours until paid.\nThank you, see you.\n")).message,
     ).toMatch(/^not a purchase order format we read/);
+  });
+});
+
+/** A PO laid out like many ERP print forms: headings on their own line, values below, `No.` under the title. */
+async function headingPdf(): Promise<Uint8Array> {
+  const { PDFDocument, StandardFonts } = await import("pdf-lib");
+  const doc = await PDFDocument.create();
+  const page = doc.addPage([612, 792]);
+  const font = await doc.embedFont(StandardFonts.Helvetica);
+  const bold = await doc.embedFont(StandardFonts.HelveticaBold);
+  const t = (s: string, x: number, y: number, f = font, size = 10) => page.drawText(s, { x, y, size, font: f });
+  t("HUDSON VALLEY PACKAGING", 50, 740, bold, 14);
+  t("PURCHASE ORDER", 400, 740, bold, 14);
+  t("No. P00342", 400, 722);
+  t("DATE", 400, 700, bold);
+  t("2026-11-27", 400, 686);
+  t("VENDOR", 50, 650, bold);
+  t("BUYER", 300, 650, bold);
+  t("Hudson Valley Packaging", 50, 636);
+  t("Acme Manufacturing", 300, 636);
+  t("77 River Road, Kingston NY", 50, 622);
+  t("400 Foundry Road, Allentown PA", 300, 622);
+  t("CURRENCY", 50, 596, bold);
+  t("USD", 50, 582);
+  const cols = [50, 80, 330, 380, 420, 500];
+  ["Line", "Description", "Qty", "Unit", "Unit Price", "Amount"].forEach((h, i) => {
+    t(h, cols[i] ?? 0, 550, bold);
+  });
+  [
+    ["1", "Corrugated box 18x12x10, 200#", "500", "EA", "1.85", "925.00"],
+    ["2", "Stretch film 18 in, 80 ga", "24", "RO", "21.50", "516.00"],
+  ].forEach((r, i) => {
+    r.forEach((c, j) => {
+      t(c, cols[j] ?? 0, 530 - i * 16);
+    });
+  });
+  t("Total", 420, 480, bold);
+  t("1,441.00", 500, 480);
+  return doc.save({ useObjectStreams: false });
+}
+
+describe("PDF print forms", () => {
+  it("reads headings on their own line and a No. P00342 number under the title", async () => {
+    // Act
+    const { po, lowConfidence } = await readDocument(await headingPdf(), "p00342.pdf", parseOptionsFor(acme));
+    // Assess
+    expect(po.poNumber).toBe("P00342");
+    expect(po.orderDate).toBe("2026-11-27");
+    expect(po.supplier.name).toBe("Hudson Valley Packaging");
+    expect(po.buyer.name).toBe("Acme Manufacturing");
+    expect(po.currency).toBe("USD");
+    expect(po.lines.map((l) => l.amountMinor)).toEqual([92500, 51600]);
+    expect(po.totalMinor).toBe(144100);
+    expect(po.source.fields).toContainEqual({
+      field: "supplier.name",
+      from: 'heading "VENDOR" (value on the line below)',
+    });
+    expect(lowConfidence).toBeUndefined();
+    expect(validatePo(po, acme).filter((f) => f.severity !== "info")).toEqual([]);
   });
 });
