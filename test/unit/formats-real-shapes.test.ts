@@ -449,3 +449,130 @@ describe("PDF print forms", () => {
     expect(validatePo(po, acme).filter((f) => f.severity !== "info")).toEqual([]);
   });
 });
+
+describe("EDIFACT ORDERS", () => {
+  it("D96A with UNA: recognised by content and read, release characters honoured", () => {
+    // Act
+    const { format, po, lowConfidence } = parseDocument(
+      fixture("edifact-orders-d96a.edi"),
+      "upload.txt",
+      parseOptionsFor(c37),
+    );
+    // Assess
+    expect(format).toBe("edifact");
+    expect(po).toMatchObject({
+      poNumber: "PSC-4502180",
+      orderDate: "2026-11-30",
+      requestedDelivery: "2026-12-11",
+      currency: "USD",
+      buyer: { name: "Prairie State Components", id: "5412345000013" },
+      supplier: { name: "Cornbelt Hydraulics LLC", id: "PSV-0311" },
+      totalMinor: 206000,
+      notes: "Call ahead: gate 2, Jim's extension 214",
+    });
+    expect(po.lines.map((l) => [l.id, l.description, l.quantity, l.unit, l.unitPriceMinor, l.amountMinor])).toEqual([
+      ["1", "Gear pump 11 cc/rev", "4", "PCE", 41200, 164800],
+      ["2", "Pump seal kit", "4", "PCE", 10300, 41200],
+    ]);
+    expect(lowConfidence).toBeUndefined();
+    expect(validatePo(po, c37).filter((f) => f.severity !== "info")).toEqual([]);
+  });
+
+  it("D01B with a decimal comma, two ORDERS in one interchange, a line allowance, a supplier by id only", () => {
+    // Act
+    const all = parseDocumentAll(
+      fixture("edifact-orders-d01b-two-messages-decimal-comma.edi"),
+      "orders.edi",
+      parseOptionsFor(c37),
+    );
+    // Assess
+    expect(all.map((p) => [p.position, p.po.poNumber, p.po.totalMinor])).toEqual([
+      [1, "PSC-4502190", 1296250],
+      [2, "PSC-4502191", 38500],
+    ]);
+    const [first, second] = all;
+    expect(first?.po.lines[0]).toMatchObject({
+      quantity: "2.5",
+      unitPriceMinor: 230000,
+      amountMinor: 546250,
+      allowances: [{ reason: "Mill volume discount", code: "DI", amountMinor: 28750 }],
+    });
+    expect(first?.po.requestedDelivery).toBe("2026-12-14");
+    expect(
+      validatePo(first?.po as Parameters<typeof validatePo>[0], c37).filter((f) => f.severity === "error"),
+    ).toEqual([]);
+    expect(second?.po.supplier).toEqual({ name: "Lakeshore Office Supply", id: "PSV-0205" });
+    expect(second?.lowConfidence).toEqual(["buyer.name", "supplier.name"]);
+    expect(second?.po.source.position?.label).toBe("ORDERS 2 (PO PSC-4502191)");
+  });
+
+  it("honours other service characters declared in UNA", () => {
+    // Prepare: component |, element *, decimal comma, release !, terminator ~
+    const edi = [
+      "UNA|*,! ~",
+      "UNB*UNOC|3*SENDER*RECEIVER*261201|0900*R1~",
+      "UNH*1*ORDERS|D|96A|UN~",
+      "BGM*220*PO!*77*9~",
+      "DTM*137|20261201|102~",
+      "NAD*BY*BUY1||92**Buyer!|Co~",
+      "NAD*SU*V-1||92**Seller!~Sons~",
+      "CUX*2|EUR|9~",
+      "LIN*1~",
+      "IMD*F**|||Widget~",
+      "QTY*21|3~",
+      "PRI*AAA|2,50~",
+      "UNS*S~",
+      "MOA*86|7,50~",
+      "UNT*13*1~",
+      "UNZ*1*R1~",
+    ].join("\n");
+    // Act
+    const { po } = parseDocument(enc(edi), "x.edi");
+    // Assess
+    expect(po).toMatchObject({
+      poNumber: "PO*77",
+      buyer: { name: "Buyer|Co" },
+      supplier: { name: "Seller~Sons" },
+      currency: "EUR",
+      totalMinor: 750,
+    });
+    expect(po.lines[0]).toMatchObject({
+      description: "Widget",
+      quantity: "3",
+      unit: "C62",
+      unitPriceMinor: 250,
+      amountMinor: 750,
+    });
+  });
+
+  it("a wrong UNT segment count is refused clearly", () => {
+    // Act
+    const err = refusal(fixture("edifact-orders-bad-unt.edi"));
+    // Assess
+    expect(err.message).toBe(
+      "the EDIFACT message 1's UNT says 26 segments but UNH…UNT holds 25 (segments lost or added in transit?)",
+    );
+    expect(err.format).toBe("edifact");
+  });
+
+  it.each([
+    [
+      "an interchange with no ORDERS",
+      "UNB+UNOC:3+A+B+261201:0900+R1'UNH+1+INVOIC:D:96A:UN'BGM+380+INV1'UNT+3+1'UNZ+1+R1'",
+      "the EDIFACT interchange holds INVOIC, not an ORDERS purchase order",
+    ],
+    [
+      "a truncated interchange",
+      "UNB+UNOC:3+A+B+261201:0900+R1'UNH+1+ORDERS:D:96A:UN'BGM+220+P1+9'",
+      "the EDIFACT interchange is truncated: no UNZ segment (the file ends at segment 3, BGM)",
+    ],
+    [
+      "a wrong UNZ count",
+      "UNB+UNOC:3+A+B+261201:0900+R1'UNH+1+ORDERS:D:96A:UN'BGM+220+P1+9'DTM+137:20261201:102'CUX+2:USD:9'LIN+1'QTY+21:1'PRI+AAA:1'UNS+S'UNT+9+1'UNZ+2+R1'",
+      "the EDIFACT UNZ says 2 messages but the interchange holds 1 (messages lost or added in transit?)",
+    ],
+  ])("%s is refused", (_what, edi, reason) => {
+    // Act / Assess
+    expect(refusal(enc(edi)).message).toBe(reason);
+  });
+});
