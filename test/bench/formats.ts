@@ -1,5 +1,6 @@
 /**
- * Parser throughput per format and the cost of refusing a 50 MB document. Prints figures; asserts
+ * Parser throughput per format (the shipped samples and the real-world shapes in
+ * test/fixtures/formats, read with readDocumentAll) and the cost of refusing a 50 MB document. Prints figures; asserts
  * nothing. `npx tsx test/bench/formats.ts [--seconds 1] [--json]`
  *
  * The 50 MB case runs first, in a fresh process state, so the peak RSS it reports is its own:
@@ -10,8 +11,9 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { loadCustomer } from "../../lambdas/shared/config/load.js";
 import { DocumentError } from "../../lambdas/shared/errors.js";
-import { readDocument } from "../../lambdas/shared/po/parse.js";
+import { parseOptionsFor, readDocument, readDocumentAll } from "../../lambdas/shared/po/parse.js";
 import { extractCommand } from "../../local/extract-command.js";
 
 const { values } = parseArgs({ options: { seconds: { type: "string" }, json: { type: "boolean" } } });
@@ -42,27 +44,38 @@ const bufferMs = performance.now() - t;
 const bufferPeak = peakRss();
 rmSync(dir, { recursive: true, force: true });
 
-// ---- throughput per format
+// ---- throughput per format: the shipped samples, then the real-world shapes (test/fixtures/formats)
+const F = "test/fixtures/formats";
 const samples: Record<string, string> = {
   json: "samples/acme/01-packaging-saved.json",
   csv: "samples/acme/02-fasteners-saved.csv",
+  "csv-erp": `${F}/csv-erp-export-semicolon-decimal-comma.csv`,
+  "csv-2po": `${F}/csv-erp-export-two-pos.csv`,
   cxml: "samples/acme/06-cxml-order-needs-approval.xml",
+  "cxml-hdr": `${F}/cxml-header-delivery-midnight.xml`,
   ubl: "samples/acme/05-ubl-order-saved.xml",
+  peppol: `${F}/ubl-peppol-order-line-allowances.xml`,
   x12: "samples/acme/07-x12-850-saved.edi",
+  "x12-3po": `${F}/x12-850-batch-three.edi`,
+  edifact: `${F}/edifact-orders-d96a.edi`,
+  "edi-2po": `${F}/edifact-orders-d01b-two-messages-decimal-comma.edi`,
   pdf: "samples/acme/08-pdf-text-layer-saved.pdf",
   email: "samples/acme/09-email-thread-csv-attachment-saved.eml",
 };
-const rates: { format: string; bytes: number; docsPerSecond: number }[] = [];
+// The receiving customer supplies what the documents leave out (a CSV buyer, an X12 seller), as in a run.
+const opts = parseOptionsFor(loadCustomer("customers", "customer37"));
+const rates: { format: string; bytes: number; pos: number; docsPerSecond: number }[] = [];
 for (const [format, file] of Object.entries(samples)) {
   const bytes = new Uint8Array(readFileSync(file));
-  for (let i = 0; i < 5; i++) await readDocument(bytes, file); // warm up
+  let pos = 0;
+  for (let i = 0; i < 5; i++) pos = (await readDocumentAll(bytes, file, opts)).length; // warm up
   let n = 0;
   const start = performance.now();
   while (performance.now() - start < seconds * 1000) {
-    await readDocument(bytes, file);
+    await readDocumentAll(bytes, file, opts);
     n++;
   }
-  rates.push({ format, bytes: bytes.length, docsPerSecond: Math.round(n / ((performance.now() - start) / 1000)) });
+  rates.push({ format, bytes: bytes.length, pos, docsPerSecond: Math.round(n / ((performance.now() - start) / 1000)) });
 }
 
 const result = {
@@ -85,7 +98,9 @@ if (values.json) console.log(JSON.stringify(result));
 else {
   console.log(`Parser throughput (${seconds}s per format, one sample each, Node ${process.version}):`);
   for (const r of rates)
-    console.log(`  ${r.format.padEnd(6)} ${String(r.docsPerSecond).padStart(7)} docs/s  (${r.bytes} bytes)`);
+    console.log(
+      `  ${r.format.padEnd(9)} ${String(r.docsPerSecond).padStart(7)} docs/s  (${r.bytes} bytes, ${r.pos} PO${r.pos > 1 ? "s" : ""})`,
+    );
   console.log("50 MB document:");
   console.log(
     `  po-agent extract (size checked on disk): refused in ${result.fiftyMb.cli.ms} ms, peak RSS +${result.fiftyMb.cli.peakRssGrowthMb} MB`,

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DocumentError } from "../../lambdas/shared/errors.js";
 import { NormalizedPo } from "../../lambdas/shared/po/model.js";
-import { readDocument } from "../../lambdas/shared/po/parse.js";
+import { readDocument, readDocumentAll } from "../../lambdas/shared/po/parse.js";
 import { mulberry32 } from "../../local/prng.js";
 
 const prng = mulberry32;
@@ -14,6 +14,10 @@ const SAMPLES = ["acme", "customer37"].flatMap((c) =>
     bytes: new Uint8Array(readFileSync(join("samples", c, f))),
   })),
 );
+/** The real-world shapes (X12 batches, EDIFACT, Peppol, ERP CSV): several POs per file are fuzzed too. */
+const SHAPES = readdirSync(join("test", "fixtures", "formats"))
+  .filter((f) => !f.endsWith(".ts"))
+  .map((f) => ({ name: f, bytes: new Uint8Array(readFileSync(join("test", "fixtures", "formats", f))) }));
 const SPECIAL = [..."<>{}[]\"',;|*~:\n\r\t\0", "\u00ff"].map((c) => c.charCodeAt(0) & 0xff);
 
 function mutate(src: Uint8Array, rnd: () => number): Uint8Array {
@@ -84,6 +88,33 @@ describe("fuzzing the parsers with mutated samples", () => {
       }
     }
     // Both kinds of outcome occur, so the mutations neither all break nor all miss the parsers.
+    expect(outcomes.parsed).toBeGreaterThan(10);
+    expect(outcomes.refused).toBeGreaterThan(10);
+  }, 60_000);
+
+  it(`${CASES} mutations of the real-world shapes: every PO of a file is schema-valid, or a DocumentError`, async () => {
+    // Prepare
+    const rnd = prng(SEED + 13);
+    const outcomes = { parsed: 0, refused: 0 };
+    for (let i = 0; i < CASES; i++) {
+      const sample = SHAPES[i % SHAPES.length];
+      if (!sample) throw new Error("no fixtures");
+      const bytes = mutate(sample.bytes, rnd);
+      // Act
+      try {
+        const all = await readDocumentAll(bytes, sample.name);
+        // Assess
+        expect(all.length, `case ${i} (${sample.name})`).toBeGreaterThan(0);
+        for (const { po } of all) expect(NormalizedPo.safeParse(po).success, `case ${i} (${sample.name})`).toBe(true);
+        outcomes.parsed++;
+      } catch (err) {
+        if (!(err instanceof DocumentError)) {
+          throw new Error(`case ${i} (${sample.name}, seed ${SEED + 13}) escaped as ${String(err)}`, { cause: err });
+        }
+        expect(err.message.length, `case ${i}`).toBeGreaterThan(10);
+        outcomes.refused++;
+      }
+    }
     expect(outcomes.parsed).toBeGreaterThan(10);
     expect(outcomes.refused).toBeGreaterThan(10);
   }, 60_000);

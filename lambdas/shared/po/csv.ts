@@ -227,7 +227,15 @@ export function parseCsvAll(text: string, fileName: string, opts: ParseOptions):
   }
   let records: { record: string[]; line: number }[];
   try {
-    const raw = parseCsv(start, { delimiter, bom: true, trim: true, skip_empty_lines: true, info: true }) as unknown[];
+    // relax_quotes: a quote inside an unquoted field (12" hose) is a character, as spreadsheets write it.
+    const raw = parseCsv(start, {
+      delimiter,
+      bom: true,
+      trim: true,
+      skip_empty_lines: true,
+      info: true,
+      relax_quotes: true,
+    }) as unknown[];
     records = raw.map((r) => {
       const { record, info } = r as { record: string[]; info: { lines: number } };
       return { record, line: info.lines };
@@ -421,7 +429,17 @@ function readPo(
         csvColumn(headers.get("order_date") ?? "order_date"),
         opts,
       ),
-      buyer: { name: f.required(buyer, csvColumn("buyer")) },
+      buyer: {
+        name: f.required(
+          buyer,
+          headers.has("buyer")
+            ? csvColumn(headers.get("buyer") ?? "buyer")
+            : {
+                label: 'column "buyer"',
+                missing: 'missing buyer: the CSV has no "buyer" column (or customer, bill_to)',
+              },
+        ),
+      },
       supplier: {
         name: f.required(poValue("supplier"), csvColumn(headers.get("supplier") ?? "supplier")),
         ...optional("id", supplierId),

@@ -59,7 +59,7 @@ export function detect(bytes: Uint8Array): Detected {
   if (pdfAt >= 0) return { kind: "pdf" };
   if (head(0x50, 0x4b, 0x03, 0x04) || head(0x50, 0x4b, 0x05, 0x06)) {
     throw new DocumentError(
-      "the document is a ZIP archive (or an Office file such as .xlsx), whatever its name says; export the PO as CSV, JSON, XML, X12 or PDF",
+      "the document is a ZIP archive (or an Office file such as .xlsx), whatever its name says; export the PO as CSV, JSON, XML, X12, EDIFACT or PDF",
     );
   }
   if (head(0x89, 0x50, 0x4e, 0x47)) return { kind: "image", mediaType: "image/png" };

@@ -267,12 +267,15 @@ function readOrders(msg: Segment[], unb: Segment | undefined, fileName: string, 
     /** The LIN item number, until an IMD gives words. */
     itemNumber?: string;
     desc?: string;
+    /** Already turned into a line (at its first ALC, the next LIN or UNS). */
+    done?: boolean;
   }
   const lineRaw: RawLin[] = [];
 
   const finishLine = () => {
     const raw = lineRaw[lineRaw.length - 1];
-    if (!raw || current) return;
+    if (!raw || raw.done) return;
+    raw.done = true;
     const i = lines.length;
     const w = (k: string) => at(`LIN ${raw.id ?? i + 1} (segment ${raw.seg.n}) ${k}`, k);
     let unitPrice = raw.price;
@@ -373,12 +376,12 @@ function readOrders(msg: Segment[], unb: Segment | undefined, fileName: string, 
       case "IMD": {
         const raw = lineRaw[lineRaw.length - 1];
         const t = [c(s, 3, 3), c(s, 3, 4)].filter(Boolean).join(" ");
-        if (raw && !current && t) raw.desc = raw.desc ? `${raw.desc} ${t}` : t;
+        if (raw && !raw.done && t) raw.desc = raw.desc ? `${raw.desc} ${t}` : t;
         break;
       }
       case "QTY": {
         const raw = lineRaw[lineRaw.length - 1];
-        if (raw && !current && c(s, 1, 0) === "21") {
+        if (raw && !raw.done && c(s, 1, 0) === "21") {
           raw.qty = num(c(s, 1, 1));
           raw.unit = c(s, 1, 2) ?? raw.unit;
         }
@@ -387,10 +390,11 @@ function readOrders(msg: Segment[], unb: Segment | undefined, fileName: string, 
       case "PRI": {
         const raw = lineRaw[lineRaw.length - 1];
         const q = c(s, 1, 0);
-        if (raw && !current && (q === "AAA" || (q === "AAB" && raw.price === undefined))) {
+        if (raw && !raw.done && (q === "AAA" || (q === "AAB" && raw.price === undefined))) {
           raw.price = num(c(s, 1, 1));
-          raw.priceBasis = num(c(s, 1, 3));
-          if (!raw.unit && c(s, 1, 4)) raw.unit = c(s, 1, 4);
+          // C509: 5125 qualifier, 5118 price, 5375 type, 5387 type qualifier, 5284 basis, 6411 unit.
+          raw.priceBasis = num(c(s, 1, 4));
+          if (!raw.unit && c(s, 1, 5)) raw.unit = c(s, 1, 5);
         }
         break;
       }
@@ -426,7 +430,7 @@ function readOrders(msg: Segment[], unb: Segment | undefined, fileName: string, 
         }
         if (!inSummary) {
           const raw = lineRaw[lineRaw.length - 1];
-          if (raw && !current && q === "203") raw.amount = value;
+          if (raw && !raw.done && q === "203") raw.amount = value;
           break;
         }
         if (q === "79") lineTotal = f.amount(value, where("79"), currency);

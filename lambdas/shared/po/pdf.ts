@@ -5,7 +5,9 @@
  * The text layer is rebuilt into lines by position (items on one baseline, left to right; a wide
  * gap becomes two spaces), then read by `parsePoText`:
  * - labelled fields: `PO Number:`, `Order Date:`, `Buyer:`/`Bill To:`, `Supplier:`/`Vendor:`,
- *   `Supplier ID:`, `Currency:`, `Requested Delivery:`, `Notes:`;
+ *   `Supplier ID:`, `Currency:`, `Requested Delivery:`, `Notes:`, the value beside the label or,
+ *   for a heading on its own line (`VENDOR`, `BUYER`, `CURRENCY`), on the line below it;
+ * - `No. P00342` as the PO number in a document titled "Purchase Order";
  * - a line table row: `<id> <description> <quantity> <unit> <unit price> <amount>`;
  * - summary lines: `Subtotal`, `Freight`/`Shipping`/`Handling` (charges), `Discount` (allowance),
  *   `Tax` (with an optional `(8.25%)`) and `Total`.
@@ -111,6 +113,23 @@ const LABELS = {
     /^(?:requested\s+delivery(?:\s+date)?|delivery\s+date|deliver\s+by|need(?:ed)?\s+by|ship\s+by)\s*:?/i,
   notes: /^(?:notes?|comments?|remarks?)\s*:/i,
 } as const;
+/**
+ * Headings printed on their own (`VENDOR`, `BUYER`, `CURRENCY`), the value on the next line below
+ * them: in the same column when the next line has as many cells, else its first cell.
+ */
+const HEADINGS: Partial<Record<keyof typeof LABELS, RegExp>> = {
+  poNumber: /^(?:purchase\s+order|p\.?\s?o\.?)\s*(?:number|no\.?|#|num\.?)$/i,
+  orderDate: /^(?:(?:order|po|p\.o\.|issue)\s+)?date$/i,
+  buyer: /^(?:buyer|bill\s+to|ordered\s+by|customer|purchaser|sold\s+to)$/i,
+  supplier: /^(?:supplier|vendor|seller)(?:\s+name)?$/i,
+  supplierId: /^(?:supplier|vendor)\s*(?:id|no\.?|number|#|code)$/i,
+  currency: /^currency$/i,
+  requestedDelivery: /^(?:requested\s+delivery(?:\s+date)?|delivery\s+date|deliver\s+by|need(?:ed)?\s+by)$/i,
+  notes: /^(?:notes?|comments?|remarks?)$/i,
+};
+/** `No. P00342` under a "Purchase Order" title: the PO number. */
+const TITLED_NUMBER = /^(?:no\.?|nr\.?|number|#)\s*:?\s*([A-Z0-9][\w\-/.]*\d[\w\-/.]*)$/i;
+
 /** Fields whose value is one token (a number or code), not the rest of the cell. */
 const ONE_TOKEN = new Set(["poNumber", "supplierId", "currency"]);
 /** Label keys as PO field paths, for the source block. */
@@ -143,17 +162,48 @@ export function parsePoText(
   );
   const cells = rows.flat();
 
+  const isHeading = (c: string) =>
+    Object.values(HEADINGS).some((re) => re.test(c)) ||
+    Object.values(LABELS).some((re) => re.test(c) && re.exec(c)?.[0] === c);
+  /** The value printed under a heading: the next non-empty line, same column when the columns line up. */
+  const below = (r: number, i: number): string | undefined => {
+    const row = rows[r] ?? [];
+    const next = rows.slice(r + 1).find((x) => x.length > 0);
+    if (!next) return undefined;
+    const v = row.length === 1 ? next[0] : next.length === row.length ? next[i] : undefined;
+    return v && !isHeading(v) ? v : undefined;
+  };
   const find = (key: keyof typeof LABELS): string | undefined => {
-    for (const row of rows) {
+    for (const [r, row] of rows.entries()) {
       for (const [i, c] of row.entries()) {
-        const m = LABELS[key].exec(c);
-        if (!m) continue;
-        const rest = c.slice(m[0].length).trim();
-        const raw = rest || row[i + 1] || "";
+        const heading = HEADINGS[key]?.test(c) ? c : undefined;
+        const m = heading ? undefined : LABELS[key].exec(c);
+        if (!m && !heading) continue;
+        const label = heading ?? (m?.[0] as string);
+        const rest = c.slice(label.length).trim();
+        const beside = row[i + 1] !== undefined && !isHeading(row[i + 1] as string) ? row[i + 1] : undefined;
+        const under = rest || beside ? undefined : below(r, i);
+        const raw = rest || beside || under || "";
         const value = ONE_TOKEN.has(key) ? raw.split(/\s+/)[0] : raw;
         if (!value) continue;
-        fields.push({ field: PATH[key] ?? key, from: `label "${m[0].replace(/[:#\s]+$/, "")}"` });
+        const name = label.replace(/[:#\s]+$/, "");
+        fields.push({
+          field: PATH[key] ?? key,
+          from: under ? `heading "${name}" (value on the line below)` : `label "${name}"`,
+        });
         return value;
+      }
+    }
+    return undefined;
+  };
+  /** `No. P00342` in a document titled "Purchase Order". */
+  const titledNumber = (): string | undefined => {
+    if (!lines.some((l) => /\bpurchase\s+order\b/i.test(l))) return undefined;
+    for (const c of cells) {
+      const m = TITLED_NUMBER.exec(c);
+      if (m?.[1]) {
+        fields.push({ field: "poNumber", from: `label "${c.split(/\s/)[0]}" under the "Purchase Order" title` });
+        return m[1];
       }
     }
     return undefined;
@@ -172,7 +222,7 @@ export function parsePoText(
     return undefined;
   };
 
-  const poNumber = find("poNumber") ?? findWeak("poNumber");
+  const poNumber = find("poNumber") ?? titledNumber() ?? findWeak("poNumber");
   const orderDate = find("orderDate") ?? findWeak("orderDate");
   const buyer = find("buyer");
   const supplier = find("supplier");
