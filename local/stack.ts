@@ -15,6 +15,7 @@ import {
   approvalLinks,
   approverIndexOf,
   decide,
+  decisionValueOf,
   handleApprovalRequest,
   RequestApprovalInput,
   requestApproval,
@@ -31,6 +32,7 @@ import {
 import { verifyApprovalLink } from "../lambdas/shared/approval/links.js";
 import { DocumentStore } from "../lambdas/shared/aws/documents.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
+import { ApprovalError } from "../lambdas/shared/errors.js";
 import { Ledger, sha256 } from "../lambdas/shared/ledger/ledger.js";
 import type { RunRecord } from "../lambdas/shared/ledger/records.js";
 import { type McpToolset, openToolsets } from "../lambdas/shared/mcp/client.js";
@@ -521,8 +523,27 @@ export class LocalStack {
   }
 
   /** `po-agent approve|reject`: the same decision path as the email link, attributed to the operator. */
-  async decideByOperator(approvalId: string, decision: "approved" | "rejected", by: string, comment?: string) {
-    return decide({ ledger: this.ledger, sfn: this.clients.sfn }, { approvalId, decision, by, comment });
+  /**
+   * `po-agent approve|reject` and the console: an operator override through the one decide() path
+   * (off unless the customer config enables operatorOverride). A refusal is an ApprovalError naming why.
+   */
+  async decideByOperator(
+    approvalId: string,
+    decision: unknown,
+    by: string,
+    comment?: string,
+    channel: "cli" | "console" = "cli",
+  ) {
+    const approval = await this.ledger.getApproval(approvalId);
+    if (!approval) throw new ApprovalError(`no approval with id ${approvalId}`);
+    const result = await decide(
+      { ledger: this.ledger, sfn: this.clients.sfn, customer: this.customer(approval.customer) },
+      { approvalId, decision: decisionValueOf(decision), decider: { via: "operator", operator: by, channel }, comment },
+    );
+    if (result.refused && !/^the approval is |^someone decided it first/.test(result.refused)) {
+      throw new ApprovalError(`approval ${approvalId} not decided: ${result.refused}`);
+    }
+    return result;
   }
 
   private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -564,17 +585,17 @@ export class LocalStack {
     }
     const decideMatch = /^\/api\/approvals\/([^/]+)\/decide$/.exec(url.pathname);
     if (decideMatch?.[1] && req.method === "POST") {
-      const body = JSON.parse(await readBody(req)) as {
-        decision: "approved" | "rejected";
-        by: string;
-        comment?: string;
-      };
+      const body = JSON.parse(await readBody(req)) as { decision?: unknown; by?: unknown; comment?: unknown };
+      // The caller does not choose who decides: the CLI's own operator name, else "console".
+      const by = typeof body.by === "string" && /^cli:[\w.-]{1,64}$/.test(body.by) ? body.by.slice(4) : "console";
       const result = await this.decideByOperator(
         decodeURIComponent(decideMatch[1]),
         body.decision,
-        body.by,
-        body.comment,
-      );
+        by,
+        typeof body.comment === "string" ? body.comment : undefined,
+        by === "console" ? "console" : "cli",
+      ).catch((err: unknown) => (err instanceof ApprovalError ? err : Promise.reject(err)));
+      if (result instanceof ApprovalError) return sendJson(res, 400, { error: result.message });
       return sendJson(res, 200, {
         decided: result.decided,
         status: result.approval.status,
