@@ -3,7 +3,7 @@ import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadCustomers } from "../lambdas/shared/config/load.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
-import { ConfigError } from "../lambdas/shared/errors.js";
+import { ApprovalError, ConfigError } from "../lambdas/shared/errors.js";
 import type { AuditRecord, RunRecord } from "../lambdas/shared/ledger/records.js";
 import { auditCommand } from "./audit-command.js";
 import { KEY_HEADER } from "./control.js";
@@ -511,7 +511,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       err instanceof ConfigError ||
       err instanceof TraceUsageError ||
       err instanceof DataDirBusyError ||
-      err instanceof IntakeError
+      err instanceof IntakeError ||
+      err instanceof ApprovalError
     ) {
       io.err(`po-agent: ${err.message}`);
       return 1;

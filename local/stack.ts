@@ -15,6 +15,7 @@ import {
   approvalLinks,
   approverIndexOf,
   decide,
+  decisionValueOf,
   handleApprovalRequest,
   RequestApprovalInput,
   requestApproval,
@@ -31,6 +32,7 @@ import {
 import { verifyApprovalLink } from "../lambdas/shared/approval/links.js";
 import { DocumentStore } from "../lambdas/shared/aws/documents.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
+import { ApprovalError } from "../lambdas/shared/errors.js";
 import { Ledger, sha256 } from "../lambdas/shared/ledger/ledger.js";
 import type { RunRecord } from "../lambdas/shared/ledger/records.js";
 import { decodeBase64 } from "../lambdas/shared/mcp/base64.js";
@@ -619,8 +621,27 @@ export class LocalStack {
   }
 
   /** `po-agent approve|reject`: the same decision path as the email link, attributed to the operator. */
-  async decideByOperator(approvalId: string, decision: "approved" | "rejected", by: string, comment?: string) {
-    return decide({ ledger: this.ledger, sfn: this.clients.sfn }, { approvalId, decision, by, comment });
+  /**
+   * `po-agent approve|reject` and the console: an operator override through the one decide() path
+   * (off unless the customer config enables operatorOverride). A refusal is an ApprovalError naming why.
+   */
+  async decideByOperator(
+    approvalId: string,
+    decision: unknown,
+    by: string,
+    comment?: string,
+    channel: "cli" | "console" = "cli",
+  ) {
+    const approval = await this.ledger.getApproval(approvalId);
+    if (!approval) throw new ApprovalError(`no approval with id ${approvalId}`);
+    const result = await decide(
+      { ledger: this.ledger, sfn: this.clients.sfn, customer: this.customer(approval.customer) },
+      { approvalId, decision: decisionValueOf(decision), decider: { via: "operator", operator: by, channel }, comment },
+    );
+    if (result.refused && !/^the approval is |^someone decided it first/.test(result.refused)) {
+      throw new ApprovalError(`approval ${approvalId} not decided: ${result.refused}`);
+    }
+    return result;
   }
 
   private door(): DoorOptions {
@@ -697,9 +718,18 @@ export class LocalStack {
       const { decision, comment } = parsed.data;
       if (decision === "rejected" && !comment?.trim())
         return sendJson(res, 400, { error: "a rejection needs a reason" });
-      // The console form is the local operator holding this start's key; the CLI names its user.
-      const by = form ? `console:${process.env.USER ?? "operator"}` : (parsed.data.by ?? "cli:operator");
-      const result = await this.decideByOperator(approvalId, decision, by, comment?.trim() || undefined);
+      // The console form is the local operator holding this start's key; the CLI names its user. The
+      // caller never picks an approver: decide() records this as an operator override (off unless configured).
+      const channel = form ? "console" : "cli";
+      const by = form
+        ? (process.env.USER ?? "operator")
+        : /^cli:[\w.-]{1,64}$/.test(parsed.data.by ?? "")
+          ? (parsed.data.by ?? "").slice(4)
+          : "operator";
+      const result = await this.decideByOperator(approvalId, decision, by, comment?.trim() || undefined, channel).catch(
+        (err: unknown) => (err instanceof ApprovalError ? err : Promise.reject(err)),
+      );
+      if (result instanceof ApprovalError) return sendJson(res, 400, { error: result.message });
       if (form) {
         const back =
           parsed.data.back?.startsWith("/") && !parsed.data.back.startsWith("//") ? parsed.data.back : "/approvals";

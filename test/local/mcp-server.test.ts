@@ -7,10 +7,11 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { LambdaFunctionURLEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import { handleFunctionUrlEvent } from "../../lambdas/shared/mcp/http.js";
 import { localBackend } from "../../local/mcp-server.js";
 import { LocalStack } from "../../local/stack.js";
-import { CUSTOMERS_DIR, REPO_DIR, realCustomers, SAMPLES_DIR, tempDir } from "../support/stack.js";
+import { customersDirWith, REPO_DIR, realCustomers, SAMPLES_DIR, tempDir } from "../support/stack.js";
 
 /** The tool's JSON answer (text content), or its error text. */
 async function call(client: Client, name: string, args: Record<string, unknown>) {
@@ -32,15 +33,18 @@ const sample = (file: string) => readFileSync(join(SAMPLES_DIR, "acme", file)).t
 
 describe("po-agent mcp over stdio (a real SDK client to `po-agent mcp`)", () => {
   let dataDir: string;
+  let customersDir: string;
   let client: Client;
 
   beforeAll(async () => {
     dataDir = tempDir("mcp-stdio");
+    // The caller's identity maps to an approver in the config: this client decides as priya, nobody else.
+    customersDir = customersDirWith({ acme: (doc) => doc.setIn(["approvers", 0, "principals"], ["mcp:approver-bot"]) });
     client = new Client({ name: "approver-bot", version: "1.0.0" });
     await client.connect(
       new StdioClientTransport({
         command: process.execPath,
-        args: ["--import", "tsx", "local/mcp-server.ts", "--data-dir", dataDir, "--customers", CUSTOMERS_DIR],
+        args: ["--import", "tsx", "local/mcp-server.ts", "--data-dir", dataDir, "--customers", customersDir],
         cwd: REPO_DIR,
         stderr: "pipe",
       }),
@@ -49,6 +53,7 @@ describe("po-agent mcp over stdio (a real SDK client to `po-agent mcp`)", () => 
   afterAll(async () => {
     await client?.close();
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(customersDir, { recursive: true, force: true });
   });
 
   it("offers po-agent's operations as tools", async () => {
@@ -81,6 +86,7 @@ describe("po-agent mcp over stdio (a real SDK client to `po-agent mcp`)", () => 
 
     // Act
     const refused = await call(client, "approve", { approvalId: approval.approvalId, approver: "mallory" });
+    const asMarcus = await call(client, "approve", { approvalId: approval.approvalId, approver: "marcus" });
     const approved = await call(client, "approve", { approvalId: approval.approvalId, approver: "priya" });
     const again = await call(client, "reject", { approvalId: approval.approvalId, approver: "priya", comment: "no" });
     const run = await waitForStatus(client, runId, "saved");
@@ -89,6 +95,10 @@ describe("po-agent mcp over stdio (a real SDK client to `po-agent mcp`)", () => 
 
     // Assess
     expect(refused).toEqual({ error: expect.stringMatching(/not approved: "mallory" is not an approver/) });
+    // marcus is an approver of the request, but this caller is not mapped to him: the field decides nothing.
+    expect(asMarcus).toEqual({
+      error: expect.stringMatching(/not approved: "marcus" is not an approver that mcp:approver-bot is mapped to/),
+    });
     expect(approved).toMatchObject({ decided: true, status: "approved", runId });
     expect(again).toEqual({ error: expect.stringMatching(/not rejected: the approval is approved/) });
     expect(run).toMatchObject({ status: "saved" });
@@ -144,7 +154,18 @@ describe("po-agent MCP over stateless Streamable HTTP (the Lambda handler's core
 
   beforeAll(async () => {
     dataDir = tempDir("mcp-http");
-    stack = await LocalStack.start({ dataDir, customers: realCustomers(), retryIntervalMs: 0 });
+    // A bearer-token caller is `mcp:http`; the config maps it to priya.
+    const customers: CustomerConfig[] = realCustomers().map((c) =>
+      c.name === "acme"
+        ? {
+            ...c,
+            approvers: c.approvers.map((a) =>
+              a.id === "priya" ? { ...a, principals: ["mcp:http"] } : a,
+            ) as CustomerConfig["approvers"],
+          }
+        : c,
+    );
+    stack = await LocalStack.start({ dataDir, customers, retryIntervalMs: 0 });
     const backend = localBackend(stack);
     server = createServer((req, res) => {
       void functionUrlEvent(req)

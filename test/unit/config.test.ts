@@ -160,7 +160,7 @@ describe("invalid customer configs name file, line, column and field", () => {
     const lines = err.message.split("\n");
     expect(lines).toContain(`${path}:7:5: approvers[0].email: missing; expected text`);
     expect(lines).toContain(
-      `${path}:9:5: approvers[0].emial: unknown field "emial" (did you mean "email"?); allowed: id, name, email, limit, weekdays, delegates`,
+      `${path}:9:5: approvers[0].emial: unknown field "emial" (did you mean "email"?); allowed: id, name, email, limit, weekdays, delegates, principals`,
     );
   });
 

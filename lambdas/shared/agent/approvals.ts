@@ -190,42 +190,137 @@ async function sendDecision(sfn: SFNClient, taskToken: string, output: ApprovalD
   await sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
 }
 
+/** A human's decision: a closed set (anything else is refused before a write). */
+export const DecisionValue = z.enum(["approve", "reject"]);
+export type DecisionValue = z.infer<typeof DecisionValue>;
+
 /**
- * Decides a pending approval once and wakes the waiting execution. Used by the signed-link
- * POST, the CLI and the console. Returns false when it was already decided.
+ * Who decides, as established by how they authenticated, never by a field they send: the approver a
+ * signed link was issued to; an MCP caller's authenticated principal, mapped to an approver in the
+ * customer config (`approvers[].principals`); or an operator override (CLI, local console), off
+ * unless the customer config enables it, and named as an override in the audit.
+ */
+export type Decider =
+  | { via: "link"; approverId: string; nonce: string }
+  | {
+      via: "mcp";
+      principal: string /** An approver id the caller asks to act as; must be one it is mapped to. */;
+      as?: string;
+    }
+  | { via: "operator"; operator: string; channel: "cli" | "console" };
+
+export interface DecideResult {
+  decided: boolean;
+  approval: ApprovalRecord;
+  /** Why nothing was decided (not an approver, stale, already decided...), when it was refused. */
+  refused?: string;
+}
+
+const REFUSAL_ACTION: Record<Decider["via"], string> = {
+  link: "approval.link_refused",
+  mcp: "approval.mcp_refused",
+  operator: "approval.override_refused",
+};
+
+/**
+ * The one decision path for every entry point (signed link, MCP, CLI, console): the same checks of
+ * decision value, identity, approver, binding, policy revision and single use, then one
+ * conditional write, the audit line, and the wake-up of the waiting execution.
  */
 export async function decide(
-  deps: Pick<ApprovalDeps, "ledger" | "sfn">,
-  input: {
-    approvalId: string;
-    decision: "approved" | "rejected" | "timed_out";
-    by: string;
-    comment?: string;
-    nonce?: string;
-  },
-): Promise<{ decided: boolean; approval: ApprovalRecord }> {
-  const decided = await deps.ledger.decideApproval(
-    input.approvalId,
-    input.decision,
-    input.by,
-    input.comment,
-    input.nonce,
-  );
+  deps: Pick<ApprovalDeps, "ledger" | "sfn" | "customer">,
+  input: { approvalId: string; decision: unknown; decider: Decider; comment?: string },
+): Promise<DecideResult> {
   const approval = await deps.ledger.getApproval(input.approvalId);
   if (!approval) throw new ApprovalError(`approval ${input.approvalId} does not exist`);
-  if (!decided) return { decided, approval };
-  await deps.ledger.audit(approval.runId, input.by, `approval.${input.decision}`, {
+  const { decider } = input;
+  const actor =
+    decider.via === "link"
+      ? decider.approverId
+      : decider.via === "mcp"
+        ? decider.principal
+        : `${decider.channel}:${decider.operator}`;
+  const refuse = async (why: string): Promise<DecideResult> => {
+    await deps.ledger.audit(approval.runId, actor, REFUSAL_ACTION[decider.via], {
+      approvalId: approval.approvalId,
+      via: decider.via,
+      decision: String(input.decision).slice(0, 40),
+      why,
+    });
+    return { decided: false, approval, refused: why };
+  };
+  const parsed = DecisionValue.safeParse(input.decision);
+  if (!parsed.success)
+    return refuse(`the decision must be "approve" or "reject", not ${JSON.stringify(input.decision)?.slice(0, 40)}`);
+  const customer = deps.customer;
+  if (approval.customer !== customer.name) return refuse(`the approval belongs to customer ${approval.customer}`);
+
+  // Identity from the authentication, then the approver check.
+  let by: string;
+  let approverId: string | undefined;
+  if (decider.via === "link") {
+    approverId = decider.approverId;
+    if (!approval.approvers.includes(approverId)) return refuse("not an approver of this request");
+    by = customer.approvers.find((a) => a.id === approverId)?.email ?? approverId;
+  } else if (decider.via === "mcp") {
+    const mapped = customer.approvers.filter((a) => a.principals?.includes(decider.principal)).map((a) => a.id);
+    const asked = decider.as;
+    if (asked !== undefined && !mapped.includes(asked)) {
+      return refuse(
+        `"${asked}" is not an approver that ${decider.principal} is mapped to in ${customer.name}'s config`,
+      );
+    }
+    approverId = (asked !== undefined ? [asked] : mapped).find((id) => approval.approvers.includes(id));
+    if (approverId === undefined) {
+      return refuse(
+        mapped.length === 0
+          ? `${decider.principal} is not mapped to any approver of ${customer.name} (approvers[].principals)`
+          : `${decider.principal} decides as ${mapped.join(", ")}, not an approver of this request (approvers: ${approval.approvers.join(", ")})`,
+      );
+    }
+    const id = approverId;
+    by = `${decider.principal} as ${customer.approvers.find((a) => a.id === id)?.email ?? id}`;
+  } else {
+    const override = customer.operatorOverride ?? { enabled: false, operators: [] };
+    if (!override.enabled) return refuse(`operator override is off for ${customer.name} (operatorOverride.enabled)`);
+    if (override.operators.length > 0 && !override.operators.includes(decider.operator)) {
+      return refuse(`${decider.operator} is not an operator allowed to override for ${customer.name}`);
+    }
+    by = `operator override by ${decider.operator} (${decider.channel})`;
+  }
+
+  if (approval.status !== "pending") {
+    return refuse(`the approval is ${approval.status}${approval.decidedBy ? ` (by ${approval.decidedBy})` : ""}`);
+  }
+  if (decider.via === "link" && approval.usedNonces.includes(decider.nonce))
+    return refuse("this link was already used");
+  const problem = bindingProblem(approval) ?? stalePolicy(customer, approval);
+  if (problem !== undefined) return refuse(problem);
+
+  const status = parsed.data === "approve" ? "approved" : "rejected";
+  const comment = input.comment?.slice(0, 1000);
+  const decided = await deps.ledger.decideApproval(
+    approval.approvalId,
+    status,
+    by,
+    comment,
+    decider.via === "link" ? decider.nonce : undefined,
+  );
+  const after = (await deps.ledger.getApproval(approval.approvalId)) ?? approval;
+  if (!decided) return { decided, approval: after, refused: `someone decided it first (${after.status})` };
+  await deps.ledger.audit(approval.runId, by, `approval.${status}`, {
     approvalId: approval.approvalId,
-    comment: input.comment ?? "",
+    comment: comment ?? "",
     tool: approval.call.name,
     callHash: approval.callHash,
     policyRevision: policyRevisionOfApproval(approval) ?? "",
-    ...(input.nonce !== undefined ? { via: "signed-link" } : {}),
+    via: decider.via === "link" ? "signed-link" : decider.via === "mcp" ? "mcp" : "operator-override",
+    approver: approverId ?? "(operator override)",
   });
   await deps.ledger.updateRun(approval.runId, { status: "running" }, { onlyIfStatusIn: ["awaiting_approval"] });
-  if (approval.taskToken) {
+  if (after.taskToken) {
     try {
-      await sendDecision(deps.sfn, approval.taskToken, { approvalId: approval.approvalId, decision: input.decision });
+      await sendDecision(deps.sfn, after.taskToken, { approvalId: approval.approvalId, decision: status });
     } catch (err) {
       // The waiting execution is gone (local process stopped, token expired): the decision is in
       // the ledger and the resumed run reads it from there.
@@ -234,7 +329,12 @@ export async function decide(
         throw err;
     }
   }
-  return { decided, approval };
+  return { decided, approval: after };
+}
+
+/** Legacy decision words (`approved`/`rejected`) as the closed set; anything else passes through to be refused. */
+export function decisionValueOf(value: unknown): unknown {
+  return value === "approved" ? "approve" : value === "rejected" ? "reject" : value;
 }
 
 /** The deadline passed with no decision: record it so the model sees "approval timed out". */
@@ -372,6 +472,7 @@ export async function handleApprovalRequest(
   const approval = await deps.ledger.getApproval(link.approvalId);
   if (!approval) return { status: 404, html: renderResultPage("Not found", "This approval request does not exist.") };
   const click = { approvalId: approval.approvalId, approver: link.approverId, action: link.action, method: req.method };
+  // GET renders; the same checks as decide() say up front whether the page can decide anything.
   if (!approval.approvers.includes(link.approverId)) {
     await deps.ledger.audit(approval.runId, link.approverId, "approval.link_refused", {
       ...click,
@@ -419,15 +520,17 @@ export async function handleApprovalRequest(
   if (req.method !== "POST")
     return { status: 405, html: renderResultPage("Method not allowed", "Use the button on the page.") };
   const decision = link.action === "approve" ? "approved" : "rejected";
-  const { decided } = await decide(deps, {
+  const { decided, refused } = await decide(deps, {
     approvalId: approval.approvalId,
-    decision,
-    by: approver?.email ?? link.approverId,
+    decision: link.action,
+    decider: { via: "link", approverId: link.approverId, nonce: link.nonce },
     comment: req.form?.reason?.slice(0, 1000),
-    nonce: link.nonce,
   });
   if (!decided)
-    return { status: 409, html: renderResultPage("Already decided", "Someone decided this request first.") };
+    return {
+      status: 409,
+      html: renderResultPage("Not decided", `This request was not decided: ${refused ?? "someone decided it first"}.`),
+    };
   return {
     status: 200,
     html: renderResultPage(

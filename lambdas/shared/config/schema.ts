@@ -22,6 +22,12 @@ export const Approver = z
     weekdays: z.array(Weekday).nonempty().optional(),
     /** Ids of approvers who take over when this one does not answer in time. */
     delegates: z.array(z.string()).default([]),
+    /**
+     * Authenticated callers that decide as this approver over MCP: the audit actor `mcp:<principal>`
+     * (in AWS the IAM principal ARN of a Function URL call, or `mcp:http` for the bearer token).
+     * Omit: this approver decides only through signed links.
+     */
+    principals: z.array(z.string().min(1)).optional(),
   })
   .strict();
 export type Approver = z.infer<typeof Approver>;
@@ -120,6 +126,14 @@ export const CustomerConfig = z
       })
       .strict()
       .default({}),
+    /**
+     * Operator override: `po-agent approve|reject` and the local console decide without being an
+     * approver, named as an override in the audit. Off unless enabled here.
+     */
+    operatorOverride: z
+      .object({ enabled: z.boolean(), operators: z.array(z.string().min(1)).default([]) })
+      .strict()
+      .default({ enabled: false, operators: [] }),
     /** MCP servers whose tools are mounted for this customer's runs, namespaced `<name>.<tool>`. */
     mcpServers: McpServers,
     /** How this customer's documents are read where no standard or synonym says. */

@@ -175,44 +175,36 @@ export function createPoAgentMcpServer(backend: PoAgentBackend, opts: PoAgentMcp
 
   const decideTool =
     (decision: "approved" | "rejected") =>
-    async (input: { approvalId: string; approver: string; comment?: string }): Promise<CallToolResult> => {
-      const actor = opts.actor();
+    async (input: { approvalId: string; approver?: string; comment?: string }): Promise<CallToolResult> => {
       const approval = await backend.ledger.getApproval(input.approvalId);
       const customer = approval ? customerOf(approval.customer) : undefined;
       if (!approval || !customer) return fail(`no approval ${input.approvalId}`);
-      const refuse = async (why: string) => {
-        await backend.ledger.audit(approval.runId, actor, "approval.mcp_refused", {
+      // The caller's identity is its authenticated principal, mapped to an approver in the config; `approver`
+      // only picks among the approvers it is mapped to. Every check is decide()'s.
+      const {
+        decided,
+        approval: after,
+        refused,
+      } = await decide(
+        { ...backend.decideDeps(customer), customer },
+        {
           approvalId: approval.approvalId,
-          approver: input.approver,
-          decision,
-          why,
-        });
-        return fail(`not ${decision}: ${why}`);
-      };
-      if (approval.status !== "pending") {
-        return refuse(`the approval is ${approval.status}${approval.decidedBy ? ` (by ${approval.decidedBy})` : ""}`);
-      }
-      if (!approval.approvers.includes(input.approver)) {
-        return refuse(
-          `"${input.approver}" is not an approver of this request (approvers: ${approval.approvers.join(", ")})`,
-        );
-      }
-      const problem = bindingProblem(approval) ?? stalePolicy(customer, approval);
-      if (problem !== undefined) return refuse(problem);
-      const approver = customer.approvers.find((a) => a.id === input.approver);
-      const { decided, approval: after } = await decide(backend.decideDeps(customer), {
-        approvalId: approval.approvalId,
-        decision,
-        by: `${actor} as ${approver?.email ?? input.approver}`,
-        ...(input.comment !== undefined ? { comment: input.comment.slice(0, 1000) } : {}),
-      });
-      if (!decided) return refuse(`someone decided it first (${after.status})`);
+          decision: decision === "approved" ? "approve" : "reject",
+          decider: {
+            via: "mcp",
+            principal: opts.actor(),
+            ...(input.approver !== undefined ? { as: input.approver } : {}),
+          },
+          ...(input.comment !== undefined ? { comment: input.comment.slice(0, 1000) } : {}),
+        },
+      );
+      if (!decided) return fail(`not ${decision}: ${refused ?? after.status}`);
       return text({ approvalId: after.approvalId, runId: after.runId, decided, status: after.status });
     };
   const decideInput = {
     approvalId: z.string().min(1),
-    /** The approver id this decision is made as; must be one the policy named for the request. */
-    approver: z.string().min(1),
+    /** Optional: which of the approvers the caller's principal is mapped to it decides as. */
+    approver: z.string().min(1).optional(),
     comment: z.string().max(1000).optional(),
   };
   server.registerTool(
