@@ -609,3 +609,24 @@ describe("one document, many POs", () => {
     );
   });
 });
+
+describe("X12 SAC in a PO1 loop", () => {
+  it("is the line's own allowance, part of its net amount, and the totals still add up", () => {
+    // Prepare: a 2% promotional allowance on line 1 of the first 850 (SE01 adjusted)
+    const text = textOf("x12-850-batch-three.edi")
+      .replace(
+        "PID*F****Cold rolled steel sheet, 16 ga~",
+        "PID*F****Cold rolled steel sheet, 16 ga~\nSAC*A*C310***27000**********Promotion~",
+      )
+      .replace("AMT*TT*13500.00~\nSE*9*0001", "AMT*TT*13230.00~\nSE*10*0001");
+    // Act
+    const [first] = parseDocumentAll(enc(text), "batch.edi");
+    // Assess
+    expect(first?.po.lines[0]).toMatchObject({
+      amountMinor: 1323000,
+      allowances: [{ reason: "Promotion", code: "C310", amountMinor: 27000 }],
+    });
+    expect(first?.po.allowances).toBeUndefined();
+    expect(codes(first?.po as Parameters<typeof validatePo>[0]).filter((c) => /MISMATCH/.test(c))).toEqual([]);
+  });
+});
