@@ -14,6 +14,8 @@ import {
   parseDocumentAll,
   parseOptionsFor,
   readDocument,
+  readDocumentAll,
+  readDocumentAt,
 } from "../../lambdas/shared/po/parse.js";
 import { validatePo } from "../../lambdas/shared/po/validate.js";
 import { extractCommand } from "../../local/extract-command.js";
@@ -127,7 +129,7 @@ describe("X12 850 as real trading partners send it", () => {
   it("the single-PO reading refuses a batch, naming its POs, so none is dropped", () => {
     // Act / Assess
     expect(() => parseDocument(fixture("x12-850-batch-three.edi"), "batch.edi")).toThrow(
-      "the X12 document holds 3 purchase orders (PSC-4502130, PSC-4502131, PSC-4502132); each is read on its own with readDocumentAll (one run per PO)",
+      "the X12 document holds 3 purchase orders (PSC-4502130, PSC-4502131, PSC-4502132); a run reads one PO per document: send them one per file (po-agent extract shows each)",
     );
   });
 
@@ -574,5 +576,57 @@ describe("EDIFACT ORDERS", () => {
   ])("%s is refused", (_what, edi, reason) => {
     // Act / Assess
     expect(refusal(enc(edi)).message).toBe(reason);
+  });
+});
+
+describe("one document, many POs", () => {
+  it("an email with two PO attachments is two POs, each naming its attachment", async () => {
+    // Act
+    const all = await readDocumentAll(fixture("email-two-po-attachments.eml"), "two.eml", parseOptionsFor(acme));
+    // Assess
+    expect(all.map((p) => [p.position, p.format, p.po.poNumber, p.po.source.container?.part])).toEqual([
+      [1, "email", "ACM-PO-22901", "ACM-PO-22901.csv"],
+      [2, "email", "ACM-PO-22902", "ACM-PO-22902.csv"],
+    ]);
+    expect(all[1]?.po.source.position).toEqual({ index: 2, of: 2, label: "ACM-PO-22902.csv: PO ACM-PO-22902" });
+    expect(all[0]?.thread?.messages).toHaveLength(1);
+  });
+
+  it("the single-PO reading refuses it, naming both, so the run fails with a reason rather than dropping one", async () => {
+    // Act / Assess
+    await expect(readDocument(fixture("email-two-po-attachments.eml"), "two.eml")).rejects.toThrow(
+      "the EMAIL document holds 2 purchase orders (ACM-PO-22901, ACM-PO-22902); a run reads one PO per document: send them one per file (po-agent extract shows each)",
+    );
+  });
+
+  it("readDocumentAt reads one PO of a batch by position, and refuses a position that is not there", async () => {
+    // Act
+    const second = await readDocumentAt(fixture("x12-850-batch-three.edi"), "batch.edi", 2, parseOptionsFor(c37));
+    // Assess
+    expect(second.po.poNumber).toBe("PSC-4502131");
+    await expect(readDocumentAt(fixture("x12-850-batch-three.edi"), "batch.edi", 4)).rejects.toThrow(
+      "the document holds 3 purchase orders; there is none at position 4",
+    );
+  });
+});
+
+describe("X12 SAC in a PO1 loop", () => {
+  it("is the line's own allowance, part of its net amount, and the totals still add up", () => {
+    // Prepare: a 2% promotional allowance on line 1 of the first 850 (SE01 adjusted)
+    const text = textOf("x12-850-batch-three.edi")
+      .replace(
+        "PID*F****Cold rolled steel sheet, 16 ga~",
+        "PID*F****Cold rolled steel sheet, 16 ga~\nSAC*A*C310***27000**********Promotion~",
+      )
+      .replace("AMT*TT*13500.00~\nSE*9*0001", "AMT*TT*13230.00~\nSE*10*0001");
+    // Act
+    const [first] = parseDocumentAll(enc(text), "batch.edi");
+    // Assess
+    expect(first?.po.lines[0]).toMatchObject({
+      amountMinor: 1323000,
+      allowances: [{ reason: "Promotion", code: "C310", amountMinor: 27000 }],
+    });
+    expect(first?.po.allowances).toBeUndefined();
+    expect(codes(first?.po as Parameters<typeof validatePo>[0]).filter((c) => /MISMATCH/.test(c))).toEqual([]);
   });
 });

@@ -317,7 +317,7 @@ describe("parsing CSV", () => {
     [[row({}), row({ currency: "EUR" })], 'inconsistent currency: line 2 says "USD", line 3 says "EUR"'],
     [
       [row({}), row({ po_number: "PO-10" })],
-      "the CSV document holds 2 purchase orders (PO-9, PO-10); each is read on its own with readDocumentAll (one run per PO)",
+      "the CSV document holds 2 purchase orders (PO-9, PO-10); a run reads one PO per document: send them one per file (po-agent extract shows each)",
     ],
     [[row({}), row({ total: "120.00" })], 'inconsistent total: line 2 says "119.94", line 3 says "120.00"'],
     [[row({ quantity: "" })], 'missing value for "quantity" on line 2'],

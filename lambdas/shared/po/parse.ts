@@ -100,6 +100,27 @@ export async function readDocumentAll(
   }
 }
 
+/**
+ * The PO at `position` (1-based, as `readDocumentAll` numbers them) of a document: what a run
+ * created for one PO of a multi-PO file reads, so it never sees its siblings.
+ */
+export async function readDocumentAt(
+  bytes: Uint8Array,
+  fileName: string,
+  position: number,
+  opts: ParseOptions = {},
+): Promise<PositionedPo> {
+  const all = await readDocumentAll(bytes, fileName, opts);
+  const found = all.find((p) => p.position === position);
+  if (!found) {
+    throw new PoDocumentError(
+      `the document holds ${all.length} purchase order${all.length === 1 ? "" : "s"}; there is none at position ${position}`,
+      { format: all[0]?.format },
+    );
+  }
+  return found;
+}
+
 function parseText(format: TextFormat, text: string, fileName: string, opts: ParseOptions): NormalizedPo[] {
   const reader = FORMATS.find((r) => r.format === format);
   if (!reader) throw new DocumentError(`no reader for the ${format} format`);
@@ -118,7 +139,7 @@ function single(pos: PositionedPo[]): ParsedDocument {
   }
   const names = pos.map((p) => p.po.poNumber).join(", ");
   throw new PoDocumentError(
-    `the ${first.format.toUpperCase()} document holds ${pos.length} purchase orders (${names}); each is read on its own with readDocumentAll (one run per PO)`,
+    `the ${first.format.toUpperCase()} document holds ${pos.length} purchase orders (${names}); a run reads one PO per document: send them one per file (po-agent extract shows each)`,
     { format: first.format },
   );
 }

@@ -9,7 +9,7 @@
  * BT/ST as a flagged buyer name; an id qualified 92 "assigned by buyer" is the vendor id, others
  * such as DUNS go to `supplier.ids`), PO1 (01 line id, 02 quantity, 03 unit, 04 unit price) with
  * PID*F (description) and AMT*1 (the line's stated amount), SAC (charge C / allowance A, SAC05 in
- * cents: X12 type N2), TXI (02 tax amount, 03 percent), CTT (line count, checked), AMT*TT
+ * cents: X12 type N2; in a PO1 loop the line's own, part of its net amount), TXI (02 tax amount, 03 percent), CTT (line count, checked), AMT*TT
  * (payable total; computed and said so when absent), AMT*1 after CTT (stated line-item total) and
  * MSG (notes). Parties the 850 does not name come from the envelope and the receiving customer,
  * flagged low-confidence (see `impliedParties`).
@@ -204,6 +204,8 @@ function parseTransaction(tx: Segment[], env: Envelope, fileName: string, opts: 
   let ctt: Segment | undefined;
   let delivery: string | undefined;
   let currentLine: PoLine | undefined;
+  /** Lines whose amount AMT*1 states: kept as stated, their SACs not applied on top. */
+  const statedLines = new Set<PoLine>();
 
   for (const s of tx) {
     const where = (i: number, what?: string) => at(`${s.id}${String(i).padStart(2, "0")} (segment ${s.n})`, what);
@@ -257,8 +259,15 @@ function parseTransaction(tx: Segment[], env: Envelope, fileName: string, opts: 
         if (raw === undefined)
           throw new DocumentError(`SAC05 (segment ${s.n}): a charge or allowance without an amount`);
         const amountMinor = Math.abs(n2ToMinor(raw, currency, `SAC05 (segment ${s.n})`));
-        const reason = `${currentLine ? `line ${currentLine.id}: ` : ""}${e(s, 15) ?? SAC_CODES[e(s, 2) ?? ""] ?? e(s, 2) ?? ""}`;
-        (kind === "C" ? charges : allowances).push({ reason, ...optional("code", e(s, 2)), amountMinor });
+        const reason = e(s, 15) ?? SAC_CODES[e(s, 2) ?? ""] ?? e(s, 2) ?? "";
+        const adj: Adjustment = { reason, ...optional("code", e(s, 2)), amountMinor };
+        if (currentLine) {
+          // A SAC in a PO1 loop belongs to that line: part of its net amount, unless AMT*1 states it.
+          const key = kind === "C" ? "charges" : "allowances";
+          currentLine[key] = [...(currentLine[key] ?? []), adj];
+          if (!statedLines.has(currentLine)) currentLine.amountMinor += kind === "C" ? amountMinor : -amountMinor;
+          note(`lines[${lines.length - 1}].${key}`, "SAC in the PO1 loop (SAC05 in cents)");
+        } else (kind === "C" ? charges : allowances).push(adj);
         break;
       }
       case "TXI": {
@@ -287,6 +296,7 @@ function parseTransaction(tx: Segment[], env: Envelope, fileName: string, opts: 
         } else if (q === "1" && currentLine) {
           // AMT*1 in a PO1 loop states that line's amount: kept as stated, the validator checks it.
           currentLine.amountMinor = f.amount(e(s, 2), where(2, "line amount"), currency);
+          statedLines.add(currentLine);
           note(`lines[${lines.length - 1}].amountMinor`, "AMT*1 AMT02 in the PO1 loop (stated)");
         } else if (q === "1") {
           lineTotal = f.amount(e(s, 2), where(2, "line item total"), currency);
