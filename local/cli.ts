@@ -8,6 +8,7 @@ import type { AuditRecord, RunRecord } from "../lambdas/shared/ledger/records.js
 import { auditCommand } from "./audit-command.js";
 import { KEY_HEADER } from "./control.js";
 import { extractCommand } from "./extract-command.js";
+import { StoreCorruptError } from "./integrity.js";
 import { serveMcpStdio } from "./mcp-server.js";
 import { DataDirBusyError, readOwner } from "./owner.js";
 import { BatchProgress } from "./progress.js";
@@ -155,6 +156,9 @@ export function progressPrinter(io: Io, docs: Map<string, string>): (e: RunEvent
       case "skipped":
         io.out(`[${e.customer}] ${basename(e.document)}: skipped — ${e.reason}`);
         break;
+      case "warning":
+        io.err(`po-agent: warning: ${e.message}`);
+        break;
     }
   };
 }
@@ -186,6 +190,7 @@ async function cmdStart(args: string[], io: Io, globals: Globals): Promise<numbe
     options: { once: { type: "boolean" }, samples: { type: "string" }, port: { type: "string" } },
     strict: true,
   });
+  const port = parsePort(values.port);
   const customers = loadConfigs(globals.customersDir);
   const samples = sampleFiles(resolve(values.samples ?? "samples"), customers);
   const busy = readOwner(globals.dataDir);
@@ -196,7 +201,7 @@ async function cmdStart(args: string[], io: Io, globals: Globals): Promise<numbe
   const stack = await LocalStack.start({
     dataDir: globals.dataDir,
     customers,
-    httpPort: values.port ? Number(values.port) : undefined,
+    httpPort: port,
     command: "start",
     onEvent: (e) => {
       printer(e);
@@ -261,7 +266,15 @@ async function withStack<T>(
   command = "cli",
 ): Promise<T> {
   const customers = loadConfigs(globals.customersDir);
-  const stack = await LocalStack.start({ dataDir: globals.dataDir, customers, onEvent, command });
+  const stack = await LocalStack.start({
+    dataDir: globals.dataDir,
+    customers,
+    command,
+    onEvent: (e) => {
+      if (e.type === "warning" && !onEvent) globals.warn?.(`po-agent: warning: ${e.message}`);
+      onEvent?.(e);
+    },
+  });
   try {
     return await fn(stack);
   } finally {
@@ -433,9 +446,20 @@ async function postJson<T>(remote: Remote, path: string, body: unknown): Promise
   return JSON.parse(text) as T;
 }
 
+/** `--port N`: an integer 0–65535 (0 = any free port). */
+function parsePort(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
+    throw new UsageError(`--port needs a port number 0-65535, got "${value.slice(0, 40)}"`);
+  }
+  return Number(value);
+}
+
 interface Globals {
   dataDir: string;
   customersDir: string;
+  /** Where warnings about the data dir go (one line each). */
+  warn?: (line: string) => void;
 }
 
 /** Splits the global options off the command's own. */
@@ -451,12 +475,18 @@ function globalsFrom(argv: string[]): { globals: Globals; rest: string[] } {
       else globals.customersDir = v;
     } else rest.push(a);
   }
+  if (existsSync(globals.dataDir) && !statSync(globals.dataDir).isDirectory()) {
+    throw new UsageError(
+      `--data-dir ${globals.dataDir} is a file, not a folder; point it at a folder (it is created if missing)`,
+    );
+  }
   return { globals, rest };
 }
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   try {
     const { globals, rest } = globalsFrom(argv);
+    globals.warn = io.err;
     const [command, ...args] = rest;
     switch (command) {
       case "start":
@@ -512,7 +542,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       err instanceof TraceUsageError ||
       err instanceof DataDirBusyError ||
       err instanceof IntakeError ||
-      err instanceof ApprovalError
+      err instanceof ApprovalError ||
+      err instanceof StoreCorruptError
     ) {
       io.err(`po-agent: ${err.message}`);
       return 1;

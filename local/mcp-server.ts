@@ -47,7 +47,15 @@ export async function serveMcpStdio(opts: McpStdioOptions): Promise<{ stack: Loc
   console.log = toStderr;
   console.info = toStderr;
   console.debug = toStderr;
-  const stack = await LocalStack.start({ ...opts, command: "mcp", customers: loadCustomers(opts.customersDir) });
+  const stack = await LocalStack.start({
+    ...opts,
+    command: "mcp",
+    customers: loadCustomers(opts.customersDir),
+    onEvent: (e) => {
+      if (e.type === "warning") process.stderr.write(`po-agent mcp: warning: ${e.message}\n`);
+      opts.onEvent?.(e);
+    },
+  });
   await stack.resumeRuns();
   const server = createLocalMcpServer(stack);
   const transport = new StdioServerTransport();

@@ -10,6 +10,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import type SesServerModule from "aws-ses-v2-local";
 import { guardHost } from "./control.js";
+import { markStoreClean, markStoreOpen, probeStore, verifyStore } from "./integrity.js";
 import { closeServer, LOOPBACK, listen, urlOf } from "./ports.js";
 
 export interface ObjectCreatedEvent {
@@ -93,13 +94,17 @@ export async function startServices(opts: StartServicesOptions): Promise<LocalSe
   const listeners: ((e: ObjectCreatedEvent) => void)[] = [];
 
   try {
+    // Corruption is named before LevelDB opens (and would drop or delete what it cannot read).
+    verifyStore(dynamoDir);
+    await probeStore(dynamoDir);
+    markStoreOpen(dynamoDir);
     const dynalite = require("dynalite") as DynaliteFactory;
     // Tables become ACTIVE at once: nothing local should wait the emulated 500 ms.
     const dynamo = dynalite({ path: dynamoDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     await listen(dynamo, opts.ports?.dynamodb ?? 0);
     guardHost(dynamo);
     // dynalite wraps close() to also close its LevelDB store; that is what releases the directory lock.
-    closers.push(() => closeServer(dynamo, (cb) => dynamo.close(cb)));
+    closers.push(() => closeServer(dynamo, (cb) => dynamo.close(cb)).then(() => markStoreClean(dynamoDir)));
 
     const S3rver = require("s3rver") as new (options: S3rverOptions) => S3rverInstance;
     const s3 = new S3rver({

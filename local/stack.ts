@@ -32,7 +32,7 @@ import {
 import { verifyApprovalLink } from "../lambdas/shared/approval/links.js";
 import { DocumentStore } from "../lambdas/shared/aws/documents.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
-import { ApprovalError } from "../lambdas/shared/errors.js";
+import { ApprovalError, ConfigError } from "../lambdas/shared/errors.js";
 import { Ledger, sha256 } from "../lambdas/shared/ledger/ledger.js";
 import type { RunRecord } from "../lambdas/shared/ledger/records.js";
 import { decodeBase64 } from "../lambdas/shared/mcp/base64.js";
@@ -99,7 +99,9 @@ export type RunEvent =
       approver: string;
     }
   | { type: "finished"; runId: string; status: string; reason?: string }
-  | { type: "skipped"; customer: string; document: string; reason: string };
+  | { type: "skipped"; customer: string; document: string; reason: string }
+  /** Something under the data dir the user should know about (one line, names the file). */
+  | { type: "warning"; message: string };
 
 export interface LocalStackOptions {
   /** State kept across restarts (DynamoDB, S3, signing key). */
@@ -254,6 +256,12 @@ export class LocalStack {
       holder.stack = stack;
       stack.owner = owner;
       owner.update({ httpUrl, key: stack.controlKey });
+      for (const d of stack.traces.damaged()) {
+        opts.onEvent?.({
+          type: "warning",
+          message: `${d.file}: line(s) ${d.lines.slice(0, 5).join(", ")}${d.lines.length > 5 ? ", …" : ""} are not JSON; the run's timeline is shown without them (the file is kept: repair or move it away to silence this)`,
+        });
+      }
       for (const c of opts.customers) {
         const chosen = opts.model?.(c) ?? defaultModel(c);
         const onPaid = opts.onModelAnswer
@@ -904,10 +912,22 @@ async function createTable(dynamodb: DynamoDBClient): Promise<void> {
   );
 }
 
+/** Shortest approval signing key accepted (characters; the generated one has 64 hex digits). */
+const MIN_SIGNING_KEY_CHARS = 32;
+
 /** A generated HMAC key for approval links, kept under the data dir (Secrets Manager in AWS). */
 function loadSigningKey(dataDir: string): string {
   const path = join(dataDir, "approval-signing.key");
-  if (existsSync(path)) return readFileSync(path, "utf8").trim();
+  if (existsSync(path)) {
+    const key = readFileSync(path, "utf8").trim();
+    // A short or empty key would fail every waiting run's link check; refuse to start instead.
+    if (key.length < MIN_SIGNING_KEY_CHARS) {
+      throw new ConfigError(
+        `${path} holds a ${key.length}-character key; approval links need at least ${MIN_SIGNING_KEY_CHARS} (restore the original file; a new key would invalidate every link already sent)`,
+      );
+    }
+    return key;
+  }
   const key = randomBytes(32).toString("hex");
   writeFileSync(path, `${key}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);

@@ -74,6 +74,30 @@ export class TraceStore {
     return events;
   }
 
+  /**
+   * Trace files with unreadable lines other than a torn last one (a crash cuts only the last):
+   * `[file, line numbers]`. Reading skips them; start names them once. Nothing is rewritten.
+   */
+  damaged(): { file: string; lines: number[] }[] {
+    const out: { file: string; lines: number[] }[] = [];
+    for (const f of readdirSync(this.dir).filter((x) => x.endsWith(".jsonl"))) {
+      const path = join(this.dir, f);
+      const lines = readFileSync(path, "utf8").split("\n");
+      while (lines.length > 0 && !lines.at(-1)?.trim()) lines.pop();
+      const bad: number[] = [];
+      lines.forEach((line, i) => {
+        if (!line.trim() || i === lines.length - 1) return;
+        try {
+          JSON.parse(line);
+        } catch {
+          bad.push(i + 1);
+        }
+      });
+      if (bad.length > 0) out.push({ file: path, lines: bad });
+    }
+    return out;
+  }
+
   /** Run ids with a trace, for prefix lookup. */
   runIds(): string[] {
     return readdirSync(this.dir)

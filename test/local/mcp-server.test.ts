@@ -141,7 +141,8 @@ async function functionUrlEvent(req: IncomingMessage): Promise<LambdaFunctionURL
     headers,
     body: Buffer.concat(chunks).toString("base64"),
     isBase64Encoded: true,
-    requestContext: { domainName: "127.0.0.1", http: { method: req.method ?? "GET" } },
+    // A Function URL is reached by its own host name: domainName is the Host the request named.
+    requestContext: { domainName: req.headers.host ?? "127.0.0.1", http: { method: req.method ?? "GET" } },
   } as unknown as LambdaFunctionURLEvent;
 }
 

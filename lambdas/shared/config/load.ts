@@ -8,6 +8,9 @@ import { CustomerConfig, Weekday } from "./schema.js";
 
 type Path = readonly (string | number)[];
 
+/** Most alias (`*name`) uses a customer file may expand. */
+const MAX_ALIASES = 50;
+
 interface Problem {
   line: number;
   col: number;
@@ -39,7 +42,16 @@ export function loadCustomerFile(path: string): CustomerConfig {
       `${path}:${where.line}:${where.col}: YAML syntax error: ${firstLine(first?.message ?? "")}${more}`,
     );
   }
-  const data: unknown = doc.toJS();
+  let data: unknown;
+  try {
+    // A config needs few aliases; a YAML "billion laughs" expands without bound.
+    data = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (err) {
+    throw new ConfigError(
+      `${path}: cannot read the YAML: ${firstLine(err instanceof Error ? err.message : String(err))} (at most ${MAX_ALIASES} alias uses)`,
+      { cause: err },
+    );
+  }
   if (data === null || data === undefined) {
     throw new ConfigError(`${path}:1:1: the file is empty; expected a customer config mapping`);
   }

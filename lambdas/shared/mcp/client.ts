@@ -4,6 +4,7 @@ import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotoc
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
 import type { CustomerConfig } from "../config/schema.js";
 import { canonicalJson, sha256 } from "../ledger/ledger.js";
 import type { Effect, Tool, ToolOutput } from "../tools/types.js";
@@ -18,6 +19,30 @@ export const IDEMPOTENCY_META_KEY = "po-agent/idempotency-key";
 
 /** Longest tool result kept (characters); the rest is cut with a note. Large results go to S3 in runTool. */
 const MAX_RESULT_CHARS = 200_000;
+
+/** Most `tools/list` pages followed (a server that pages for ever is broken) and most tools kept. */
+export const MAX_LIST_PAGES = 100;
+export const MAX_LISTED_TOOLS = 1_000;
+
+/** Tool names a server may use (MCP 2025-11-25: 1–128 of letters, digits, `_`, `-`, `.`; `/` seen too). */
+const SPEC_TOOL_NAME = /^[A-Za-z0-9_./-]{1,128}$/;
+/** What the Anthropic API accepts as a tool name; a mounted tool travels as `<server>__<local>`. */
+const API_TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const API_NAME_MAX = 64;
+const WIRE_SEPARATOR = "__";
+
+/**
+ * The name a server's tool gets inside po-agent (`<server>.<local>`): the server's own name when
+ * it is API-safe and short enough, else a sanitized prefix plus a hash of the original (so two
+ * long names that share a prefix do not collide). Calls always use the server's own name.
+ */
+export function localToolName(server: string, remote: string): string {
+  const room = API_NAME_MAX - server.length - WIRE_SEPARATOR.length;
+  if (/^[A-Za-z0-9_-]+$/.test(remote) && remote.length <= room) return remote;
+  const hash = sha256(remote).slice(0, 8);
+  const base = remote.replace(/[^A-Za-z0-9_-]+/g, "_").slice(0, Math.max(1, room - hash.length - 1));
+  return `${base}_${hash}`;
+}
 
 /** A tool of a customer's MCP server, shaped like a built-in tool; `inputSchema` is what the model sees. */
 export interface McpTool extends Tool<Record<string, unknown>> {
@@ -98,26 +123,35 @@ export async function openToolsets(customer: CustomerConfig, opts: OpenToolsetsO
       problems.push(`MCP server ${server.name} is unavailable: ${result.error}`);
       for (const [remoteName, decl] of Object.entries(server.tools)) {
         tools.push(stubTool(conn, remoteName, decl.effect, opts.skip?.(server)));
-        taken.add(namespacedName(server.name, remoteName));
+        taken.add(namespacedName(server.name, localToolName(server.name, remoteName)));
       }
       return;
     }
+    problems.push(...result.problems);
     for (const t of result.tools) {
-      const name = namespacedName(server.name, t.name);
-      if (!/^[A-Za-z0-9_-]{1,48}$/.test(t.name)) {
-        problems.push(`${server.name}: tool "${t.name.slice(0, 80)}" has a name that cannot be mounted; skipped`);
+      if (!SPEC_TOOL_NAME.test(t.name)) {
+        problems.push(`${server.name}: tool "${t.name.slice(0, 80)}" has a name outside the MCP spec; skipped`);
         continue;
       }
-      if (reserved.has(t.name)) {
+      const local = localToolName(server.name, t.name);
+      const name = namespacedName(server.name, local);
+      if (!API_TOOL_NAME.test(`${server.name}${WIRE_SEPARATOR}${local}`)) {
+        problems.push(`${server.name}: tool "${t.name.slice(0, 80)}" cannot be given an API-safe name; skipped`);
+        continue;
+      }
+      if (reserved.has(t.name) || reserved.has(local)) {
         problems.push(`${server.name}: tool "${t.name}" clashes with the built-in tool of that name; skipped`);
         continue;
       }
       if (taken.has(name)) {
-        problems.push(`${server.name}: tool "${t.name}" is listed twice; the second is skipped`);
+        problems.push(
+          `${server.name}: tool "${t.name}" is listed twice (or maps to a name already taken); the second is skipped`,
+        );
         continue;
       }
+      if (local !== t.name) problems.push(`${server.name}: tool "${t.name}" is offered as ${name} (API-safe name)`);
       taken.add(name);
-      tools.push(mountedTool(conn, t));
+      tools.push(mountedTool(conn, t, local));
     }
   });
   let closed = false;
@@ -138,13 +172,13 @@ interface ListedTool {
   inputSchema: unknown;
 }
 
-function mountedTool(conn: ServerConnection, listed: ListedTool): McpTool {
+function mountedTool(conn: ServerConnection, listed: ListedTool, local: string): McpTool {
   const server = conn.config;
   const effect: Effect = server.tools[listed.name]?.effect ?? "dangerous";
   const declared = server.tools[listed.name] !== undefined;
   const description = (listed.description ?? "").trim() || `${listed.name} on ${server.name}`;
   return {
-    name: namespacedName(server.name, listed.name),
+    name: namespacedName(server.name, local),
     server: server.name,
     remoteName: listed.name,
     description: `${description} (from the customer's ${server.name} system${declared ? "" : "; not declared in the customer config, so every call needs a human"})`,
@@ -158,7 +192,7 @@ function mountedTool(conn: ServerConnection, listed: ListedTool): McpTool {
 
 function stubTool(conn: ServerConnection, remoteName: string, effect: Effect, skipped?: string): McpTool {
   const server = conn.config;
-  const name = namespacedName(server.name, remoteName);
+  const name = namespacedName(server.name, localToolName(server.name, remoteName));
   return {
     name,
     server: server.name,
@@ -175,11 +209,31 @@ function stubTool(conn: ServerConnection, remoteName: string, effect: Effect, sk
   };
 }
 
-type ListResult = { ok: true; tools: ListedTool[] } | { ok: false; error: string };
+type ListResult = { ok: true; tools: ListedTool[]; problems: string[] } | { ok: false; error: string };
+
+/** One `tools/list` page, read loosely: each tool is checked on its own, so one bad tool drops alone. */
+const ListPage = z.object({ tools: z.array(z.unknown()), nextCursor: z.string().optional() }).passthrough();
+
+/** A listed tool as po-agent needs it; anything else about it is the server's business. */
+function readListedTool(server: string, raw: unknown): ListedTool | string {
+  const t = raw as { name?: unknown; description?: unknown; inputSchema?: unknown };
+  if (typeof t !== "object" || t === null || typeof t.name !== "string")
+    return `${server}: a listed tool has no name; dropped`;
+  const schema = t.inputSchema as { type?: unknown } | undefined;
+  if (typeof schema !== "object" || schema === null || schema.type !== "object") {
+    return `${server}: tool "${t.name.slice(0, 80)}" has an inputSchema without type "object" (MCP requires one); dropped`;
+  }
+  return {
+    name: t.name,
+    ...(typeof t.description === "string" ? { description: t.description } : {}),
+    inputSchema: schema,
+  };
+}
 
 /** One server: connects lazily, reconnects after the connection dropped, bounds every request in time. */
 class ServerConnection {
   private client: Client | undefined;
+  private transportInUse: Transport | undefined;
   private connecting: Promise<Client> | undefined;
   private stderrTail = "";
 
@@ -192,15 +246,30 @@ class ServerConnection {
     try {
       const client = await this.ensure();
       const tools: ListedTool[] = [];
+      const problems: string[] = [];
       let cursor: string | undefined;
-      // Follow pagination, bounded: a server that pages forever is a broken server.
-      for (let page = 0; page < 20; page++) {
-        const res = await client.listTools(cursor ? { cursor } : undefined, { timeout: this.config.timeoutMs });
-        tools.push(...res.tools);
+      let pages = 0;
+      // Follow pagination, bounded: a server that pages for ever is a broken server; say where it was cut.
+      do {
+        const res = await client.request(
+          { method: "tools/list", ...(cursor ? { params: { cursor } } : {}) },
+          ListPage,
+          { timeout: this.config.timeoutMs },
+        );
+        pages++;
+        for (const raw of res.tools) {
+          const t = readListedTool(this.config.name, raw);
+          if (typeof t === "string") problems.push(t);
+          else tools.push(t);
+        }
         cursor = res.nextCursor;
-        if (!cursor) break;
+      } while (cursor && pages < MAX_LIST_PAGES && tools.length < MAX_LISTED_TOOLS);
+      if (cursor) {
+        problems.push(
+          `${this.config.name}: tool listing cut after ${pages} pages and ${tools.length} tools (at most ${MAX_LIST_PAGES} pages, ${MAX_LISTED_TOOLS} tools)`,
+        );
       }
-      return { ok: true, tools };
+      return { ok: true, tools: tools.slice(0, MAX_LISTED_TOOLS), problems };
     } catch (err) {
       await this.drop();
       return { ok: false, error: this.describe(err, "listing its tools") };
@@ -239,6 +308,7 @@ class ServerConnection {
 
   private async connect(): Promise<Client> {
     const transport = await this.transport();
+    this.transportInUse = transport;
     const client = new Client({ name: "po-agent", version: "0.1.0" }, { capabilities: {} });
     const timeoutMs = this.config.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
@@ -303,7 +373,13 @@ class ServerConnection {
 
   private async drop(): Promise<void> {
     const c = this.client;
+    const transport = this.transportInUse;
     this.client = undefined;
+    this.transportInUse = undefined;
+    // A stateful Streamable HTTP server keeps a session per connection: end it (DELETE), as the spec asks.
+    if (c && transport instanceof StreamableHTTPClientTransport && transport.sessionId) {
+      await withTimeout(transport.terminateSession(), this.config.timeoutMs).catch(() => {});
+    }
     await c?.close().catch(() => {});
   }
 
@@ -311,6 +387,16 @@ class ServerConnection {
     await this.connecting?.catch(() => {});
     await this.drop();
   }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 function isValidationError(err: unknown): boolean {

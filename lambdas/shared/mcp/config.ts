@@ -25,7 +25,7 @@ const common = {
   /** The namespace: the server's tool `lookup_vendor` is offered as `<name>.lookup_vendor`. */
   name: ServerName,
   /** Effects of the tools the customer expects, by the server's own tool name. */
-  tools: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,48}$/, "an MCP tool name"), McpToolDeclaration).default({}),
+  tools: z.record(z.string().regex(/^[A-Za-z0-9_./-]{1,128}$/, "an MCP tool name"), McpToolDeclaration).default({}),
   /** Connect, list and each call must answer within this many milliseconds. */
   timeoutMs: z.number().int().positive().max(600_000).default(DEFAULT_MCP_TIMEOUT_MS),
 };

@@ -8,6 +8,25 @@ export interface McpHttpOptions {
   bearerToken(): Promise<string | undefined>;
   /** The caller for the audit log when IAM authenticated it (its ARN). @default "http" */
   principal?: string;
+  /**
+   * Browser origins allowed to call (a request without `Origin` is not from a page). The spec asks
+   * servers to validate `Origin` against DNS rebinding. @default - none: any `Origin` is refused
+   */
+  allowedOrigins?: readonly string[];
+  /** `Host` values this endpoint answers to. @default - the host of the request URL only */
+  allowedHosts?: readonly string[];
+}
+
+/** 403 for a foreign `Origin` or `Host` (MCP Streamable HTTP, "Security Warning"), else undefined. */
+export function rebindingProblem(request: Request, opts: Pick<McpHttpOptions, "allowedOrigins" | "allowedHosts">) {
+  const origin = request.headers.get("origin");
+  if (origin !== null && !(opts.allowedOrigins ?? []).includes(origin)) {
+    return jsonError(403, `origin ${origin.slice(0, 100)} is not allowed`);
+  }
+  const host = request.headers.get("host");
+  const hosts = opts.allowedHosts ?? [new URL(request.url).host];
+  if (host !== null && !hosts.includes(host)) return jsonError(403, `host ${host.slice(0, 100)} is not allowed`);
+  return undefined;
 }
 
 const jsonError = (status: number, message: string, headers: Record<string, string> = {}) =>
@@ -33,6 +52,8 @@ export async function handleMcpHttp(
   backend: PoAgentBackend,
   opts: McpHttpOptions,
 ): Promise<Response> {
+  const refused = rebindingProblem(request, opts);
+  if (refused) return refused;
   const expected = await opts.bearerToken();
   if (expected !== undefined && !bearerMatches(request.headers.get("authorization"), expected)) {
     return jsonError(401, "missing or wrong bearer token", { "www-authenticate": 'Bearer realm="po-agent"' });

@@ -1,6 +1,6 @@
 import { basename } from "node:path";
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { type CallToolResult, ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { type ApprovalDeps, decide } from "../agent/approvals.js";
 import { bindingProblem, policyRevisionOfApproval } from "../agent/guard.js";
@@ -247,12 +247,55 @@ export function createPoAgentMcpServer(backend: PoAgentBackend, opts: PoAgentMcp
       const raw = variables.runId;
       const runId = decodeURIComponent(Array.isArray(raw) ? (raw[0] ?? "") : (raw ?? ""));
       const run = await runOf(runId);
-      if (!run) throw new Error(`no run ${runId}`);
+      if (!run) throw new McpError(RESOURCE_NOT_FOUND, `Resource not found: no run ${runId}`, { uri: uri.href });
       return { contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(run, null, 2) }] };
     },
   );
 
+  enforceProtocolErrors(server);
   return server;
+}
+
+/** JSON-RPC error code the MCP spec gives a resource that does not exist. */
+export const RESOURCE_NOT_FOUND = -32002;
+
+type RawHandler = (request: { params?: Record<string, unknown> }, extra: unknown) => Promise<unknown>;
+
+/**
+ * The SDK's McpServer answers an unknown tool with an `isError` result and a missing resource
+ * with -32602; the spec (server/tools "Error Handling", server/resources) asks for JSON-RPC errors
+ * -32602 and -32002. The SDK offers no hook for either, so its two handlers are wrapped (a test of
+ * both codes fails if an SDK upgrade changes this).
+ */
+function enforceProtocolErrors(server: McpServer): void {
+  const handlers = (server.server as unknown as { _requestHandlers?: Map<string, RawHandler> })._requestHandlers;
+  const tools = (server as unknown as { _registeredTools?: Record<string, { enabled: boolean }> })._registeredTools;
+  if (!handlers || !tools) throw new Error("MCP SDK internals changed: cannot enforce protocol error codes");
+  const call = handlers.get("tools/call");
+  if (call) {
+    handlers.set("tools/call", (request, extra) => {
+      const name = request.params?.name;
+      if (typeof name !== "string" || !tools[name]?.enabled) {
+        throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${String(name).slice(0, 100)}`);
+      }
+      return call(request, extra);
+    });
+  }
+  const read = handlers.get("resources/read");
+  if (read) {
+    handlers.set("resources/read", async (request, extra) => {
+      try {
+        return await read(request, extra);
+      } catch (err) {
+        if (err instanceof McpError && err.code === ErrorCode.InvalidParams && /not found/i.test(err.message)) {
+          throw new McpError(RESOURCE_NOT_FOUND, `Resource not found: ${String(request.params?.uri).slice(0, 200)}`, {
+            uri: request.params?.uri,
+          });
+        }
+        throw err;
+      }
+    });
+  }
 }
 
 /** Why an approval requested under another policy revision cannot be decided now, or undefined. */
