@@ -17,6 +17,7 @@ export function addCustomerStacks(app: App, customersDir: string): PoAgentStack[
   if (mcpAuth !== undefined && mcpAuth !== "iam" && mcpAuth !== "bearer") {
     throw new Error(`invalid mcpAuth context value ${JSON.stringify(mcpAuth)}: expected "iam" or "bearer"`);
   }
+  const dashboard: unknown = app.node.tryGetContext("dashboard");
   const customers = loadCustomers(customersDir);
   const fileOf = (name: string) => relative(process.cwd(), join(customersDir, `${name}.yaml`));
   // Every config is checked for AWS before any stack exists (the first problem fails synth).
@@ -28,6 +29,8 @@ export function addCustomerStacks(app: App, customersDir: string): PoAgentStack[
         configFile: fileOf(customer.name),
         senderEmail,
         mcpAuth,
+        // `-c dashboard=true` adds a CloudWatch dashboard to every customer stack.
+        dashboard: dashboard === true || dashboard === "true",
         env: deployEnv(),
       }),
   );

@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { Rule } from "aws-cdk-lib/aws-events";
 import { SfnStateMachine } from "aws-cdk-lib/aws-events-targets";
 import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket } from "aws-cdk-lib/aws-s3";
+import { type IQueue, Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { IStateMachine } from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
 
@@ -19,6 +20,11 @@ export interface IntakeProps {
  */
 export class Intake extends Construct {
   readonly bucket: IBucket;
+  /**
+   * Events EventBridge could not deliver to the state machine after its retries (throttled or failed
+   * StartExecution): the PO is not lost, and the queue holds the event to replay for 14 days.
+   */
+  readonly deadLetterQueue: IQueue;
   private readonly rule: Rule;
 
   constructor(scope: Construct, id: string, props: IntakeProps = {}) {
@@ -46,6 +52,16 @@ export class Intake extends Construct {
       serverAccessLogsPrefix: "intake/",
     });
     this.bucket = bucket;
+    const deadLetterQueue = new Queue(this, "DeadLetters", {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(deadLetterQueue).acknowledge({
+      id: "AwsSolutions-SQS3",
+      reason: "This queue is itself the dead-letter queue of the intake rule's target.",
+    });
+    this.deadLetterQueue = deadLetterQueue;
     this.rule = new Rule(this, "ObjectCreated", {
       description: "A new purchase order in the intake bucket starts one agent run.",
       eventPattern: {
@@ -64,6 +80,12 @@ export class Intake extends Construct {
    * itself: the definition reads `$.detail.bucket.name` and `$.detail.object.key`.
    */
   routeTo(stateMachine: IStateMachine): void {
-    this.rule.addTarget(new SfnStateMachine(stateMachine));
+    this.rule.addTarget(
+      new SfnStateMachine(stateMachine, {
+        deadLetterQueue: this.deadLetterQueue,
+        retryAttempts: 185,
+        maxEventAge: Duration.hours(24),
+      }),
+    );
   }
 }

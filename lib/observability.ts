@@ -18,7 +18,6 @@ import type { ITopic } from "aws-cdk-lib/aws-sns";
 import type { IStateMachine } from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
-import { DEFAULTS } from "../lambdas/shared/constants.js";
 import { METRIC } from "../lambdas/shared/telemetry.js";
 
 /** EMF namespace and service dimension the Lambdas publish under (POWERTOOLS_* in po-agent-function.ts). */
@@ -27,8 +26,19 @@ export const METRICS_SERVICE = "po-agent";
 
 export interface ObservabilityProps {
   readonly stateMachine: IStateMachine;
-  /** Each gets an error alarm and a throttle alarm named after its construct id. */
+  /** Every function of the stack: the dashboard's Lambda widgets. */
   readonly functions: readonly IFunction[];
+  /**
+   * Each gets an error alarm named after its construct id. A function the state machine invokes needs
+   * none: its errors are retried, or caught and end the run (ExecutionsFailed alarms on that).
+   * @default - every function in `functions`
+   */
+  readonly alarmedFunctions?: readonly IFunction[];
+  /**
+   * A CloudWatch dashboard for the stack ($3 a month each beyond an account's first three).
+   * @default false
+   */
+  readonly dashboard?: boolean;
   /**
    * The customer this stack serves: the `customer` dimension of the EMF metrics and the budgets
    * the budget alarms use.
@@ -36,7 +46,7 @@ export interface ObservabilityProps {
    */
   readonly customer?: CustomerConfig;
   /**
-   * Invoked every five minutes to publish the approval backlog metrics (PendingApprovals, ApprovalBacklogAge).
+   * Invoked every hour to publish the approval backlog metrics (PendingApprovals, ApprovalBacklogAge).
    * @default - no schedule; the backlog alarm stays without data unless another emitter publishes it
    */
   readonly approvalBacklogFunction?: IFunction;
@@ -64,7 +74,8 @@ export interface ObservabilityProps {
  */
 export class Observability extends Construct {
   readonly alarms: readonly Alarm[];
-  readonly dashboard: Dashboard;
+  /** Only when the `dashboard` prop asks for one. */
+  readonly dashboard?: Dashboard;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
@@ -79,12 +90,9 @@ export class Observability extends Construct {
     const alarms = Object.entries(executionMetrics).map(([name, metric]) =>
       this.alarmAtLeast(name, metric, 1, `state machine ${name} >= 1 in 5 minutes`),
     );
-    for (const fn of props.functions) {
+    for (const fn of props.alarmedFunctions ?? props.functions) {
       const name = fn.node.id;
       alarms.push(this.alarmAtLeast(`${name}Errors`, fn.metricErrors(period), 1, `${name} Lambda errors >= 1`));
-      alarms.push(
-        this.alarmAtLeast(`${name}Throttles`, fn.metricThrottles(period), 1, `${name} Lambda throttles >= 1`),
-      );
     }
 
     const customer = props.customer;
@@ -92,23 +100,10 @@ export class Observability extends Construct {
       ? (name: string, opts: RunMetricOptions = {}) => runMetric(customer.name, name, opts)
       : undefined;
     if (customer && run) {
-      const maxTokens = customer.budgets.maxTokens ?? DEFAULTS.maxTokens;
-      const maxCostUsd = customer.budgets.maxCostUsd ?? DEFAULTS.maxCostUsd;
       const p95 = props.p95RunDurationThreshold ?? Duration.minutes(10);
       const backlogAge = props.approvalBacklogAgeThreshold ?? Duration.days(2);
+      // A run over its token or dollar budget ends with BudgetExceeded: one alarm covers both budgets.
       alarms.push(
-        this.alarmAtLeast(
-          "RunOverTokenBudget",
-          run(METRIC.RunTokens, { statistic: "Maximum" }),
-          maxTokens,
-          `a run used >= ${maxTokens} tokens (the customer's budget)`,
-        ),
-        this.alarmAtLeast(
-          "RunOverCostBudget",
-          run(METRIC.RunCostUsd, { statistic: "Maximum" }),
-          maxCostUsd,
-          `a run cost >= $${maxCostUsd} in model calls (the customer's budget)`,
-        ),
         this.alarmAtLeast(
           "RunBudgetExceeded",
           run(METRIC.BudgetExceeded, { statistic: "Sum" }),
@@ -123,7 +118,7 @@ export class Observability extends Construct {
         ),
         this.alarmAtLeast(
           "ApprovalBacklogAge",
-          run(METRIC.ApprovalBacklogAge, { statistic: "Maximum", period: Duration.minutes(15) }),
+          run(METRIC.ApprovalBacklogAge, { statistic: "Maximum", period: Duration.hours(1) }),
           backlogAge.toSeconds(),
           `the oldest pending approval is >= ${backlogAge.toHumanString()} old`,
         ),
@@ -132,7 +127,8 @@ export class Observability extends Construct {
     if (props.approvalBacklogFunction) {
       new Rule(this, "ApprovalBacklogSchedule", {
         description: "po-agent: publish the approval backlog metrics",
-        schedule: Schedule.rate(Duration.minutes(5)),
+        // Hourly: the age alarm's threshold is days, and each invocation costs a Lambda run and a query.
+        schedule: Schedule.rate(Duration.hours(1)),
         targets: [new LambdaFunction(props.approvalBacklogFunction)],
       });
     }
@@ -142,8 +138,10 @@ export class Observability extends Construct {
     }
     this.alarms = alarms;
 
-    this.dashboard = new Dashboard(this, "Dashboard");
-    this.dashboard.addWidgets(
+    if (props.dashboard !== true) return;
+    const dashboard = new Dashboard(this, "Dashboard");
+    this.dashboard = dashboard;
+    dashboard.addWidgets(
       new AlarmStatusWidget({ title: "Alarms", alarms, width: 24, height: 4 }),
       new GraphWidget({
         title: "Executions",
@@ -153,7 +151,7 @@ export class Observability extends Construct {
     );
     if (run) {
       const sum = (name: string, label: string) => run(name, { statistic: "Sum", label });
-      this.dashboard.addWidgets(
+      dashboard.addWidgets(
         new GraphWidget({
           title: "Runs",
           left: [
@@ -230,7 +228,7 @@ export class Observability extends Construct {
         }),
       );
     }
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new GraphWidget({
         title: "Lambda errors and throttles",
         left: props.functions.map((fn) => fn.metricErrors({ ...period, label: fn.node.id })),

@@ -1,4 +1,4 @@
-import { Stack, type StackProps, Tags } from "aws-cdk-lib";
+import { CfnOutput, Stack, type StackProps, Tags } from "aws-cdk-lib";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ITopic } from "aws-cdk-lib/aws-sns";
 import type { Construct } from "constructs";
@@ -43,6 +43,11 @@ export interface PoAgentStackProps extends StackProps {
    * @default - no notification
    */
   readonly alarmTopic?: ITopic;
+  /**
+   * A CloudWatch dashboard for this customer ($3 a month beyond the account's first three).
+   * @default false
+   */
+  readonly dashboard?: boolean;
 }
 
 /** Everything one customer needs: intake, ledger, agent and tool Lambdas, approvals, state machine, alarms. */
@@ -121,9 +126,34 @@ export class PoAgentStack extends Stack {
         agent.approvalBacklog,
         this.mcpEndpoint.function,
       ],
+      // The state machine's functions fail runs (alarmed as ExecutionsFailed); these run outside any execution.
+      alarmedFunctions: [approvals.approvalCallback, agent.approvalBacklog, this.mcpEndpoint.function],
+      dashboard: props.dashboard,
       customer,
       approvalBacklogFunction: agent.approvalBacklog,
       alarmTopic: props.alarmTopic,
+    });
+
+    // What an operator needs after `cdk deploy` (the MCP endpoint's URL is output by McpEndpoint).
+    new CfnOutput(this, "IntakeBucketName", {
+      value: this.intake.bucket.bucketName,
+      description: "Upload purchase orders under incoming/ of this bucket; each upload starts a run.",
+    });
+    new CfnOutput(this, "ModelApiKeySecretArn", {
+      value: agent.modelApiKeySecret.secretArn,
+      description: "Put the Anthropic API key in this secret (until then runs use the offline reference model).",
+    });
+    new CfnOutput(this, "ApprovalUrl", {
+      value: approvals.callbackUrl,
+      description: "Base URL of the signed approval links in the approval emails.",
+    });
+    new CfnOutput(this, "StateMachineArn", {
+      value: stateMachine.stateMachineArn,
+      description: "The agent's state machine: one execution per run.",
+    });
+    new CfnOutput(this, "IntakeDeadLetterQueueUrl", {
+      value: this.intake.deadLetterQueue.queueUrl,
+      description: "Upload events EventBridge could not deliver to the state machine (replay them from here).",
     });
     // cdk-nag findings accepted on purpose, each with its reason (test/infra/nag.test.ts fails on any other).
     acknowledgeNagFindings(this);

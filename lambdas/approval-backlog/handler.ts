@@ -8,12 +8,14 @@ import { approvalBacklogOf } from "../shared/telemetry.js";
 const Input = z.object({}).passthrough();
 
 /**
- * Every five minutes: how many approvals wait and how old the oldest is (PendingApprovals,
- * ApprovalBacklogAge). The age alarm needs a data point even when nothing runs, which no run step gives.
+ * Every hour: how many approvals wait and how old the oldest is (PendingApprovals,
+ * ApprovalBacklogAge). While approvals wait, the age alarm needs a data point even when nothing runs.
  */
 export const handler = instrumented("approval-backlog", Input, async () => {
   const pending = (await agentDeps().ledger.listApprovals("pending")).filter((a) => a.customer === customer.name);
   const backlog = approvalBacklogOf(pending, new Date());
-  telemetry.approvalBacklog({ customer: customer.name, ...backlog });
+  // Nothing pending publishes nothing: no custom-metric cost before the first escalation, and the age
+  // alarm treats missing data as OK.
+  if (backlog.pending > 0) telemetry.approvalBacklog({ customer: customer.name, ...backlog });
   return backlog;
 });

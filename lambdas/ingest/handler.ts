@@ -1,8 +1,9 @@
 import { z } from "zod";
 import { ingest } from "../shared/agent/core.js";
+import { storedKeyOf } from "../shared/aws/documents.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { withMcp } from "../shared/aws/mcp-deps.js";
-import { agentDeps } from "../shared/aws/runtime.js";
+import { agentDeps, clients } from "../shared/aws/runtime.js";
 
 const Input = z.object({
   bucket: z.string(),
@@ -12,6 +13,8 @@ const Input = z.object({
 });
 
 // Run start: the customer's MCP servers are listed once here, so a server that is down is audited from the start.
-export const handler = instrumented("ingest", Input, (input) =>
-  withMcp(undefined, (mcp) => ingest({ ...agentDeps(), mcp }, input)),
-);
+export const handler = instrumented("ingest", Input, async (input) => {
+  // The event's key may arrive URL-encoded (spaces, non-ASCII); the run records the key as stored.
+  const key = await storedKeyOf(clients.s3, input.bucket, input.key, input.versionId);
+  return withMcp(undefined, (mcp) => ingest({ ...agentDeps(), mcp }, { ...input, key }));
+});

@@ -28,6 +28,7 @@ beforeAll(() => {
     functions: [fn("Orchestrate"), fn("Save")],
     customer,
     approvalBacklogFunction: fn("ApprovalBacklog"),
+    dashboard: true,
   });
   template = Template.fromStack(stack);
 });
@@ -51,27 +52,18 @@ const emf = (name: string) => ({
 });
 
 describe("observability alarms", () => {
-  it("alarms on failed and throttled executions and on Lambda errors and throttles", () => {
+  it("alarms on failed and throttled executions and on Lambda errors", () => {
     expect(alarmWith("state machine ExecutionsFailed")).toMatchObject({ MetricName: "ExecutionsFailed", Threshold: 1 });
     expect(alarmWith("state machine ExecutionsThrottled")).toMatchObject({ MetricName: "ExecutionThrottled" });
-    expect(alarmWith("Orchestrate Lambda throttles")).toMatchObject({
-      MetricName: "Throttles",
-      Namespace: "AWS/Lambda",
-    });
     expect(alarmWith("Save Lambda errors")).toMatchObject({ MetricName: "Errors" });
   });
 
-  it("alarms when a run goes over the customer's token or dollar budget, from the EMF metrics", () => {
+  it("alarms once when a run ends over its turn, token or dollar budget, from the EMF metrics", () => {
     template.hasResourceProperties("AWS::CloudWatch::Alarm", {
-      ...emf(METRIC.RunTokens),
-      Statistic: "Maximum",
-      Threshold: 50_000,
+      ...emf(METRIC.BudgetExceeded),
+      Statistic: "Sum",
+      Threshold: 1,
       ComparisonOperator: "GreaterThanOrEqualToThreshold",
-    });
-    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
-      ...emf(METRIC.RunCostUsd),
-      Statistic: "Maximum",
-      Threshold: 1.5,
     });
   });
 
@@ -88,9 +80,9 @@ describe("observability alarms", () => {
     });
   });
 
-  it("publishes the approval backlog every five minutes", () => {
+  it("publishes the approval backlog every hour", () => {
     template.hasResourceProperties("AWS::Events::Rule", {
-      ScheduleExpression: "rate(5 minutes)",
+      ScheduleExpression: "rate(1 hour)",
       Targets: Match.arrayWith([Match.objectLike({ Arn: Match.anyValue() })]),
     });
   });
@@ -122,6 +114,6 @@ describe("dashboard", () => {
       expect(body).toContain(`\\"${name}\\"`);
     }
     expect(body).toContain('\\"customer\\",\\"acme\\"');
-    expect(observability.alarms).toHaveLength(4 + 2 * 2 + 5);
+    expect(observability.alarms).toHaveLength(4 + 2 + 3);
   });
 });

@@ -418,28 +418,30 @@ describe("observability", () => {
     },
   );
 
-  it("alarms on errors of every function", () => {
+  it("alarms on errors of the functions outside any execution; the others fail runs, which alarm", () => {
     const alarms = Object.values(
       s.template.findResources("AWS::CloudWatch::Alarm", { Properties: { MetricName: "Errors" } }),
     );
     const alarmed = alarms.map((a) => a.Properties.Dimensions[0].Value.Ref).sort();
     expect(alarmed).toEqual(
-      poAgentFunctions(s.stack)
+      [s.stack.approvalGate.approvalCallback, s.stack.agentFunctions.approvalBacklog, s.stack.mcpEndpoint.function]
         .map((fn) => s.logicalId(fn))
         .sort(),
     );
+    s.template.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "ExecutionsFailed", Threshold: 1 });
     for (const alarm of alarms) {
       expect(alarm.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold" });
     }
-    s.template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+    // The dashboard is opt-in ($3 a month per stack beyond three).
+    s.template.resourceCountIs("AWS::CloudWatch::Dashboard", 0);
   });
 });
 
 describe("approval backlog", () => {
-  it("runs approval-backlog every five minutes from an EventBridge schedule", () => {
+  it("runs approval-backlog every hour from an EventBridge schedule", () => {
     const backlog = s.stack.agentFunctions.approvalBacklog;
     s.template.hasResourceProperties("AWS::Events::Rule", {
-      ScheduleExpression: "rate(5 minutes)",
+      ScheduleExpression: "rate(1 hour)",
       State: "ENABLED",
       Targets: [Match.objectLike({ Arn: { "Fn::GetAtt": [s.logicalId(backlog), "Arn"] } })],
     });

@@ -47,3 +47,35 @@ function classifyS3Error(err: unknown, where: string): Error {
   }
   return err instanceof Error ? err : new Error(String(err));
 }
+
+/** A key that may have been URL-encoded on the way (`%XX` escapes, `+` for a space). */
+const LOOKS_ENCODED = /%[0-9A-Fa-f]{2}|\+/;
+
+/**
+ * The object key an S3 event names, as stored. S3's notification events carry keys URL-encoded
+ * (a space as `+`, non-ASCII as `%XX`); EventBridge's `detail.object.key` is documented without
+ * saying so, so both are accepted: the key as given wins when such an object exists, otherwise the
+ * decoded key is used when that one exists. Plain keys cost no extra request.
+ */
+export async function storedKeyOf(s3: S3Client, bucket: string, key: string, versionId?: string): Promise<string> {
+  if (!LOOKS_ENCODED.test(key)) return key;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(key.replaceAll("+", " "));
+  } catch {
+    return key; // not valid percent-encoding: it can only be the literal key
+  }
+  if (decoded === key) return key;
+  const exists = async (k: string) => {
+    try {
+      await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: k, VersionId: versionId }));
+      return true;
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name === "NotFound" || e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404) return false;
+      throw classifyS3Error(err, `s3://${bucket}/${k}`);
+    }
+  };
+  if (await exists(key)) return key;
+  return (await exists(decoded)) ? decoded : key;
+}

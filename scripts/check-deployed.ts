@@ -1,0 +1,511 @@
+/**
+ * What deploys is what is tested: synthesizes the customer stacks (or reuses cdk.out), runs every
+ * sample through the synthesized bundles from cdk.out on the local engine and emulators (each
+ * function in its own process with the environment its template gives it), records every AWS API call
+ * each bundle makes and evaluates it against that function's role policy from the template with an
+ * IAM evaluator (@cloud-copilot/iam-simulate: AGPL-3.0, a devDependency used only here, never bundled).
+ * Then it injects, per function, the failures the definition's Retry/Catch are written for and checks
+ * the errorType the bundle reports against their ErrorEquals names.
+ *
+ *   npm run check:deployed -- [--json] [--reuse] [--out DIR] [--customers a,b]
+ *
+ * Last line with --json: { bundlesRun, awsCallsChecked, denied, errorNamesChecked, errorNameMismatches,
+ * coldStartMs: { <function>: median } }. Exit 1 when a call is denied, a name mismatches or a run breaks.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { runSimulation, runUnsafeSimulation } from "@cloud-copilot/iam-simulate";
+import { type LambdaRoute, LocalEngine, substitute } from "../local/engine.js";
+import { listen, urlOf } from "../local/ports.js";
+import { startServices } from "../local/services.js";
+import { createSfnApiHandler } from "../local/sfn-api.js";
+import { bucketFor } from "../local/stack.js";
+import {
+  BundleProcess,
+  type Invocation,
+  REPO_ROOT,
+  type SynthesizedFunction,
+  synthesizedFunctions,
+} from "./deployed/bundles.js";
+import { type AwsCall, Recorder } from "./deployed/recorder.js";
+import { ACCOUNT, LocalDeployment, REGION } from "./deployed/template.js";
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Construct id of each function (the `aws:cdk:path` segment before `/Resource`) → its lambdas/ folder. */
+const HANDLER_OF_ID: Record<string, string> = {
+  Ingest: "ingest",
+  Orchestrate: "orchestrate",
+  Finalize: "finalize",
+  RecordFailure: "record-failure",
+  ApprovalBacklog: "approval-backlog",
+  Extract: "extract",
+  Validate: "validate",
+  Transform: "transform",
+  Save: "save",
+  McpTool: "mcp-tool",
+  RequestApproval: "request-approval",
+  ApprovalTimeout: "approval-timeout",
+  ApprovalCallback: "approval-callback",
+  Server: "mcp-server",
+};
+
+interface Args {
+  json: boolean;
+  reuse: boolean;
+  out: string;
+  customers: string[] | undefined;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { json: false, reuse: false, out: join(REPO_ROOT, "cdk.out"), customers: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--json") args.json = true;
+    else if (a === "--reuse") args.reuse = true;
+    else if (a === "--out") args.out = argv[++i] ?? args.out;
+    else if (a === "--customers") args.customers = (argv[++i] ?? "").split(",").filter(Boolean);
+    else throw new Error(`unknown argument ${a}: expected --json, --reuse, --out DIR, --customers a,b`);
+  }
+  return args;
+}
+
+interface FunctionUnderTest extends SynthesizedFunction {
+  readonly stack: string;
+  readonly customer: string;
+  readonly handler: string;
+  /** The access key id it signs with: the recorder tells functions apart by it. */
+  readonly accessKeyId: string;
+  readonly env: Record<string, string>;
+}
+
+/** The custom error names (not States.* / Lambda.*) that Retry/Catch name, per function ARN the definition invokes. */
+function errorNamesByFunction(definition: string): Map<string, Set<string>> {
+  const byArn = new Map<string, Set<string>>();
+  const visit = (states: Record<string, Json>) => {
+    for (const state of Object.values(states) as { [k: string]: Json }[]) {
+      const processor = state.ItemProcessor as { States?: Record<string, Json> } | undefined;
+      if (processor?.States) visit(processor.States);
+      const fn = (state.Parameters as { FunctionName?: string } | undefined)?.FunctionName;
+      if (typeof fn !== "string") continue;
+      const names = byArn.get(fn) ?? new Set<string>();
+      for (const rule of [...((state.Retry as Json[]) ?? []), ...((state.Catch as Json[]) ?? [])] as {
+        ErrorEquals: string[];
+      }[])
+        for (const n of rule.ErrorEquals) if (!/^(States|Lambda)\./.test(n)) names.add(n);
+      byArn.set(fn, names);
+    }
+  };
+  visit((JSON.parse(definition) as { States: Record<string, Json> }).States);
+  return byArn;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : Math.round(s[Math.floor((s.length - 1) / 2)] ?? 0);
+};
+
+async function synthesize(args: Args, stacks: string[]): Promise<void> {
+  if (args.reuse && existsSync(join(args.out, "manifest.json"))) return;
+  // The CDK CLI bundles only the stacks it is asked for; the app is the `app` command of cdk.json.
+  await promisify(execFile)(
+    "npx",
+    ["cdk", "synth", "--quiet", "--no-notices", "--no-version-reporting", "-o", args.out, ...stacks],
+    { cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024 },
+  );
+}
+
+function customersOf(args: Args): string[] {
+  const all = readdirSync(join(REPO_ROOT, "customers"))
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f) => f.slice(0, -5));
+  return args.customers ?? all;
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const log = (line: string) => {
+    if (!args.json) console.log(line);
+    else console.error(line);
+  };
+  const started = Date.now();
+  const customers = customersOf(args);
+  await synthesize(
+    args,
+    customers.map((c) => `PoAgent-${c}`),
+  );
+  log(`synthesized ${customers.length} stacks into ${args.out} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+
+  const dataDir = mkdtempSync(join(tmpdir(), "po-agent-deployed-"));
+  const deployments = new Map<string, LocalDeployment>();
+  const functions: FunctionUnderTest[] = [];
+  for (const customer of customers) {
+    const stack = `PoAgent-${customer}`;
+    const { template, functions: fns } = synthesizedFunctions(args.out, stack);
+    const deployment = new LocalDeployment(stack, template, bucketFor(customer));
+    deployments.set(stack, deployment);
+    for (const fn of fns) {
+      const id = fn.constructPath.split("/").at(-2) ?? "";
+      const handler = HANDLER_OF_ID[id];
+      if (!handler) throw new Error(`${fn.constructPath}: not a po-agent function`);
+      const accessKeyId = `${customer}.${handler}`;
+      functions.push({
+        ...fn,
+        stack,
+        customer,
+        handler,
+        accessKeyId,
+        env: {
+          ...deployment.environmentOf(fn.environment as Record<string, Json>),
+          AWS_REGION: REGION,
+          AWS_DEFAULT_REGION: REGION,
+          AWS_ACCESS_KEY_ID: accessKeyId,
+          AWS_SECRET_ACCESS_KEY: "local",
+          AWS_LAMBDA_FUNCTION_NAME: deployment.ref(fn.logicalId),
+          AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memorySize),
+        },
+      });
+    }
+  }
+
+  const services = await startServices({
+    dataDir,
+    buckets: customers.map(bucketFor),
+    credentials: [
+      { accessKeyId: "local", secretAccessKey: "local" },
+      ...functions.map((f) => ({ accessKeyId: f.accessKeyId, secretAccessKey: "local" })),
+    ],
+  });
+  const secrets = new Map<string, string>();
+  for (const d of deployments.values()) for (const [k, v] of d.secrets) secrets.set(k, v);
+  const upstreams: Record<string, string> = {
+    dynamodb: services.dynamodbEndpoint,
+    s3: services.s3Endpoint,
+    ses: services.sesEndpoint,
+  };
+  let stateMachineArn = "";
+  const recorder = new Recorder({
+    region: REGION,
+    account: ACCOUNT,
+    upstreams,
+    secrets,
+    stateMachineArnOf: () => stateMachineArn,
+  });
+  await recorder.start();
+  const clientOpts = { region: REGION, credentials: { accessKeyId: "local", secretAccessKey: "local" } };
+  const s3 = new S3Client({ ...clientOpts, endpoint: services.s3Endpoint, forcePathStyle: true });
+  const dynamodb = new DynamoDBClient({ ...clientOpts, endpoint: services.dynamodbEndpoint });
+
+  const processes: BundleProcess[] = [];
+  const initMs = new Map<string, number[]>();
+  /** `measure`: started alone, so its module-init time counts as a cold start (parallel starts share the CPU). */
+  const startBundle = async (fn: FunctionUnderTest, measure: boolean): Promise<BundleProcess> => {
+    const p = await BundleProcess.start(fn.bundleDir, { ...fn.env, AWS_ENDPOINT_URL: recorder.url });
+    processes.push(p);
+    if (measure) initMs.set(fn.handler, [...(initMs.get(fn.handler) ?? []), p.initMs]);
+    return p;
+  };
+  let bundlesRun = 0;
+  let errorNamesChecked = 0;
+  const mismatches: string[] = [];
+  const problems: string[] = [];
+  const outcomes: string[] = [];
+  let sfnServer: Server | undefined;
+
+  try {
+    for (const [stack, deployment] of deployments) {
+      const fns = functions.filter((f) => f.stack === stack);
+      const customer = fns[0]?.customer ?? "";
+      stateMachineArn = deployment.stateMachineArn;
+      // The ledger table as the template declares it (keys and the gsi1 index).
+      const table = Object.values(deployment.template.Resources).find((r) => r.Type === "AWS::DynamoDB::Table");
+      const tp = (table?.Properties ?? {}) as Record<string, Json>;
+      await dynamodb.send(
+        new CreateTableCommand({
+          TableName: deployment.tableName,
+          KeySchema: tp.KeySchema as never,
+          AttributeDefinitions: tp.AttributeDefinitions as never,
+          GlobalSecondaryIndexes: ((tp.GlobalSecondaryIndexes as Record<string, Json>[] | undefined) ?? []).map(
+            (g) => ({
+              IndexName: String(g.IndexName),
+              KeySchema: g.KeySchema as never,
+              Projection: g.Projection as never,
+            }),
+          ),
+          BillingMode: "PAY_PER_REQUEST",
+        }),
+      );
+
+      // One cold process per function, as a fresh stack's first invocations get.
+      const live = new Map<string, BundleProcess>();
+      const phase = Date.now();
+      for (const [i, p] of (await Promise.all(fns.map((fn) => startBundle(fn, false)))).entries()) {
+        const fn = fns[i];
+        if (fn) live.set(fn.logicalId, p);
+      }
+      log(`${customer}: ${fns.length} bundles started in ${((Date.now() - phase) / 1000).toFixed(1)} s`);
+      bundlesRun += fns.length;
+
+      const sm = Object.values(deployment.template.Resources).find(
+        (r) => r.Type === "AWS::StepFunctions::StateMachine",
+      );
+      const substitutions = Object.fromEntries(
+        Object.entries((sm?.Properties?.DefinitionSubstitutions ?? {}) as Record<string, Json>).map(([k, v]) => [
+          k,
+          deployment.resolve(v),
+        ]),
+      );
+      const definition = substitute(
+        deployment.resolve((sm?.Properties?.DefinitionString ?? "") as Json),
+        substitutions,
+      );
+      const firstEvents = new Map<string, unknown>();
+      const routes: Record<string, LambdaRoute> = {};
+      for (const fn of fns) {
+        routes[deployment.functionArn(fn.logicalId)] = async (payload) => {
+          if (!firstEvents.has(fn.logicalId)) firstEvents.set(fn.logicalId, payload);
+          const out = await live.get(fn.logicalId)?.invoke(payload);
+          if (!out) throw new Error(`no process for ${fn.handler}`);
+          if (out.ok) return out.result;
+          throw Object.assign(new Error(out.errorMessage), { name: out.errorType });
+        };
+      }
+      const engine = new LocalEngine({ definition, routes, retryIntervalOverrides: 0, stateMachineArn });
+      sfnServer?.close();
+      sfnServer = createServer(createSfnApiHandler(engine));
+      await listen(sfnServer, 0);
+      upstreams.states = urlOf(sfnServer);
+
+      // Every sample of the customer, uploaded under incoming/ and started as EventBridge would.
+      const sampleDir = join(REPO_ROOT, "samples", customer);
+      const samples = existsSync(sampleDir) ? readdirSync(sampleDir).filter((f) => !f.startsWith("README")) : [];
+      const bucket = bucketFor(customer);
+      const executions = [];
+      for (const [i, file] of samples.entries()) {
+        const key = `incoming/${file}`;
+        const body = readFileSync(join(sampleDir, file));
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+        const run = engine.startExecution({
+          name: `deployed-${customer}-${i}`,
+          input: {
+            version: "0",
+            "detail-type": "Object Created",
+            source: "aws.s3",
+            account: ACCOUNT,
+            region: REGION,
+            resources: [`arn:aws:s3:::${bucket}`],
+            detail: { bucket: { name: bucket }, object: { key, size: body.byteLength, "version-id": `v${i + 1}` } },
+          },
+        });
+        executions.push({ file, run });
+      }
+      // Escalated runs wait on a task token: approve each through the approval-callback bundle, with the
+      // link from the email request-approval sent (the POST the confirm page makes).
+      const callback = fns.find((f) => f.handler === "approval-callback");
+      const decided = new Set<string>();
+      const settle = Promise.all(executions.map((e) => e.run.result));
+      for (let round = 0; round < 200; round++) {
+        const done = await Promise.race([
+          settle.then(() => true),
+          new Promise<false>((r) => setTimeout(() => r(false), 250)),
+        ]);
+        if (done) break;
+        const waiting = engine.pendingTasks();
+        if (waiting.length === 0 || !callback) continue;
+        const store = (await (await fetch(`${services.sesEndpoint}/store`)).json()) as Json;
+        for (const token of JSON.stringify(store).match(/approvals\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/g) ?? []) {
+          const t = token.slice("approvals/".length);
+          const claims = JSON.parse(Buffer.from(t.split(".")[0] ?? "", "base64url").toString()) as {
+            a: string;
+            d: string;
+          };
+          if (claims.d !== "approve" || decided.has(claims.a)) continue;
+          decided.add(claims.a);
+          const out = await live.get(callback.logicalId)?.invoke(functionUrlEvent("POST", `/approvals/${t}`));
+          if (!out?.ok || (out.result as { statusCode?: number }).statusCode !== 200)
+            problems.push(`${customer}: approving ${claims.a} through the callback bundle: ${JSON.stringify(out)}`);
+        }
+      }
+      log(`${customer}: ${executions.length} samples run in ${((Date.now() - phase) / 1000).toFixed(1)} s since start`);
+      for (const { file, run } of executions) {
+        const desc = engine.describeExecution(run.executionArn);
+        const status = desc?.status ?? "?";
+        if (status === "RUNNING") {
+          problems.push(`${customer}/${file}: still running after the wait`);
+          run.abort();
+        }
+        outcomes.push(
+          `${customer}/${file}: ${status}${desc?.error ? ` ${desc.error}: ${(desc.cause ?? "").slice(0, 160)}` : ""}`,
+        );
+      }
+
+      // Outside any execution: the scheduled backlog check and the MCP endpoint.
+      const backlog = fns.find((f) => f.handler === "approval-backlog");
+      if (backlog) {
+        const out = await live
+          .get(backlog.logicalId)
+          ?.invoke({ source: "aws.events", "detail-type": "Scheduled Event" });
+        if (!out?.ok) problems.push(`${customer}: approval-backlog: ${JSON.stringify(out)}`);
+      }
+      const mcp = fns.find((f) => f.handler === "mcp-server");
+      if (mcp) {
+        const rpc = {
+          jsonrpc: "2.0",
+          id: 1,
+          method: "tools/call",
+          params: { name: "list_pending_approvals", arguments: {} },
+        };
+        const out = await live.get(mcp.logicalId)?.invoke(functionUrlEvent("POST", "/mcp", JSON.stringify(rpc)));
+        if (!out?.ok) problems.push(`${customer}: mcp-server: ${JSON.stringify(out)}`);
+      }
+
+      // Fault injection: each function the definition invokes, in a fresh process, with the event the run
+      // gave it, while DynamoDB (and S3 for the document readers) answers 500. The errorType must be one
+      // of the names its states' Retry/Catch match.
+      const names = errorNamesByFunction(definition);
+      for (const fn of fns) {
+        const expected = names.get(deployment.functionArn(fn.logicalId));
+        const event = firstEvents.get(fn.logicalId);
+        if (!expected || expected.size === 0 || event === undefined) continue;
+        // S3 only for ingest: it reads the document before anything else (a replayed extract call would not).
+        for (const service of ["dynamodb", ...(fn.handler === "ingest" ? ["s3"] : [])]) {
+          const p = await startBundle(fn, true);
+          recorder.inject(fn.accessKeyId, service, faultFor(service));
+          const out: Invocation = await p.invoke(event);
+          recorder.inject(fn.accessKeyId, service, undefined);
+          await p.close();
+          errorNamesChecked += 1;
+          const errorType = out.ok ? "(succeeded)" : out.errorType;
+          if (!expected.has(errorType))
+            mismatches.push(
+              `${customer}/${fn.handler} with ${service} failing: errorType "${errorType}", expected one of ${[...expected].join(", ")}`,
+            );
+        }
+      }
+      // A cold start of each function no fault run measured (callback, backlog, MCP endpoint).
+      for (const fn of fns.filter((f) => !initMs.has(f.handler))) await (await startBundle(fn, true)).close();
+      for (const p of live.values()) await p.close();
+      engine.abortAll();
+    }
+
+    // Every recorded call against the calling function's role policy from the template.
+    const byKey = new Map(functions.map((f) => [f.accessKeyId, f]));
+    const denied: string[] = [];
+    const seen = new Map<string, string>();
+    for (const call of recorder.calls) {
+      const fn = byKey.get(call.fn);
+      if (!fn?.roleLogicalId) {
+        denied.push(`${call.fn}: ${call.action} ${call.resource} (unknown caller)`);
+        continue;
+      }
+      const key = `${call.fn} ${call.action} ${call.resource}`;
+      if (!seen.has(key)) seen.set(key, await evaluate(deployments.get(fn.stack), fn, call));
+      const verdict = seen.get(key);
+      if (verdict !== "Allowed")
+        denied.push(`${fn.customer}/${fn.handler}: ${call.action} on ${call.resource}: ${verdict}`);
+    }
+
+    const coldStartMs = Object.fromEntries([...initMs].map(([fn, xs]) => [fn, median(xs)]));
+    for (const line of outcomes) log(`run ${line}`);
+    for (const u of recorder.unmapped) log(`unmapped request: ${u}`);
+    for (const d of new Set(denied)) log(`DENIED ${d}`);
+    for (const m of mismatches) log(`MISMATCH ${m}`);
+    for (const p of problems) log(`PROBLEM ${p}`);
+    const summary = {
+      bundlesRun,
+      awsCallsChecked: recorder.calls.length,
+      denied: denied.length,
+      errorNamesChecked,
+      errorNameMismatches: mismatches.length,
+      coldStartMs,
+    };
+    log(`${((Date.now() - started) / 1000).toFixed(1)} s in all`);
+    console.log(args.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2));
+    return denied.length > 0 || mismatches.length > 0 || problems.length > 0 || recorder.unmapped.length > 0 ? 1 : 0;
+  } finally {
+    for (const p of processes) await p.close().catch(() => {});
+    sfnServer?.close();
+    await recorder.close();
+    await services.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function faultFor(service: string) {
+  return service === "s3"
+    ? {
+        status: 503,
+        contentType: "application/xml",
+        body: "<Error><Code>ServiceUnavailable</Code><Message>injected</Message></Error>",
+      }
+    : {
+        status: 500,
+        contentType: "application/x-amz-json-1.0",
+        body: JSON.stringify({ __type: "com.amazonaws.dynamodb.v20120810#InternalServerError", message: "injected" }),
+      };
+}
+
+/** A Lambda Function URL event (payload format 2.0), as the approval links and MCP clients produce. */
+function functionUrlEvent(method: string, path: string, body?: string) {
+  return {
+    version: "2.0",
+    rawPath: path,
+    rawQueryString: "",
+    headers: {
+      "content-type": body ? "application/json" : "application/x-www-form-urlencoded",
+      accept: "application/json, text/event-stream",
+    },
+    requestContext: {
+      domainName: "local.lambda-url.us-east-1.on.aws",
+      http: { method, path, protocol: "HTTP/1.1", sourceIp: "127.0.0.1", userAgent: "check-deployed" },
+      authorizer: { iam: { userArn: `arn:aws:iam::${ACCOUNT}:user/operator` } },
+    },
+    body: body ?? "",
+    isBase64Encoded: false,
+  };
+}
+
+/**
+ * The service reference lists no resource types for the Step Functions task-token actions
+ * (SendTaskSuccess/Failure/Heartbeat), but AWS authorizes them against the state machine the token
+ * belongs to (its AccessDenied names that ARN, and a grant on it works): those are evaluated on that
+ * ARN with the evaluator's unvalidated entry point; everything else goes through full validation.
+ */
+const TOKEN_ACTIONS = new Set(["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]);
+
+async function evaluate(
+  deployment: LocalDeployment | undefined,
+  fn: FunctionUnderTest,
+  call: AwsCall,
+): Promise<string> {
+  if (!deployment || !fn.roleLogicalId) return "no role";
+  const simulation = {
+    request: {
+      principal: `arn:aws:sts::${ACCOUNT}:assumed-role/${deployment.ref(fn.roleLogicalId)}/${deployment.ref(fn.logicalId)}`,
+      action: call.action,
+      resource: { resource: call.resource, accountId: ACCOUNT },
+      contextVariables: {},
+    },
+    identityPolicies: deployment.policiesOfRole(fn.roleLogicalId),
+    serviceControlPolicies: [],
+    resourceControlPolicies: [],
+  };
+  if (TOKEN_ACTIONS.has(call.action)) return runUnsafeSimulation(simulation, {});
+  const result = await runSimulation(simulation, {});
+  if (result.resultType === "error") return `evaluator error: ${JSON.stringify(result.errors).slice(0, 300)}`;
+  return result.overallResult;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(2);
+  },
+);
