@@ -55,6 +55,11 @@ export interface AgentDeps {
    */
   mcp?: () => Promise<Pick<McpToolset, "tools" | "problems">>;
   now?: () => Date;
+  /**
+   * The guard, injectable only so the compromised-model suite can prove its check fails without
+   * it (a guard that lets everything run must let attacks through). @default guardCall
+   */
+  guard?: typeof guardCall;
 }
 
 const TERMINAL = new Set(["saved", "rejected", "failed"]);
@@ -304,7 +309,11 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
   const approvals: Omit<ApprovalRecord, "schemaVersion" | "createdAt">[] = [];
   for (const block of response.content) {
     if (block.type !== "tool_use") continue;
-    const verdict = guardCall(customer, block.name, block.input, { mounted, artifacts, rejectedPoNumbers });
+    const verdict = (deps.guard ?? guardCall)(customer, block.name, block.input, {
+      mounted,
+      artifacts,
+      rejectedPoNumbers,
+    });
     if (verdict.kind !== "rejected") revisions.set(block.id, verdict.policyRevision);
     if (verdict.kind === "rejected") {
       dispositions.push({ kind: "rejected", toolUseId: block.id, name: block.name, error: verdict.error });
@@ -606,7 +615,7 @@ export async function runTool(
       artifacts: await ledger.getArtifacts(run.runId),
       rejectedPoNumbers: await rejectedPoNumbersOf(deps, turns),
     };
-    if (guardCall(customer, use.name, use.input, state).kind !== "run") {
+    if ((deps.guard ?? guardCall)(customer, use.name, use.input, state).kind !== "run") {
       throw new Error(`tool call ${use.id} is not allowed without approval`);
     }
   }

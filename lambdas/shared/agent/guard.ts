@@ -31,6 +31,9 @@ export type GuardVerdict =
   | { kind: "run"; argsHash: string; policyRevision: string }
   | { kind: "approval"; argsHash: string; request: ApprovalRequest; policyRevision: string };
 
+/** Largest tool input the guard reads (canonical JSON characters): a PO is referenced, never sent. */
+export const MAX_ARGUMENT_CHARS = 64 * 1024;
+
 /** Who asks for tool calls: the orchestrator, on the model's behalf (the Cedar principal). */
 export const REQUESTING_AGENT = "orchestrator";
 
@@ -128,6 +131,13 @@ export function guardCall(
     return {
       kind: "rejected",
       error: `unknown tool "${String(name).slice(0, 80)}"; available tools: ${[...TOOLS, ...mounted].map((t) => t.name).join(", ")}`,
+    };
+  }
+  const size = canonicalJson(input ?? {}).length;
+  if (size > MAX_ARGUMENT_CHARS) {
+    return {
+      kind: "rejected",
+      error: `arguments for ${name} are ${size} characters; the limit is ${MAX_ARGUMENT_CHARS} (refer to the stored PO by artifactId and version)`,
     };
   }
   const parsed = tool.input.safeParse(input ?? {});

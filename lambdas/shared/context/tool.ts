@@ -22,7 +22,14 @@ export function createFetchContextTool(load: PreparedContextLoader): Tool<{ id: 
     input: z.object({ id: z.string().min(1).max(200) }).strict(),
     async run({ id }, ctx) {
       const context = await load(ctx);
-      if (!context) return { content: "no prepared context for this run: the document has no thread", isError: true };
+      if (!context) {
+        // Not "no thread": an email whose attachment could not be read has one, but extract prepared nothing.
+        return {
+          content:
+            "no prepared thread context for this run (extract prepares it only when it reads a PO); read_document shows the raw document, an email's body and attachments included",
+          isError: true,
+        };
+      }
       const found = lookupContext(context, id);
       if (!found) {
         const count = context.messages.length;

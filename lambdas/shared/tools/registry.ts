@@ -31,6 +31,7 @@ import { NormalizedPo } from "../po/model.js";
 import { parseOptionsFor, readDocument } from "../po/parse.js";
 import { transformPo } from "../po/transform.js";
 import { validatePo } from "../po/validate.js";
+import { readDocumentTool } from "./read-document.js";
 import type { Tool, ToolContext, ToolOutput } from "./types.js";
 
 /** Tool names the model may call. `escalate_to_human` never runs as code: it becomes an approval request. */
@@ -93,7 +94,7 @@ const extract: Tool<Record<string, never>> = {
         }
       }
       // A document the parser cannot read is the model's problem to report, not a crash.
-      return error(`cannot read the document: ${err.message}`);
+      return error(`cannot read the document: ${err.message} (read_document shows its raw text)`);
     }
   },
 };
@@ -324,6 +325,7 @@ export const TOOLS: readonly Tool[] = [
   save,
   escalate,
   fetchContext,
+  readDocumentTool,
 ] as Tool[];
 
 /** A built-in tool, else one of the tools mounted from the customer's MCP servers for this run. */
