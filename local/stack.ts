@@ -41,6 +41,7 @@ import { ReferenceModelClient } from "../lambdas/shared/model/reference.js";
 import type { RetryPolicy } from "../lambdas/shared/model/retry.js";
 import { type SelectedModel, selectModelClient } from "../lambdas/shared/model/select.js";
 import type { ModelClient, ModelRequest, ModelResponse } from "../lambdas/shared/model/types.js";
+import { pdfTextLines } from "../lambdas/shared/po/pdf.js";
 import { Step, ToolCallRef } from "../lambdas/shared/steps.js";
 import { handleConsoleRequest } from "./console/index.js";
 import {
@@ -766,12 +767,30 @@ export class LocalStack {
         },
         loadResult: async (run, key) =>
           new TextDecoder().decode(await new DocumentStore(this.s3).get(bucketFor(run.customer), key)),
+        loadDocument: (run) => this.documentText(run),
       },
       req,
       res,
     );
     if (served) return;
     res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+  }
+
+  /** The run's original bytes as text for the console: a PDF's text layer, a note for other binaries. */
+  private async documentText(run: RunRecord): Promise<{ text?: string; note?: string }> {
+    const { bucket, key, versionId } = run.document;
+    const res = await this.s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
+    );
+    const bytes = (await res.Body?.transformToByteArray()) ?? new Uint8Array();
+    if (Buffer.from(bytes.subarray(0, 5)).toString("latin1") === "%PDF-") {
+      const lines = await pdfTextLines(bytes);
+      return lines.length
+        ? { text: lines.join("\n"), note: "PDF, text layer" }
+        : { note: "a PDF without a text layer (a scan)" };
+    }
+    if (bytes.subarray(0, 8192).includes(0)) return { note: `a binary document (${bytes.byteLength} bytes)` };
+    return { text: new TextDecoder().decode(bytes) };
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,15 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Ledger } from "../../lambdas/shared/ledger/ledger.js";
 import type { ApprovalRecord, RunRecord } from "../../lambdas/shared/ledger/records.js";
 import { mergeTrace, renderTimeline, type TraceStore } from "../trace.js";
-import { currentState, renderApprovalsPage, renderRunPage, renderRunsPage } from "./pages.js";
+import { poOfRun } from "./clerk.js";
+import {
+  currentState,
+  type RunFilters,
+  type RunOrder,
+  renderApprovalsPage,
+  renderRunPage,
+  renderRunsPage,
+} from "./pages.js";
 
 export { currentState, renderApprovalsPage, renderRunPage, renderRunsPage } from "./pages.js";
 
@@ -18,6 +26,8 @@ export interface ConsoleContext {
   approverOf(approval: ApprovalRecord): string;
   /** Content of a large tool result kept in S3. @default - the page shows the S3 key instead */
   loadResult?(run: RunRecord, key: string): Promise<string>;
+  /** The run's original document as text (a PDF's text layer). @default - not shown */
+  loadDocument?(run: RunRecord): Promise<{ text?: string; note?: string }>;
 }
 
 const HTML = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" };
@@ -38,11 +48,28 @@ export async function handleConsoleRequest(
   if (path === "/" || path === "/runs") {
     const runs = await ctx.ledger.listRuns();
     const pending = await ctx.ledger.listApprovals("pending");
+    // Vendor and total per run from its extract call (bounded: the newest 300 runs).
+    const orders = new Map<string, RunOrder>();
+    const newest = [...runs].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, 300);
+    await Promise.all(
+      newest.map(async (r) => {
+        const po = poOfRun(await ctx.ledger.getToolCalls(r.runId));
+        if (po) orders.set(r.runId, { vendor: po.supplier.name, totalMinor: po.totalMinor, currency: po.currency });
+      }),
+    );
+    const param = (k: string) => url.searchParams.get(k)?.trim() || undefined;
+    const filters: RunFilters = {};
+    for (const k of ["state", "customer", "vendor"] as const) {
+      const v = param(k);
+      if (v) filters[k] = v.slice(0, 100);
+    }
     const html = renderRunsPage({
       runs,
       pendingApprovals: pending.length,
       stateOf: (runId) => currentState(ctx.traces.read(runId)),
       inboxUrl: ctx.sesEndpoint,
+      orders,
+      filters,
     });
     res.writeHead(200, HTML).end(html);
     return true;
@@ -87,7 +114,13 @@ export async function handleConsoleRequest(
       );
     }
   }
+  const document = ctx.loadDocument
+    ? await ctx.loadDocument(run).catch((e: unknown) => ({ note: `could not read the document: ${String(e)}` }))
+    : undefined;
+  const po = poOfRun(toolCalls, results);
   const html = renderRunPage({
+    ...(po ? { po } : {}),
+    ...(document ? { document } : {}),
     run,
     turns,
     toolCalls,

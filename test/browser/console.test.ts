@@ -81,7 +81,7 @@ describe.skipIf(!plan.run)("local console in Chromium", () => {
     for (;;) {
       if ((await page.locator(selector).count()) > 0) return;
       if (Date.now() > deadline) {
-        const text = ((await page.locator("body").innerText()) ?? "").replace(/\s+/g, " ").slice(0, 600);
+        const text = ((await page.locator("body").textContent()) ?? "").replace(/\s+/g, " ").slice(0, 600);
         throw new Error(
           `"${selector}" did not appear on ${page.url()} within ${timeoutMs} ms; the page shows: ${text}`,
         );
@@ -195,6 +195,56 @@ describe.skipIf(!plan.run)("local console in Chromium", () => {
     expect((await t.stack.ledger.listRuns()).length).toBe(runsBefore);
     const audit = await t.stack.ledger.getAudit(runId);
     expect(audit.some((a) => a.actor.includes("attacker"))).toBe(false);
+  });
+
+  it("shows an AP clerk the PO next to its document (a PDF's text), the time waterfall, filters and folded reasons", async () => {
+    // Prepare
+    const runId = await t.stack.submit(
+      "acme",
+      "08-pdf-text-layer-saved.pdf",
+      sampleBytes("acme", "08-pdf-text-layer-saved.pdf"),
+    );
+    const settled = await t.stack.waitSettled(runId);
+    expect(settled?.status, settled?.reason).toBe("saved");
+    await page.goto(t.stack.consoleUrl);
+    // Act: the run page
+    await page.goto(`${consoleUrl}/runs/${encodeURIComponent(runId)}`);
+    // Assess: the order as extracted, in its currency, beside the PDF's text layer.
+    expect(await page.locator("#po [data-po-number]").textContent()).toBe(settled?.poNumber);
+    expect(await page.locator("#po [data-line]").count()).toBeGreaterThan(0);
+    expect(await page.locator("#po [data-total]").textContent()).toMatch(/^\$[\d,]+\.\d{2}$/);
+    expect(await page.locator("#document pre.doc").textContent()).toContain(settled?.poNumber ?? "?");
+    const side = await page.locator(".side > div").evaluateAll((els) => els.map((e) => e.getBoundingClientRect().x));
+    expect(side).toHaveLength(2);
+    expect((side[1] ?? 0) > (side[0] ?? 0)).toBe(true);
+    // The waterfall is a picture with model and tool bars and a legend of where the time went.
+    expect(await page.locator("svg#waterfall g[data-kind=model] rect").count()).toBeGreaterThan(0);
+    expect(await page.locator("svg#waterfall g[data-kind=tools] rect").count()).toBeGreaterThan(0);
+    expect(await page.locator("[data-kind-total=model]").textContent()).toMatch(/model \d+\.\d{2} s/);
+
+    // Act: filters on the runs list
+    await page.goto(`${consoleUrl}/?state=saved`);
+    const states = await page
+      .locator("#runs tbody [data-status]")
+      .evaluateAll((els) => els.map((e) => e.getAttribute("data-status")));
+    await page.goto(`${consoleUrl}/?vendor=${encodeURIComponent("northeast")}`);
+    const vendors = await page.locator("#runs tbody [data-vendor]").allTextContents();
+    await page.goto(`${consoleUrl}/?state=awaiting_approval`);
+    const waiting = await page.locator("#runs tbody tr[data-run]").count();
+    // Assess
+    expect(states.length).toBeGreaterThan(1);
+    expect(new Set(states)).toEqual(new Set(["saved"]));
+    expect(vendors.length).toBeGreaterThan(0);
+    for (const v of vendors) expect(v.toLowerCase()).toContain("northeast");
+    expect(waiting).toBe((await t.stack.ledger.listRuns()).filter((r) => r.status === "awaiting_approval").length);
+    // A long reason is folded; its full text is one click away.
+    const folded = page.locator("#runs td.reason details.more").first();
+    expect(await folded.getAttribute("open")).toBeNull();
+    await folded.locator("summary").click();
+    expect(await folded.getAttribute("open")).not.toBeNull();
+    expect((await folded.textContent())?.length ?? 0).toBeGreaterThan(
+      ((await folded.locator("summary").textContent()) ?? "").length,
+    );
   });
 
   it("a foreign Host (DNS rebinding) gets nothing, not even with the cookie's key", async () => {
