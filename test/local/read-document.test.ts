@@ -51,12 +51,13 @@ function draftFromX12(raw: string) {
 }
 
 describe("read_document: when no parser can read the document, the model can", () => {
-  it("an X12 850 without N1*BY: raw text → a drafted PO → a human confirms the diff → saved", async () => {
-    // Prepare: the sample X12 with its buyer loop removed (the parser needs N1*BY).
+  it("a bare X12 850 (no ISA/GS envelope): raw text → a drafted PO → a human confirms the diff → saved", async () => {
+    // Prepare: the sample X12 without its interchange and group headers (the parser needs the ISA
+    // for its separators, so it refuses the file; the segments are still readable by a model).
     const x12 = sampleBytes("acme", "07-x12-850-saved.edi")
       .toString("utf8")
-      .replace(/N1\*BY\*[^~]*~\s*/, "")
-      .replace("SE*20*", "SE*19*");
+      .replace(/^ISA[^~]*~\s*/, "")
+      .replace(/GS\*[^~]*~\s*/, "");
     let ref: unknown;
     const client = new ScriptedModelClient((request, i) => {
       if (i === 0) return reply([toolUse("t_extract", "extract", {})]);
@@ -84,7 +85,7 @@ describe("read_document: when no parser can read the document, the model can", (
     const { stack } = current;
 
     // Act
-    const runId = await stack.submit("acme", "07-x12-no-buyer.edi", Buffer.from(x12));
+    const runId = await stack.submit("acme", "07-x12-bare.edi", Buffer.from(x12));
     const waiting = await stack.waitSettled(runId, 30_000);
     const approval = waiting?.pendingApprovalId ? await stack.ledger.getApproval(waiting.pendingApprovalId) : undefined;
     await stack.decideByOperator(approval?.approvalId ?? "", "approved", "reviewer", "checked against the EDI");

@@ -58,7 +58,12 @@ async function textOf(bytes: Uint8Array, kind: string | undefined): Promise<stri
   }
   const text = decoder.decode(bytes);
   // Control characters other than tab/newline say it is not text.
-  const binary = (text.match(/[\u0000-\u0008\u000e-\u001f\ufffd]/g) ?? []).length > text.length / 20;
+  let odd = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 0x08 || (c >= 0x0e && c <= 0x1f) || c === 0xfffd) odd++;
+  }
+  const binary = odd > text.length / 20;
   return binary ? `(binary data, ${bytes.byteLength} bytes: no text)` : text;
 }
 
