@@ -630,3 +630,27 @@ describe("X12 SAC in a PO1 loop", () => {
     expect(codes(first?.po as Parameters<typeof validatePo>[0]).filter((c) => /MISMATCH/.test(c))).toEqual([]);
   });
 });
+
+describe("CSV dates in a decimal-comma export", () => {
+  it("reads 26.11.2026 as day.month.year there, and says so", () => {
+    // Prepare
+    const csv = textOf("csv-erp-export-semicolon-decimal-comma.csv")
+      .replaceAll(";2026-11-26;", ";26.11.2026;")
+      .replaceAll(";2026-12-14", ";14.12.2026");
+    // Act
+    const { po } = parseDocument(enc(csv), "export.csv", parseOptionsFor(c37));
+    // Assess
+    expect([po.orderDate, po.requestedDelivery]).toEqual(["2026-11-26", "2026-12-14"]);
+    expect(po.source.fields).toContainEqual({
+      field: "orderDate",
+      from: 'column "Date" (read as order_date) as day.month.year (a decimal-comma export)',
+    });
+  });
+
+  it("a slashed numeric date stays refused as ambiguous", () => {
+    // Prepare
+    const csv = textOf("csv-erp-export-semicolon-decimal-comma.csv").replaceAll(";2026-11-26;", ";03/04/2026;");
+    // Act / Assess
+    expect(refusal(enc(csv), parseOptionsFor(c37)).message).toMatch(/the order of day and month is ambiguous/);
+  });
+});

@@ -14,7 +14,8 @@
  * low-confidence), `total` (computed from the lines), `unit` (UN/ECE `C62` "one"), `line_amount`
  * (quantity × unit price). The delimiter is `,`, `;`, tab or `|` (whichever the header uses most);
  * the decimal separator is read from the numbers themselves (`1.234,50` and `12,50` in a
- * decimal-comma file, `1,234.50` in a decimal-point one). Quoted fields may hold delimiters,
+ * decimal-comma file, `1,234.50` in a decimal-point one); in a decimal-comma file a date written
+ * `26.11.2026` is day.month.year. Quoted fields may hold delimiters,
  * doubled quotes and newlines (RFC 4180, read with csv-parse).
  */
 import { CsvError, parse as parseCsv } from "csv-parse/sync";
@@ -210,6 +211,7 @@ function plainNumber(cell: string, style: DecimalStyle): string {
 }
 
 const NUMERIC: readonly CsvColumn[] = ["quantity", "unit_price", "line_amount", "total"];
+const DATES: readonly CsvColumn[] = ["order_date", "requested_delivery"];
 
 interface Row {
   get(c: CsvColumn): string | undefined;
@@ -283,12 +285,20 @@ export function parseCsvAll(text: string, fileName: string, opts: ParseOptions):
     }),
   );
   const style = decimalStyleOf(numericCells, delimiter);
+  const dottedDates = new Set<CsvColumn>();
   const rows: Row[] = filled.map((r) => ({
     get: (c: CsvColumn): string | undefined => {
       const i = names.indexOf(c);
       const v = i >= 0 ? r.record[i]?.trim() : undefined;
       if (v === undefined || v === "") return undefined;
-      return NUMERIC.includes(c) ? plainNumber(v, style) : v;
+      if (NUMERIC.includes(c)) return plainNumber(v, style);
+      // 26.11.2026 in a decimal-comma export is day.month.year (as those locales write it).
+      const dotted = style === "," && DATES.includes(c) ? /^(\d{1,2})\.(\d{1,2})\.(\d{4})$/.exec(v) : null;
+      if (dotted) {
+        dottedDates.add(c);
+        return `${dotted[3]}-${dotted[2]?.padStart(2, "0")}-${dotted[1]?.padStart(2, "0")}`;
+      }
+      return v;
     },
     line: r.line,
   }));
@@ -305,7 +315,7 @@ export function parseCsvAll(text: string, fileName: string, opts: ParseOptions):
       else groups.push({ poNumber: n, rows: [row] });
     }
   }
-  return groups.map((g) => readPo(g.rows, fileName, opts, seen, style));
+  return groups.map((g) => readPo(g.rows, fileName, opts, seen, style, dottedDates));
 }
 
 function readPo(
@@ -314,6 +324,7 @@ function readPo(
   opts: ParseOptions,
   headers: Map<CsvColumn, string>,
   style: DecimalStyle,
+  dottedDates: ReadonlySet<CsvColumn>,
 ): NormalizedPo {
   const f = new Fields();
   const fields: { field: string; from: string }[] = [];
@@ -421,14 +432,19 @@ function readPo(
   );
   if (delivery) note("requestedDelivery", "requested_delivery");
 
+  const orderDate = poValue("order_date", sameDate);
+  // Read through Row.get above, so the conversions are known by now.
+  for (const c of dottedDates) {
+    fields.push({
+      field: c === "order_date" ? "orderDate" : "requestedDelivery",
+      from: `${from(c)} as day.month.year (a decimal-comma export)`,
+    });
+  }
+
   return finish(
     {
       poNumber: f.required(poValue("po_number"), csvColumn(headers.get("po_number") ?? "po_number")),
-      orderDate: f.requiredDate(
-        poValue("order_date", sameDate),
-        csvColumn(headers.get("order_date") ?? "order_date"),
-        opts,
-      ),
+      orderDate: f.requiredDate(orderDate, csvColumn(headers.get("order_date") ?? "order_date"), opts),
       buyer: {
         name: f.required(
           buyer,
