@@ -47,7 +47,7 @@ export interface RunSummary {
   runId: string;
   customer: string;
   document: string;
-  outcome: "saved" | "rejected" | "awaiting_approval" | "failed";
+  outcome: "saved" | "rejected" | "awaiting_approval" | "failed" | "handed_to_human";
   reason: string;
   modelCalls: number;
   toolCalls: number;

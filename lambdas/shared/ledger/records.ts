@@ -8,7 +8,7 @@ import { LedgerSchemaError } from "../errors.js";
  */
 const Version = z.literal(SCHEMA_VERSION);
 
-export const RunStatus = z.enum(["running", "awaiting_approval", "saved", "rejected", "failed"]);
+export const RunStatus = z.enum(["running", "awaiting_approval", "saved", "rejected", "failed", "handed_to_human"]);
 export type RunStatus = z.infer<typeof RunStatus>;
 
 export const Counters = z.object({
