@@ -45,6 +45,8 @@ export interface AgentDeps {
    * caches). Their tools join the built-ins for the model, the guard and runTool. @default - none
    */
   mcp?: () => Promise<Pick<McpToolset, "tools" | "problems">>;
+  /** Reads documents for the extract tool (locally: off the event loop). @default - in this thread */
+  readDocument?: ToolContext["readDocument"];
   now?: () => Date;
 }
 
@@ -641,6 +643,7 @@ async function extractWithModel(
 function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
   const model = deps.model;
   return {
+    ...(deps.readDocument ? { readDocument: deps.readDocument } : {}),
     runId: run.runId,
     customer: deps.customer,
     document: run.document,

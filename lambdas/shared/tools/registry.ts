@@ -31,7 +31,7 @@ const extract: Tool<Record<string, never>> = {
     const bytes = await ctx.loadDocument();
     const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
     try {
-      const { format, po, lowConfidence, thread } = await readDocument(bytes, name, {
+      const { format, po, lowConfidence, thread } = await (ctx.readDocument ?? readDocument)(bytes, name, {
         timeZone: ctx.customer.timeZone,
       });
       let context: string | undefined;
