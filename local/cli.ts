@@ -203,6 +203,7 @@ async function cmdStart(args: string[], io: Io, globals: Globals): Promise<numbe
     customers,
     httpPort: port,
     command: "start",
+    parseInWorker: true,
     onEvent: (e) => {
       printer(e);
       progress.onEvent(e);

@@ -54,6 +54,8 @@ export interface AgentDeps {
    * caches). Their tools join the built-ins for the model, the guard and runTool. @default - none
    */
   mcp?: () => Promise<Pick<McpToolset, "tools" | "problems">>;
+  /** Reads documents for the extract tool (locally: off the event loop). @default - in this thread */
+  readDocument?: ToolContext["readDocument"];
   now?: () => Date;
   /**
    * The guard, injectable only so the compromised-model suite can prove its check fails without
@@ -769,6 +771,7 @@ async function extractWithModel(
 function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
   const model = deps.model;
   return {
+    ...(deps.readDocument ? { readDocument: deps.readDocument } : {}),
     runId: run.runId,
     customer: deps.customer,
     document: run.document,

@@ -50,7 +50,11 @@ const extract: Tool<Record<string, never>> = {
     const bytes = await ctx.loadDocument();
     const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
     try {
-      const { format, po, lowConfidence, thread } = await readDocument(bytes, name, parseOptionsFor(ctx.customer));
+      const { format, po, lowConfidence, thread } = await (ctx.readDocument ?? readDocument)(
+        bytes,
+        name,
+        parseOptionsFor(ctx.customer),
+      );
       let context: string | undefined;
       if (thread && thread.messages.length > 0) {
         // Long threads go to the model compressed, with provenance; fetch_context reads any passage in full.
