@@ -18,6 +18,7 @@ interface Reply {
   ok: boolean;
   parsed?: ParsedDocument;
   name?: string;
+  document?: boolean;
   message?: string;
 }
 
@@ -131,7 +132,13 @@ export class ParsePool {
           done(() => resolve(reply.parsed as ParsedDocument), true);
         } else {
           const message = reply.message ?? "unknown error";
-          done(() => reject(reply.name === "DocumentError" ? new DocumentError(message) : new Error(message)), true);
+          done(
+            () =>
+              reject(
+                reply.document || reply.name === "DocumentError" ? new DocumentError(message) : new Error(message),
+              ),
+            true,
+          );
         }
       };
       const onError = (err: Error) => {
