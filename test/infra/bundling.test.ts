@@ -58,7 +58,7 @@ describe("lambda bundling", () => {
       expect(JSON.parse(readFileSync(join(dir, "customer.json"), "utf8")), fn.handlerName).toEqual(stack.customer);
       bundles.set(fn.handlerName, dir);
     }
-  }, 120_000);
+  }, 600_000);
 
   it("runs a PO through the bundled handlers, as Lambda would, against the emulated services", async () => {
     // Prepare: the bundles from the test above; the AWS SDK is provided by the Lambda runtime, so link ours.
@@ -151,5 +151,5 @@ describe("lambda bundling", () => {
       await stack.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 600_000);
 });
