@@ -134,17 +134,46 @@ export function refuse(res: ServerResponse, verdict: Extract<Verdict, { ok: fals
 }
 
 /**
- * Puts a Host check in front of an emulator's own request handling (S3, DynamoDB, SES inbox):
- * they listen on loopback, but a rebinding page could otherwise read the inbox's signed links.
+ * What a browser may do on an emulator. The DynamoDB and S3 emulators answer only the SDK (`none`):
+ * they grant any origin CORS and take any signature, so a browser request there — a cross-site page
+ * writing the ledger or a `processed/` object — is refused outright. The SES inbox is a page the
+ * developer opens (`read`): GET from the browser, nothing state-changing from another origin.
  */
-export function guardHost(server: Server): void {
+export type BrowserAccess = "none" | "read";
+
+/** Whether a request came from a browser: browsers send Origin on CORS and POSTs, and Sec-Fetch-* on every fetch. */
+function fromBrowser(req: IncomingMessage): boolean {
+  return (
+    req.headers.origin !== undefined ||
+    req.headers["sec-fetch-site"] !== undefined ||
+    req.headers["sec-fetch-mode"] !== undefined ||
+    req.method === "OPTIONS"
+  );
+}
+
+/**
+ * Puts a Host check in front of an emulator's own request handling (S3, DynamoDB, SES inbox):
+ * they listen on loopback, but a rebinding page could otherwise read the inbox's signed links;
+ * and, per `browsers`, refuses what a web page could send there.
+ */
+export function guardHost(server: Server, browsers: BrowserAccess): void {
   const listeners = server.listeners("request") as ((req: IncomingMessage, res: ServerResponse) => void)[];
   server.removeAllListeners("request");
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const address = server.address();
     const port = address !== null && typeof address === "object" ? address.port : 0;
-    if (!loopbackHosts(port).has((req.headers.host ?? "").toLowerCase())) {
+    const hosts = loopbackHosts(port);
+    if (!hosts.has((req.headers.host ?? "").toLowerCase())) {
       res.writeHead(421, { "content-type": "text/plain" }).end("refused: Host is not this local server");
+      return;
+    }
+    const readOnly = req.method === "GET" || req.method === "HEAD";
+    const sameOrigin = [...hosts].some((h) => req.headers.origin === `http://${h}`);
+    const refused = browsers === "none" ? fromBrowser(req) : fromBrowser(req) && !readOnly && !sameOrigin;
+    if (refused) {
+      res
+        .writeHead(403, { "content-type": "text/plain" })
+        .end("refused: this emulator answers the AWS SDK, not web pages");
       return;
     }
     for (const l of listeners) l.call(server, req, res);

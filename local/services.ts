@@ -102,7 +102,7 @@ export async function startServices(opts: StartServicesOptions): Promise<LocalSe
     // Tables become ACTIVE at once: nothing local should wait the emulated 500 ms.
     const dynamo = dynalite({ path: dynamoDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     await listen(dynamo, opts.ports?.dynamodb ?? 0);
-    guardHost(dynamo);
+    guardHost(dynamo, "none");
     // dynalite wraps close() to also close its LevelDB store; that is what releases the directory lock.
     closers.push(() => closeServer(dynamo, (cb) => dynamo.close(cb)).then(() => markStoreClean(dynamoDir)));
 
@@ -120,12 +120,12 @@ export async function startServices(opts: StartServicesOptions): Promise<LocalSe
     await s3.run();
     const s3Server = s3.httpServer;
     if (!s3Server) throw new Error("s3rver did not start an HTTP server");
-    guardHost(s3Server);
+    guardHost(s3Server, "none");
     closers.push(() => closeServer(s3Server, (cb) => s3.close(cb)));
 
     const ses = await startSesServer({ host: LOOPBACK, port: opts.ports?.ses ?? 0 });
     // The inbox holds every approver's signed links: no other host name (DNS rebinding) reads it.
-    guardHost(ses);
+    guardHost(ses, "read");
     closers.push(() => closeServer(ses));
 
     return {

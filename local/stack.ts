@@ -193,6 +193,8 @@ export class LocalStack {
 
   static async start(opts: LocalStackOptions): Promise<LocalStack> {
     mkdirSync(opts.dataDir, { recursive: true });
+    // The ledger, documents and task tokens live here: other local users may not read them.
+    chmodSync(opts.dataDir, 0o700);
     const owner = acquireOwner(opts.dataDir, opts.command ?? "stack");
     let services: LocalServices;
     try {
@@ -700,6 +702,11 @@ export class LocalStack {
     if (exchangeKeyForCookie(req, res, door)) return;
     const url = new URL(req.url ?? "/", this.httpUrl);
     if (req.method === "POST" && req.headers["x-amz-target"]) {
+      // The task API is for holders of the key (the SDK clients add it); a signed link's path is no way in.
+      if (!verdict.authenticated) {
+        refuse(res, { ok: false, status: 401, message: "the Step Functions API needs the key of the running process" });
+        return;
+      }
       createSfnApiHandler(this.engine)(req, res);
       return;
     }
@@ -732,7 +739,10 @@ export class LocalStack {
     if (url.pathname === "/api/submit" && req.method === "POST") {
       if (!isJson(req)) return sendJson(res, 415, { error: "send the document as application/json" });
       const parsed = SubmitBody.safeParse(parseJson(await readBody(req)));
-      if (!parsed.success) return sendJson(res, 400, { error: "expected { customer, fileName, contentBase64 }" });
+      if (!parsed.success) {
+        const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
+        return sendJson(res, 400, { error: `expected { customer, fileName, contentBase64 }: ${problems}` });
+      }
       const body = decodeBase64(parsed.data.contentBase64);
       if (!body) return sendJson(res, 400, { error: "contentBase64 is not valid base64" });
       if (!this.opts.customers.some((c) => c.name === parsed.data.customer)) {
@@ -999,7 +1009,12 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 const SubmitBody = z.object({
   customer: z.string().min(1),
-  fileName: z.string().min(1).max(200),
+  fileName: z
+    .string()
+    .min(1)
+    .max(200)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+    .refine((name) => !/[\u0000-\u001f\u007f]/.test(name), "a file name without control characters"),
   contentBase64: z.string(),
 });
 const DecideBody = z.object({

@@ -74,6 +74,8 @@ describe("one data dir, one owner", () => {
     const info = JSON.parse(readFileSync(ownerFile(dataDir), "utf8")) as Record<string, unknown>;
     expect(info).toMatchObject({ pid: process.pid, command: "start", httpUrl: stack.httpUrl, key: stack.controlKey });
     expect(statSync(ownerFile(dataDir)).mode & 0o077).toBe(0);
+    // The whole data dir (ledger with task tokens, documents, traces) is this user's only.
+    expect(statSync(dataDir).mode & 0o077).toBe(0);
   });
 
   it("refuses a second stack on the same data dir, naming the owner", async () => {
@@ -123,12 +125,25 @@ describe("one data dir, one owner", () => {
       headers: { ...key, "content-type": "application/json" },
       body: JSON.stringify({ customer: "acme", fileName: "x.json", contentBase64: "not base64!!" }),
     });
+    const nulName = await raw(`${stack.httpUrl}/api/submit`, {
+      method: "POST",
+      headers: { ...key, "content-type": "application/json" },
+      body: JSON.stringify({ customer: "acme", fileName: "x\u0000y.json", contentBase64: "eyJhIjoxfQ==" }),
+    });
+    // The task API behind a signed link's path: that path needs no key, the task API does.
+    const taskApiViaLink = await raw(`${stack.httpUrl}/approvals/x`, {
+      method: "POST",
+      headers: { "x-amz-target": "AWSStepFunctions.SendTaskFailure", "content-type": "application/x-amz-json-1.0" },
+      body: JSON.stringify({ taskToken: "abc" }),
+    });
     const page = await raw(`${stack.httpUrl}/approvals`, { headers: { host: `rebind.example:${port}` } });
     // Assess
     expect([foreignHost.status, noKey.status, foreignOrigin.status, crossSite.status, plain.status]).toEqual([
       421, 401, 403, 403, 415,
     ]);
     expect(badBase64).toMatchObject({ status: 400, body: expect.stringContaining("not valid base64") });
+    expect(nulName).toMatchObject({ status: 400, body: expect.stringContaining("without control characters") });
+    expect(taskApiViaLink.status).toBe(401);
     expect(page.status).toBe(421);
     expect((await stack.ledger.listRuns()).length).toBe(before);
   });

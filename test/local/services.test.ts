@@ -55,6 +55,52 @@ afterEach(async () => {
 });
 
 describe("startServices", () => {
+  it("refuses what a web page could send to the SDK-only emulators: a cross-site ledger write or S3 form upload", async () => {
+    // Prepare: the ledger table and the request a cross-site page made (dynalite and s3rver grant CORS to any origin)
+    const services = await start();
+    const dynamo = dynamoClient(services);
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: "ledger",
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        BillingMode: "PAY_PER_REQUEST",
+      }),
+    );
+    const put = JSON.stringify({ TableName: "ledger", Item: { pk: { S: "APPROVAL#x" }, status: { S: "approved" } } });
+    const form = new FormData();
+    form.set("key", "processed/FORGED.json");
+    form.set("file", "{}");
+
+    // Act
+    const ledgerWrite = await fetch(`${services.dynamodbEndpoint}/?X-Amz-Signature=00`, {
+      method: "POST",
+      headers: {
+        origin: "http://localhost:9999",
+        "content-type": "application/x-amz-json-1.0",
+        "x-amz-target": "DynamoDB_20120810.PutItem",
+      },
+      body: put,
+    });
+    const preflight = await fetch(services.dynamodbEndpoint, {
+      method: "OPTIONS",
+      headers: { origin: "http://evil.example" },
+    });
+    const upload = await fetch(`${services.s3Endpoint}/intake`, {
+      method: "POST",
+      headers: { "sec-fetch-mode": "no-cors", "sec-fetch-site": "cross-site" },
+      body: form,
+    });
+
+    // Assess: refused, and nothing was written (the SDK still works)
+    expect([ledgerWrite.status, preflight.status, upload.status]).toEqual([403, 403, 403]);
+    const item = await dynamo.send(new GetItemCommand({ TableName: "ledger", Key: { pk: { S: "APPROVAL#x" } } }));
+    expect(item.Item).toBeUndefined();
+    await expect(
+      s3Client(services).send(new GetObjectCommand({ Bucket: "intake", Key: "processed/FORGED.json" })),
+    ).rejects.toThrow();
+  });
+
   it("binds every service to loopback on a free port", async () => {
     // Act
     const services = await start();
