@@ -44,7 +44,7 @@ const error = (message: string): ToolOutput => ({ content: message, isError: tru
 const extract: Tool<Record<string, never>> = {
   name: "extract",
   description:
-    "Read this run's document: format, the stored PO's { artifactId, version }, the PO (money in minor units), low-confidence fields, an email's thread compressed (ids for fetch_context).",
+    "Read the document: format, the stored PO's { artifactId, version }, the PO (minor units), low-confidence fields, an email thread (ids for fetch_context).",
   effect: "read",
   input: z.object({}).strict(),
   async run(_input, ctx) {
@@ -68,7 +68,7 @@ const extract: Tool<Record<string, never>> = {
       return json({
         format,
         artifact: refOf(stored),
-        po: poOf(stored),
+        po: forModel(poOf(stored)),
         ...(lowConfidence ? { lowConfidence } : {}),
         ...(context ? { context } : {}),
       });
@@ -122,6 +122,12 @@ function threadMessages(thread: EmailThread): ThreadMessage[] {
   }));
 }
 
+/** The PO as the model reads it: field provenance stays in the ledger (it is long and not the model's to use). */
+function forModel(po: NormalizedPo): Omit<NormalizedPo, "source"> & { source: Omit<NormalizedPo["source"], "fields"> } {
+  const { fields: _fields, ...source } = po.source;
+  return { ...po, source };
+}
+
 /** A reference to one stored version of the run's PO: what every PO tool takes instead of a PO. */
 const Ref = {
   artifactId: z.string().regex(/^po_[0-9a-f]{16}$/),
@@ -169,7 +175,7 @@ async function versionOf(
 const validate: Tool<RefArgs> = {
   name: "validate",
   description:
-    "Check a stored PO version (arithmetic, fields, duplicates, suppliers). Only a version validated without errors can be saved.",
+    "Check a version (arithmetic, fields, duplicates, supplier); only one without errors can be saved.",
   effect: "read",
   input: z.object(Ref).strict(),
   async run(ref, ctx) {
@@ -190,7 +196,7 @@ const validate: Tool<RefArgs> = {
 
 const transform: Tool<RefArgs> = {
   name: "transform",
-  description: "Normalize a version by code (Rec 20 units, ISO dates); a new version only if something changed.",
+  description: "Normalize a version (Rec 20 units, ISO dates); new version only if changed.",
   effect: "read",
   input: z.object(Ref).strict(),
   async run(ref, ctx) {
@@ -216,7 +222,7 @@ const transform: Tool<RefArgs> = {
 const amend: Tool<RefArgs & { reason: string; changes: AmendmentChange[] }> = {
   name: "amend",
   description:
-    "Change a version: RFC 6901 paths (/lines/0/unit), value or remove:true, /lines/- appends; gives a new version. Money, quantity, supplier, currency, date or PO-number changes go to a human.",
+    "Change a version by RFC 6901 paths (/lines/0/unit; value or remove:true; /lines/- appends): a new version.",
   effect: "read",
   input: z
     .object({
@@ -248,7 +254,7 @@ const amend: Tool<RefArgs & { reason: string; changes: AmendmentChange[] }> = {
 
 const draft: Tool<{ reason: string; po: Omit<NormalizedPo, "source" | "totals"> }> = {
   name: "draft_po",
-  description: "A PO you built from read_document's raw text, as a new version; a human confirms it before any save.",
+  description: "A PO you built from read_document's text, as a new version; a human confirms it.",
   effect: "read",
   input: z
     .object({ reason: z.string().min(1).max(500), po: NormalizedPo.omit({ source: true, totals: true }) })
@@ -279,7 +285,7 @@ const draft: Tool<{ reason: string; po: Omit<NormalizedPo, "source" | "totals"> 
 const save: Tool<RefArgs> = {
   name: "save",
   description:
-    "Write a validated version to the order system; the policy on that version decides if a human signs first.",
+    "Write a validated version; the policy on it decides if a human signs first.",
   effect: "write",
   input: z.object(Ref).strict(),
   async run(ref, ctx) {
@@ -300,7 +306,7 @@ const save: Tool<RefArgs> = {
 const escalate: Tool<{ reason: string; artifactId?: string; version?: number }> = {
   name: ESCALATE_TOOL,
   description:
-    "Ask a human what the rules leave open (e.g. an unknown supplier), with the PO reference; the run waits.",
+    "Ask a human what the rules leave open, with the PO reference; the run waits.",
   effect: "read",
   input: z
     .object({
@@ -353,6 +359,21 @@ function modelSchema(tool: Tool): Record<string, unknown> {
     $refStrategy: "none",
     target: "jsonSchema7",
   }) as Record<string, unknown>;
-  schemas.set(tool, schema);
-  return schema;
+  const lean = { ...(withoutNestedStrictness(schema) as Record<string, unknown>), additionalProperties: false };
+  schemas.set(tool, lean);
+  return lean;
+}
+
+/**
+ * `additionalProperties: false` is said once, at the top: repeated on every nested object it costs
+ * ~100 tokens a request and tells the model nothing the top-level one and the guard do not.
+ */
+function withoutNestedStrictness(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutNestedStrictness);
+  if (node === null || typeof node !== "object") return node;
+  return Object.fromEntries(
+    Object.entries(node as Record<string, unknown>)
+      .filter(([k, v]) => !(k === "additionalProperties" && v === false))
+      .map(([k, v]) => [k, withoutNestedStrictness(v)]),
+  );
 }
