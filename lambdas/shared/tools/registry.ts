@@ -174,8 +174,7 @@ async function versionOf(
 
 const validate: Tool<RefArgs> = {
   name: "validate",
-  description:
-    "Check a version (arithmetic, fields, duplicates, supplier); only one without errors can be saved.",
+  description: "Check a version (arithmetic, fields, duplicates, supplier); only one without errors can be saved.",
   effect: "read",
   input: z.object(Ref).strict(),
   async run(ref, ctx) {
@@ -284,8 +283,7 @@ const draft: Tool<{ reason: string; po: Omit<NormalizedPo, "source" | "totals"> 
 
 const save: Tool<RefArgs> = {
   name: "save",
-  description:
-    "Write a validated version; the policy on it decides if a human signs first.",
+  description: "Write a validated version; the policy on it decides if a human signs first.",
   effect: "write",
   input: z.object(Ref).strict(),
   async run(ref, ctx) {
@@ -305,8 +303,7 @@ const save: Tool<RefArgs> = {
 
 const escalate: Tool<{ reason: string; artifactId?: string; version?: number }> = {
   name: ESCALATE_TOOL,
-  description:
-    "Ask a human what the rules leave open, with the PO reference; the run waits.",
+  description: "Ask a human what the rules leave open, with the PO reference; the run waits.",
   effect: "read",
   input: z
     .object({
