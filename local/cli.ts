@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { RetryRefusedError } from "../lambdas/shared/agent/core.js";
 import { loadCustomers } from "../lambdas/shared/config/load.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { ApprovalError, ConfigError } from "../lambdas/shared/errors.js";
@@ -30,6 +31,7 @@ Usage:
   po-agent run <file> --customer <name> [--json]       process one document and print its outcome
   po-agent approve <approvalId> [--comment TEXT]       approve a waiting run (same path as the email link)
   po-agent reject <approvalId> --reason TEXT           reject a waiting run
+  po-agent retry <runId>                               retry a failed run, reusing its stored turns and tool results
   po-agent runs [--json]                               list runs with their state
   po-agent audit <runId> [--json]                      the run's audit log: guard decisions, approvals, clicks, escalations
   po-agent trace <runId|prefix> [--json]               a run's timeline: states, model and tool calls, tokens, cost
@@ -385,6 +387,40 @@ async function cmdDecide(decision: "approved" | "rejected", args: string[], io: 
   return 0;
 }
 
+/** `po-agent retry <runId>`: an operator retries a failed run; every stored turn and tool result is reused. */
+async function cmdRetry(args: string[], io: Io, globals: Globals): Promise<number> {
+  const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
+  const runId = positionals[0];
+  if (!runId) throw new UsageError("po-agent retry needs a run id (see po-agent runs)");
+  const operator = process.env.USER ?? "operator";
+  const remote = await attached(globals.dataDir);
+  if (remote) {
+    const res = await postJson<{ executionName?: string; error?: string }>(
+      remote,
+      `/api/runs/${encodeURIComponent(runId)}/retry`,
+      { operator },
+    ).catch((err: Error): { executionName?: string; error?: string } => ({ error: err.message }));
+    if (res.error) throw new UsageError(res.error);
+    io.out(`run ${runId} retried as ${res.executionName}; it continues in the running local stack`);
+    return 0;
+  }
+  const run = await withStack(
+    globals,
+    async (stack) => {
+      const retried = await stack.retryRun(runId, operator).catch((err: unknown) => {
+        throw err instanceof RetryRefusedError ? new UsageError(err.message) : err;
+      });
+      io.out(
+        `run ${runId} retried as ${retried.executionName} (${retried.turnsReused} model turns and ${retried.toolResultsReused} tool results reused)`,
+      );
+      return stack.waitSettled(runId);
+    },
+    progressPrinter(io, new Map()),
+  );
+  if (run) io.out(`run ${run.runId}: ${run.status}${run.reason ? ` — ${run.reason}` : ""}`);
+  return run?.status === "failed" ? 3 : 0;
+}
+
 async function cmdRuns(args: string[], io: Io, globals: Globals): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: "boolean" } }, strict: true });
   const remote = await attached(globals.dataDir);
@@ -498,6 +534,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await cmdDecide("approved", args, io, globals);
       case "reject":
         return await cmdDecide("rejected", args, io, globals);
+      case "retry":
+        return await cmdRetry(args, io, globals);
       case "runs":
         return await cmdRuns(args, io, globals);
       case "trace":
@@ -533,7 +571,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return command === undefined ? 1 : 0;
       default:
         throw new UsageError(
-          `unknown command "${command}" (commands: start, run, approve, reject, runs, audit, trace, extract, mcp, help)`,
+          `unknown command "${command}" (commands: start, run, approve, reject, retry, runs, audit, trace, extract, mcp, help)`,
         );
     }
   } catch (err) {

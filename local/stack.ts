@@ -25,7 +25,9 @@ import {
   finalize,
   ingest,
   orchestrate,
+  RetryRefusedError,
   recordFailure,
+  retryRun,
   runIdFor,
   runTool,
 } from "../lambdas/shared/agent/core.js";
@@ -492,6 +494,16 @@ export class LocalStack {
     await this.onObjectCreated(bucketFor(customerName), `incoming/${basename(fileName)}`);
   }
 
+  /** `po-agent retry`: a failed run resumes from the ledger under a new execution (core retryRun). */
+  async retryRun(runId: string, operator: string) {
+    const retried = await retryRun({ ledger: this.ledger }, { runId, operator });
+    const run = await this.ledger.requireRun(runId);
+    const customer = this.customer(run.customer);
+    const { bucket, key, size, versionId } = run.document;
+    this.startExecution(customer, runId, bucket, key, size, versionId, retried.executionName);
+    return retried;
+  }
+
   private startExecution(
     customer: CustomerConfig,
     runId: string,
@@ -499,6 +511,7 @@ export class LocalStack {
     key: string,
     size: number,
     versionId: string | undefined,
+    executionName: string = runId,
   ): void {
     const current = this.tracked.get(runId);
     if (current && !current.finished) return;
@@ -511,7 +524,7 @@ export class LocalStack {
     };
     let started: ReturnType<LocalEngine["startExecution"]>;
     try {
-      started = this.engine.startExecution({ name: runId, input });
+      started = this.engine.startExecution({ name: executionName, input });
     } catch (err) {
       if ((err as { name?: string }).name === "ExecutionAlreadyExists") return;
       throw err;
@@ -785,6 +798,17 @@ export class LocalStack {
         status: result.approval.status,
         runId: result.approval.runId,
       });
+    }
+    const retryMatch = /^\/api\/runs\/([^/]+)\/retry$/.exec(url.pathname);
+    if (retryMatch?.[1] && req.method === "POST") {
+      const body = JSON.parse(await readBody(req)) as { operator?: unknown };
+      const operator = typeof body.operator === "string" ? body.operator.slice(0, 64) : "console";
+      try {
+        return sendJson(res, 200, await this.retryRun(decodeURIComponent(retryMatch[1]), operator));
+      } catch (err) {
+        if (err instanceof RetryRefusedError) return sendJson(res, 400, { error: err.message });
+        throw err;
+      }
     }
     const auditMatch = /^\/api\/runs\/([^/]+)\/audit$/.exec(url.pathname);
     if (auditMatch?.[1] && req.method === "GET") {

@@ -193,6 +193,14 @@ if (!values.json) {
       `${String(r.threadTokens).padStart(10)} | ${usd(r.usdFull)} | ${usd(r.usdFullCached)} | ${usd(r.usdCompressed)} | ${usd(r.usdCompressedCached)}`,
     );
   }
+  // Tool definitions as the model receives them (measured); the figure before PO references is from commit 676a5da.
+  {
+    const defs = JSON.stringify(toolSpecs());
+    const tokens = estimateTokens(defs);
+    process.stdout.write(
+      `\ntool definitions: ${defs.length} characters, ${tokens} tokens (before artifact references: 11662 characters, 2686 tokens; ${Math.round((1 - tokens / 2686) * 100)}% fewer tokens)\n`,
+    );
+  }
   console.log(
     `\ntargets: ≥90% fewer tokens over 50k: ${targets.reductionOver50k ? "met" : "NOT met"}; 100% recall over 50k: ${targets.fullRecallOver50k ? "met" : "NOT met"}; recall strictly above truncation at every size: ${targets.beatsTruncation ? "met" : `NOT met (tied at 100% for ${targets.tiedAtCeiling.join(", ") || "no"} tokens)`}`,
   );

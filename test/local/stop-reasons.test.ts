@@ -114,7 +114,7 @@ describe("stop reasons", () => {
     expect(task?.type === "text" ? task.text : "").toMatch(
       /Today is \d{4}-\d{2}-\d{2} \((Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\) in America\/New_York/,
     );
-    expect(first?.rules).toMatch(/weekday is that of the PO's order date/);
+    expect(first?.rules).toMatch(/weekday is the PO's order date's, not today's/);
     expect(first?.system).toMatch(/handed_to_human/);
   });
 });

@@ -86,15 +86,28 @@ export async function requestApproval(
     await sendDecision(deps.sfn, input.taskToken, { approvalId: approval.approvalId, decision: approval.status });
     return { approvalId: approval.approvalId, emailed: [] };
   }
-  const approverId = approval.approvers[approverIndexOf(input.stage, approval.approvers.length)];
-  const approver = deps.customer.approvers.find((a) => a.id === approverId);
+  const first = approverIndexOf(input.stage, approval.approvers.length);
+  let approverId = approval.approvers[first];
+  let approver = deps.customer.approvers.find((a) => a.id === approverId);
   if (!approver) throw new ApprovalError(`approval ${approval.approvalId} names unknown approver "${approverId}"`);
 
   // Email first, then record it: a crash in between re-sends the email on replay (better twice than never).
-  const alreadyEmailed = approval.emailedTo.includes(approver.id);
+  const alreadyEmailed = approval.emailedTo.some((id) => approval.approvers.indexOf(id) >= first);
   if (!alreadyEmailed) {
     const ttl = secondsLeftInChain(deps.customer, input.stage, approval.approvers.length);
-    await emailApprover(deps, approval, approver.id, "request", ttl);
+    // SES refuses some recipients (an unverified address in the sandbox): try the next approver in the
+    // chain; when nobody can be emailed, the request ends rejected, saying why, instead of pending forever.
+    let sent = false;
+    for (let k = first; k < approval.approvers.length && !sent; k++) {
+      approverId = approval.approvers[k];
+      approver = deps.customer.approvers.find((a) => a.id === approverId);
+      if (!approver) continue;
+      sent = (await tryEmail(deps, approval, approver.id, "request", ttl)) === "sent";
+    }
+    if (!sent || !approver) {
+      await undeliverable(deps, approval, input.taskToken);
+      return { approvalId: approval.approvalId, emailed: [] };
+    }
     await deps.ledger.audit(input.runId, "system", "approval.requested", {
       approvalId: approval.approvalId,
       approver: approver.id,
@@ -121,6 +134,58 @@ export async function requestApproval(
   );
   if (alreadyEmailed) return { approvalId: approval.approvalId, emailed: [] };
   return { approvalId: approval.approvalId, emailed: [approver.email] };
+}
+
+/** Whether SES refused this recipient for good (MessageRejected: e.g. unverified in the sandbox). */
+function isRejectedRecipient(err: unknown): boolean {
+  const name = (err as { name?: string } | undefined)?.name ?? "";
+  return name === "MessageRejected" || name === "MailFromDomainNotVerifiedException";
+}
+
+/** Emails one approver; a recipient SES refuses is audited and reported, not thrown. */
+async function tryEmail(
+  deps: ApprovalDeps,
+  approval: ApprovalRecord,
+  approverId: string,
+  kind: "request" | "reminder",
+  ttlSeconds: number,
+): Promise<"sent" | "rejected"> {
+  try {
+    await emailApprover(deps, approval, approverId, kind, ttlSeconds);
+    return "sent";
+  } catch (err) {
+    if (!isRejectedRecipient(err)) throw err;
+    await deps.ledger.audit(approval.runId, "system", "approval.email_rejected", {
+      approvalId: approval.approvalId,
+      approver: approverId,
+      kind,
+      error: String((err as Error).message ?? err).slice(0, 300),
+    });
+    return "rejected";
+  }
+}
+
+/** Nobody in the chain can be emailed: the approval ends rejected by the system, and the run goes on to say so. */
+async function undeliverable(deps: ApprovalDeps, approval: ApprovalRecord, taskToken: string): Promise<void> {
+  const why = `no approver could be emailed (SES rejected ${approval.approvers.join(", ")}); verify the addresses`;
+  const decided = await deps.ledger.decideApproval(approval.approvalId, "rejected", "system:email-rejected", why);
+  if (decided) {
+    await deps.ledger.audit(approval.runId, "system", "approval.undeliverable", {
+      approvalId: approval.approvalId,
+      why,
+    });
+  }
+  await deps.ledger.updateRun(
+    approval.runId,
+    { status: "running" },
+    { onlyIfStatusIn: ["running", "awaiting_approval"] },
+  );
+  try {
+    await sendDecision(deps.sfn, taskToken, { approvalId: approval.approvalId, decision: "rejected" });
+  } catch (err) {
+    const name = (err as { name?: string }).name ?? "";
+    if (!["TaskDoesNotExist", "TaskTimedOut", "InvalidToken"].includes(name)) throw err;
+  }
 }
 
 /** Sends one approver the request (or a reminder) with fresh signed links valid for `ttlSeconds`. */
@@ -416,7 +481,7 @@ export async function approvalClock(deps: ApprovalDeps, raw: ApprovalClockInput)
   const approverId = chain[k] ?? "";
   if (input.stage % 2 === 0) {
     const ttl = secondsLeftInChain(deps.customer, input.stage + 1, chain.length);
-    await emailApprover(deps, approval, approverId, "reminder", ttl);
+    await tryEmail(deps, approval, approverId, "reminder", ttl);
     await deps.ledger.audit(input.runId, "system", "approval.reminder_sent", {
       approvalId: approval.approvalId,
       approver: approverId,

@@ -16,8 +16,7 @@ export type PreparedContextLoader = (ctx: ToolContext) => Promise<PreparedContex
 export function createFetchContextTool(load: PreparedContextLoader): Tool<{ id: string }> {
   return {
     name: FETCH_CONTEXT_TOOL,
-    description:
-      "Read a passage of this run's email thread in full by the id the prepared context cites: a passage (m14:L3-7), an attachment (m2/a1) or a whole message (m14). Returns the text with sender, date and subject.",
+    description: "A passage of the email thread in full by its cited id: m14:L3-7, an attachment m2/a1, a message m14.",
     effect: "read",
     input: z.object({ id: z.string().min(1).max(200) }).strict(),
     async run({ id }, ctx) {

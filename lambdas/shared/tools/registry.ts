@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { zodToJsonSchema } from "zod-to-json-schema";
 import {
   ArtifactError,
   applyChanges,
@@ -43,7 +44,7 @@ const error = (message: string): ToolOutput => ({ content: message, isError: tru
 const extract: Tool<Record<string, never>> = {
   name: "extract",
   description:
-    "Read this run's purchase-order document (JSON, CSV, cXML, UBL, X12 850, PDF or email) and return its detected format, the normalized PO (money in integer minor units), fields read with low confidence, and, for an email, the thread compressed to what matters (cite ids with fetch_context). Takes no arguments.",
+    "Read the document: format, the stored PO's { artifactId, version }, the PO (minor units), low-confidence fields, an email thread (ids for fetch_context).",
   effect: "read",
   input: z.object({}).strict(),
   async run(_input, ctx) {
@@ -69,7 +70,7 @@ const extract: Tool<Record<string, never>> = {
       return json({
         format,
         artifact: refOf(stored),
-        po: poOf(stored),
+        po: forModel(poOf(stored)),
         ...(lowConfidence ? { lowConfidence } : {}),
         ...(context ? { context } : {}),
       });
@@ -123,12 +124,15 @@ function threadMessages(thread: EmailThread): ThreadMessage[] {
   }));
 }
 
+/** The PO as the model reads it: field provenance stays in the ledger (it is long and not the model's to use). */
+function forModel(po: NormalizedPo): Omit<NormalizedPo, "source"> & { source: Omit<NormalizedPo["source"], "fields"> } {
+  const { fields: _fields, ...source } = po.source;
+  return { ...po, source };
+}
+
 /** A reference to one stored version of the run's PO: what every PO tool takes instead of a PO. */
 const Ref = {
-  artifactId: z
-    .string()
-    .regex(/^po_[0-9a-f]{16}$/)
-    .describe("from extract, amend, draft_po or transform"),
+  artifactId: z.string().regex(/^po_[0-9a-f]{16}$/),
   version: z.number().int().positive().max(9999),
 };
 type RefArgs = { artifactId: string; version: number };
@@ -172,8 +176,7 @@ async function versionOf(
 
 const validate: Tool<RefArgs> = {
   name: "validate",
-  description:
-    "Check one stored PO version: arithmetic, mandatory fields, duplicate PO numbers, unknown suppliers. Only a version validated without errors can be saved.",
+  description: "Check a version (arithmetic, fields, duplicates, supplier); only one without errors can be saved.",
   effect: "read",
   input: z.object(Ref).strict(),
   async run(ref, ctx) {
@@ -194,8 +197,7 @@ const validate: Tool<RefArgs> = {
 
 const transform: Tool<RefArgs> = {
   name: "transform",
-  description:
-    "Normalize a stored PO version by code (units to UN/ECE Rec 20, ISO dates, currency codes). Returns the same reference when nothing changes, else a new version.",
+  description: "Normalize a version (Rec 20 units, ISO dates); new version only if changed.",
   effect: "read",
   input: z.object(Ref).strict(),
   async run(ref, ctx) {
@@ -221,7 +223,7 @@ const transform: Tool<RefArgs> = {
 const amend: Tool<RefArgs & { reason: string; changes: AmendmentChange[] }> = {
   name: "amend",
   description:
-    "Change a stored PO version: RFC 6901 paths into the PO (e.g. /lines/0/unit), `value` to set or `remove: true`; `/lines/-` appends. Returns a new version. Changes to money, quantities, supplier, currency, order date or PO number are shown to a human before any save.",
+    "Change a version by RFC 6901 paths (/lines/0/unit; value or remove:true; /lines/- appends): a new version.",
   effect: "read",
   input: z
     .object({
@@ -251,12 +253,13 @@ const amend: Tool<RefArgs & { reason: string; changes: AmendmentChange[] }> = {
   },
 };
 
-const draft: Tool<{ reason: string; po: Omit<NormalizedPo, "source"> }> = {
+const draft: Tool<{ reason: string; po: Omit<NormalizedPo, "source" | "totals"> }> = {
   name: "draft_po",
-  description:
-    "When no parser could read the document: the PO you built from read_document's raw text, as a new version. A human always confirms a drafted PO before it is saved.",
+  description: "A PO you built from read_document's text, as a new version; a human confirms it.",
   effect: "read",
-  input: z.object({ reason: z.string().min(1).max(500), po: NormalizedPo.omit({ source: true }) }).strict(),
+  input: z
+    .object({ reason: z.string().min(1).max(500), po: NormalizedPo.omit({ source: true, totals: true }) })
+    .strict(),
   async run({ reason, po: built }, ctx) {
     const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
     const po = NormalizedPo.parse({
@@ -282,8 +285,7 @@ const draft: Tool<{ reason: string; po: Omit<NormalizedPo, "source"> }> = {
 
 const save: Tool<RefArgs> = {
   name: "save",
-  description:
-    "Write one validated PO version to the customer's order system. The approval policy, applied to that stored version, decides whether it runs now or waits for a human.",
+  description: "Write a validated version; the policy on it decides if a human signs first.",
   effect: "write",
   input: z.object(Ref).strict(),
   async run(ref, ctx) {
@@ -303,8 +305,7 @@ const save: Tool<RefArgs> = {
 
 const escalate: Tool<{ reason: string; artifactId?: string; version?: number }> = {
   name: ESCALATE_TOOL,
-  description:
-    "Ask a human approver to decide what the rules leave open (e.g. an unknown supplier); pass the PO reference when there is one. The run waits for the answer.",
+  description: "Ask a human what the rules leave open, with the PO reference; the run waits.",
   effect: "read",
   input: z
     .object({
@@ -337,47 +338,41 @@ export function findTool(name: string, mounted: readonly Tool[] = []): Tool | un
   return TOOLS.find((t) => t.name === name) ?? mounted.find((t) => t.name === name);
 }
 
-/** JSON schema for the model, from the zod schema (a small converter: our schemas are plain objects). */
+/**
+ * JSON Schema for the model from the zod schema, by zod-to-json-schema: the model is told the same
+ * patterns, limits and strictness the guard enforces. Mounted tools keep their server's schema.
+ */
 export function toolSpecs(
   mounted: readonly McpTool[] = [],
 ): { name: string; description: string; input_schema: Record<string, unknown> }[] {
-  const builtIn = TOOLS.map((t) => ({
-    name: t.name,
-    description: t.description,
-    input_schema: zodToJsonSchema(t.input),
-  }));
-  // Mounted tools keep their server's JSON schema: it says more to the model than our permissive zod copy.
+  const builtIn = TOOLS.map((t) => ({ name: t.name, description: t.description, input_schema: modelSchema(t) }));
   return [...builtIn, ...mcpToolSpecs(mounted)];
 }
 
-function zodToJsonSchema(schema: z.ZodTypeAny): Record<string, unknown> {
-  const def = schema._def as { typeName: string };
-  switch (def.typeName) {
-    case "ZodObject": {
-      const shape = (schema as z.ZodObject<z.ZodRawShape>).shape;
-      const properties: Record<string, unknown> = {};
-      const required: string[] = [];
-      for (const [k, v] of Object.entries(shape)) {
-        properties[k] = zodToJsonSchema(v as z.ZodTypeAny);
-        if (!(v as z.ZodTypeAny).isOptional()) required.push(k);
-      }
-      return { type: "object", properties, ...(required.length ? { required } : {}) };
-    }
-    case "ZodOptional":
-      return zodToJsonSchema((schema as z.ZodOptional<z.ZodTypeAny>).unwrap());
-    case "ZodArray":
-      return { type: "array", items: zodToJsonSchema((schema as z.ZodArray<z.ZodTypeAny>).element) };
-    case "ZodString":
-      return { type: "string" };
-    case "ZodNumber":
-      return { type: (schema as z.ZodNumber).isInt ? "integer" : "number" };
-    case "ZodBoolean":
-      return { type: "boolean" };
-    case "ZodEnum":
-      return { type: "string", enum: (schema as z.ZodEnum<[string, ...string[]]>).options };
-    case "ZodLiteral":
-      return { const: (schema as z.ZodLiteral<unknown>).value };
-    default:
-      return {};
-  }
+const schemas = new WeakMap<Tool, Record<string, unknown>>();
+
+function modelSchema(tool: Tool): Record<string, unknown> {
+  const hit = schemas.get(tool);
+  if (hit) return hit;
+  const { $schema: _drop, ...schema } = zodToJsonSchema(tool.input, {
+    $refStrategy: "none",
+    target: "jsonSchema7",
+  }) as Record<string, unknown>;
+  const lean = { ...(withoutNestedStrictness(schema) as Record<string, unknown>), additionalProperties: false };
+  schemas.set(tool, lean);
+  return lean;
+}
+
+/**
+ * `additionalProperties: false` is said once, at the top: repeated on every nested object it costs
+ * ~100 tokens a request and tells the model nothing the top-level one and the guard do not.
+ */
+function withoutNestedStrictness(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutNestedStrictness);
+  if (node === null || typeof node !== "object") return node;
+  return Object.fromEntries(
+    Object.entries(node as Record<string, unknown>)
+      .filter(([k, v]) => !(k === "additionalProperties" && v === false))
+      .map(([k, v]) => [k, withoutNestedStrictness(v)]),
+  );
 }
