@@ -1,3 +1,4 @@
+import { userInfo } from "node:os";
 /**
  * po-agent as an MCP server over stdio, backed by the whole local stack in this process:
  *
@@ -26,14 +27,28 @@ export function localBackend(stack: LocalStack): PoAgentBackend {
   };
 }
 
-/** A po-agent MCP server for a LocalStack; the actor is `mcp:<client name from initialize>`. */
+/**
+ * The principal of a stdio MCP caller. Stdio authenticates nobody: the client is whatever process the
+ * local user started, and the name it sends in `initialize` is its own claim (a hostile probe named
+ * itself after a mapped principal and approved its own submission). The one fact that holds is the OS
+ * user running this process, so that is the principal: `mcp:local:<user>`.
+ */
+export function localMcpPrincipal(user: string = localUser()): string {
+  return `mcp:local:${user}`;
+}
+
+function localUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? "unknown";
+  }
+}
+
+/** A po-agent MCP server for a LocalStack; the actor is the local OS user (see localMcpPrincipal). */
 export function createLocalMcpServer(stack: LocalStack): McpServer {
-  const holder: { server?: McpServer } = {};
-  const server = createPoAgentMcpServer(localBackend(stack), {
-    actor: () => `mcp:${holder.server?.server.getClientVersion()?.name ?? "unknown-client"}`,
-  });
-  holder.server = server;
-  return server;
+  const principal = localMcpPrincipal();
+  return createPoAgentMcpServer(localBackend(stack), { actor: () => principal });
 }
 
 export interface McpStdioOptions extends Omit<LocalStackOptions, "customers"> {

@@ -9,7 +9,7 @@ import type { LambdaFunctionURLEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import { handleFunctionUrlEvent } from "../../lambdas/shared/mcp/http.js";
-import { localBackend } from "../../local/mcp-server.js";
+import { localBackend, localMcpPrincipal } from "../../local/mcp-server.js";
 import { LocalStack } from "../../local/stack.js";
 import { customersDirWith, REPO_DIR, realCustomers, SAMPLES_DIR, tempDir } from "../support/stack.js";
 
@@ -39,7 +39,9 @@ describe("po-agent mcp over stdio (a real SDK client to `po-agent mcp`)", () => 
   beforeAll(async () => {
     dataDir = tempDir("mcp-stdio");
     // The caller's identity maps to an approver in the config: this client decides as priya, nobody else.
-    customersDir = customersDirWith({ acme: (doc) => doc.setIn(["approvers", 0, "principals"], ["mcp:approver-bot"]) });
+    customersDir = customersDirWith({
+      acme: (doc) => doc.setIn(["approvers", 0, "principals"], [localMcpPrincipal()]),
+    });
     client = new Client({ name: "approver-bot", version: "1.0.0" });
     await client.connect(
       new StdioClientTransport({
@@ -97,16 +99,18 @@ describe("po-agent mcp over stdio (a real SDK client to `po-agent mcp`)", () => 
     expect(refused).toEqual({ error: expect.stringMatching(/not approved: "mallory" is not an approver/) });
     // marcus is an approver of the request, but this caller is not mapped to him: the field decides nothing.
     expect(asMarcus).toEqual({
-      error: expect.stringMatching(/not approved: "marcus" is not an approver that mcp:approver-bot is mapped to/),
+      error: expect.stringMatching(
+        new RegExp(`not approved: "marcus" is not an approver that ${localMcpPrincipal()} is mapped to`),
+      ),
     });
     expect(approved).toMatchObject({ decided: true, status: "approved", runId });
     expect(again).toEqual({ error: expect.stringMatching(/not rejected: the approval is approved/) });
     expect(run).toMatchObject({ status: "saved" });
     expect(trace.audit).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ actor: "mcp:approver-bot", action: "approval.mcp_refused" }),
+        expect.objectContaining({ actor: localMcpPrincipal(), action: "approval.mcp_refused" }),
         expect.objectContaining({
-          actor: "mcp:approver-bot as priya.raman@acme-mfg.example",
+          actor: `${localMcpPrincipal()} as priya.raman@acme-mfg.example`,
           action: "approval.approved",
         }),
       ]),

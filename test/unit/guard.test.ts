@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
 import { approvalIdFor, argsHash, type GuardVerdict, guardCall } from "../../lambdas/shared/agent/guard.js";
 import { transformPo } from "../../lambdas/shared/po/transform.js";
 import { ESCALATE_TOOL, TOOLS } from "../../lambdas/shared/tools/registry.js";
+import type { Tool } from "../../lambdas/shared/tools/types.js";
 import { artifactOf, refOf, stateWith } from "../support/artifacts.js";
 import { realCustomer, samplePo } from "../support/stack.js";
 
@@ -226,5 +228,33 @@ describe("argsHash and approvalIdFor", () => {
     expect(id).toMatch(/^apr_[0-9a-f]{24}$/);
     for (const v of variants) expect(v).not.toBe(id);
     expect(new Set(variants).size).toBe(variants.length);
+  });
+});
+
+describe("guardCall: a mounted write that names an artifact", () => {
+  it("asks a human: the artifact's small total says nothing about the order the tool's own arguments create", () => {
+    // Prepare: a mounted ERP write whose schema lets unknown keys through (as a customer's server may),
+    // and a compromised model naming the small, allowed PO while sending a $200,000 order.
+    const small = artifactOf("acme-run", transformPo(samplePo("acme", "01-packaging-saved.json")));
+    const createOrder: Tool = {
+      name: "shop.create_order",
+      description: "creates an order in the ERP",
+      effect: "write",
+      input: z.object({}).passthrough(),
+      run: async () => ({ content: "created" }),
+    };
+    const state = { ...stateWith(small), mounted: [createOrder] };
+
+    // Act
+    const verdict = guardCall(
+      acme,
+      "shop.create_order",
+      { ...refOf(small), poNumber: "EVIL-OPEN-1", vendorId: "V-1004", totalMinor: 20_000_000 },
+      state,
+    );
+
+    // Assess: not run on the artifact's word; a human decides, and sees why
+    const { request } = expectKind(verdict, "approval");
+    expect(request.reason).toMatch(/arguments, not the PO it names, are what it writes/);
   });
 });

@@ -194,15 +194,19 @@ export function guardCall(
       };
     }
   }
-  if (!po) {
-    // A write without a PO cannot be checked against the policy: a human decides.
+  if (!po || !WRITES_ARTIFACT.has(name)) {
+    // A write without a PO cannot be checked against the policy: a human decides. Nor can a write
+    // that only names an artifact (a mounted ERP tool): what it writes is its own arguments, which
+    // the policy never saw, so the artifact vouches for nothing.
     const request = escalationRequest(
       customer,
-      `${name} is a ${tool.effect} call without a PO to check`,
+      po
+        ? `${name} is a ${tool.effect} call whose arguments, not the PO it names, are what it writes`
+        : `${name} is a ${tool.effect} call without a PO to check`,
       po,
       `effect:${tool.effect}`,
     );
-    return { kind: "approval", argsHash: hash, request, policyRevision: revision };
+    return { kind: "approval", argsHash: hash, request: withArtifact(request, artifact), policyRevision: revision };
   }
   const decision = evaluatePolicy(customer, {
     ...policyInput(po),
