@@ -118,3 +118,22 @@ describe("stop reasons", () => {
     expect(first?.system).toMatch(/handed_to_human/);
   });
 });
+
+describe("one answer, one id per call", () => {
+  it("a second call under an id already used in the answer is not run and cannot take the first one's result", async () => {
+    // Act: a compromised model sends extract and a save under the same id in one answer, then behaves
+    const { client, run } = await runWith((request, i) =>
+      i === 0
+        ? reply([toolUse("DUP", "extract", {}), toolUse("DUP", "save", { artifactId: "po_x", version: 1 })])
+        : behave(request),
+    );
+
+    // Assess: the duplicate is refused by name; only one tool call exists under that id (the extract)
+    const answered = results(client.calls[1]);
+    expect(answered).toContainEqual(
+      expect.objectContaining({ tool_use_id: "DUP", is_error: true, content: expect.stringMatching(/used twice/) }),
+    );
+    const calls = (await current?.stack.ledger.getToolCalls(run?.runId ?? "")) ?? [];
+    expect(calls.filter((c) => c.toolUseId === "DUP").map((c) => c.name)).toEqual(["extract"]);
+  });
+});

@@ -321,8 +321,20 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
   /** The policy revision behind each guard decision, recorded in the audit log with the run. */
   const revisions = new Map<string, string>();
   const approvals: Omit<ApprovalRecord, "schemaVersion" | "createdAt">[] = [];
+  const seenIds = new Set<string>();
   for (const block of response.content) {
     if (block.type !== "tool_use") continue;
+    if (seenIds.has(block.id)) {
+      // Results are keyed by the call's id: a second call under the same id would take the first one's result.
+      dispositions.push({
+        kind: "rejected",
+        toolUseId: block.id,
+        name: block.name,
+        error: `tool_use id ${block.id.slice(0, 80)} is used twice in one answer; every call needs its own id, this one was not run`,
+      });
+      continue;
+    }
+    seenIds.add(block.id);
     if (response.stop_reason === "max_tokens" || response.stop_reason === "refusal") {
       // A cut-off answer may hold a truncated call; a refusal's calls are not the model's intent: none runs.
       const why =
