@@ -47,7 +47,7 @@ export interface RunSummary {
   runId: string;
   customer: string;
   document: string;
-  outcome: "saved" | "rejected" | "awaiting_approval" | "failed";
+  outcome: "saved" | "rejected" | "awaiting_approval" | "failed" | "split";
   reason: string;
   modelCalls: number;
   toolCalls: number;

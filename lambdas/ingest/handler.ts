@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ingest } from "../shared/agent/core.js";
+import { ingestDocument, sfnChildStarter } from "../shared/agent/fanout.js";
 import { storedKeyOf } from "../shared/aws/documents.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { withMcp } from "../shared/aws/mcp-deps.js";
@@ -10,11 +10,15 @@ const Input = z.object({
   key: z.string(),
   versionId: z.string().optional(),
   executionId: z.string(),
+  /** `$$.StateMachine.Id`: a multi-PO document starts one execution of this machine per PO. */
+  stateMachineArn: z.string().optional(),
 });
 
 // Run start: the customer's MCP servers are listed once here, so a server that is down is audited from the start.
 export const handler = instrumented("ingest", Input, async (input) => {
   // The event's key may arrive URL-encoded (spaces, non-ASCII); the run records the key as stored.
   const key = await storedKeyOf(clients.s3, input.bucket, input.key, input.versionId);
-  return withMcp(undefined, (mcp) => ingest({ ...agentDeps(), mcp }, { ...input, key }));
+  return withMcp(undefined, (mcp) =>
+    ingestDocument({ ...agentDeps(), mcp, startChild: sfnChildStarter(clients.sfn) }, { ...input, key }),
+  );
 });
