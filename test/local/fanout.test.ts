@@ -185,6 +185,21 @@ describe("multi-PO documents fan out into child runs", () => {
     );
   });
 
+  it("a document Ingest cannot count (a ZIP named .pdf) still gets its one run, refused by extract as before", async () => {
+    // Prepare / Act
+    const runId = await stack.submit(
+      "acme",
+      "zip.pdf",
+      readFileSync(join("samples", "customer37", "12-zip-named-as-pdf.pdf")),
+    );
+    const run = await stack.waitSettled(runId);
+
+    // Assess
+    expect(run?.status).toBe("failed");
+    expect(run?.children).toBeUndefined();
+    expect(run?.reason).toContain("cannot read the document: the document is a ZIP archive");
+  });
+
   it("a CSV export with two PO numbers becomes two children, each reading only its own lines", async () => {
     // Prepare / Act
     const parentId = await submit("csv-erp-export-two-pos.csv");

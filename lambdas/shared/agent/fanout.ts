@@ -150,9 +150,10 @@ async function countPos(
   bytes: Uint8Array,
   key: string,
 ): Promise<{ position: number; poNumber: string }[]> {
-  const kind = detect(bytes).kind;
-  if (kind === "pdf" || kind === "image") return [];
   try {
+    // Never a refusal here: a document Ingest cannot count still gets its run, and extract says why.
+    const kind = detect(bytes).kind;
+    if (kind === "pdf" || kind === "image") return [];
     const all = await readDocumentAll(bytes, key.split("/").pop() ?? key, parseOptionsFor(deps.customer));
     return all.map((p) => ({ position: p.position, poNumber: p.po.poNumber }));
   } catch {
