@@ -28,7 +28,7 @@ export type HandlerName =
 /** File name of the customer config inside every bundle; handlers read it via `CUSTOMER_CONFIG_FILE`. */
 export const CUSTOMER_CONFIG_FILE = "customer.json";
 
-/** The Cedar policy engine's WebAssembly, copied next to every handler (the policy guard runs in most of them). */
+/** The Cedar policy engine's WebAssembly, copied next to each handler whose bundle loads it. */
 const CEDAR_WASM = repoPath("node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm");
 
 /** Repository root: the esbuild project root and the base of every path the app reads. */
@@ -94,7 +94,6 @@ export class PoAgentFunction extends NodejsFunction {
         CUSTOMER_CONFIG_FILE,
         POWERTOOLS_SERVICE_NAME: "po-agent",
         POWERTOOLS_METRICS_NAMESPACE: "PoAgent",
-        NODE_OPTIONS: "--enable-source-maps",
         ...props.environment,
       },
       bundling: {
@@ -111,14 +110,16 @@ export class PoAgentFunction extends NodejsFunction {
         // matches Retry/Catch ErrorEquals on it, so minification must not rename the error classes.
         keepNames: true,
         logLevel: LogLevel.WARNING,
-        sourceMap: true,
-        sourcesContent: false,
+        // No source maps: a 3.4 MB map per bundle, and --enable-source-maps makes every stack trace
+        // expensive; keepNames keeps function and class names readable in traces and error types.
+        sourceMap: false,
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
           afterBundling: (_inputDir: string, outputDir: string) => [
             `printf '%s' ${shellQuote(customerJson)} > ${shellQuote(`${outputDir}/${CUSTOMER_CONFIG_FILE}`)}`,
-            `cp ${shellQuote(CEDAR_WASM)} ${shellQuote(`${outputDir}/cedar_wasm_bg.wasm`)}`,
+            // Only into bundles that load the Cedar engine (approval-backlog, for one, never evaluates policy).
+            `if grep -q cedar_wasm_bg.wasm ${shellQuote(`${outputDir}/index.mjs`)}; then cp ${shellQuote(CEDAR_WASM)} ${shellQuote(`${outputDir}/cedar_wasm_bg.wasm`)}; fi`,
           ],
         },
       },

@@ -47,7 +47,7 @@ export interface RunSummary {
   runId: string;
   customer: string;
   document: string;
-  outcome: "saved" | "rejected" | "awaiting_approval" | "failed" | "split";
+  outcome: "saved" | "rejected" | "awaiting_approval" | "failed" | "handed_to_human" | "split";
   reason: string;
   modelCalls: number;
   toolCalls: number;
@@ -203,6 +203,7 @@ async function cmdStart(args: string[], io: Io, globals: Globals): Promise<numbe
     customers,
     httpPort: port,
     command: "start",
+    parseInWorker: true,
     onEvent: (e) => {
       printer(e);
       progress.onEvent(e);

@@ -50,6 +50,7 @@ export async function serveMcpStdio(opts: McpStdioOptions): Promise<{ stack: Loc
   const stack = await LocalStack.start({
     ...opts,
     command: "mcp",
+    parseInWorker: true,
     customers: loadCustomers(opts.customersDir),
     onEvent: (e) => {
       if (e.type === "warning") process.stderr.write(`po-agent mcp: warning: ${e.message}\n`);

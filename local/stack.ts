@@ -41,6 +41,7 @@ import { ReferenceModelClient } from "../lambdas/shared/model/reference.js";
 import type { RetryPolicy } from "../lambdas/shared/model/retry.js";
 import { type SelectedModel, selectModelClient } from "../lambdas/shared/model/select.js";
 import type { ModelClient, ModelRequest, ModelResponse } from "../lambdas/shared/model/types.js";
+import { type ParseOptions, readDocument } from "../lambdas/shared/po/parse.js";
 import { pdfTextLines } from "../lambdas/shared/po/pdf.js";
 import { Step, ToolCallRef } from "../lambdas/shared/steps.js";
 import { handleConsoleRequest } from "./console/index.js";
@@ -55,6 +56,7 @@ import {
 import { type EventLog, type LambdaRoute, LocalEngine, substitute } from "./engine.js";
 import type { FaultInjector } from "./faults.js";
 import { acquireOwner, type OwnerLock } from "./owner.js";
+import { ParsePool } from "./parse-pool.js";
 import { closeServer, LOOPBACK, listen } from "./ports.js";
 import { type LocalServices, startServices } from "./services.js";
 import { createSfnApiHandler } from "./sfn-api.js";
@@ -124,6 +126,12 @@ export interface LocalStackOptions {
   onModelAnswer?: (customer: string, request: ModelRequest, response: ModelResponse) => void;
   /** What this process runs, recorded in the data dir's owner file (`start`, `mcp`, …). @default "stack" */
   command?: string;
+  /**
+   * Read documents in worker threads with a time and memory budget (parse-pool.ts). Long-running
+   * processes (`start`, `mcp`) turn it on; a worker costs ~100 MiB and seconds of start-up, which
+   * a one-shot command or a test does not need. @default false
+   */
+  parseInWorker?: boolean;
 }
 
 interface Tracked {
@@ -154,6 +162,8 @@ export class LocalStack {
   /** This start's key for the console and APIs (see control.ts); the owner file carries it to the CLI. */
   readonly controlKey = randomBytes(24).toString("base64url");
   private owner: OwnerLock | undefined;
+  /** Documents are read in worker threads with a time and memory budget when parseInWorker is set. */
+  private parsing: ParsePool | undefined;
 
   private constructor(
     readonly opts: LocalStackOptions,
@@ -170,6 +180,11 @@ export class LocalStack {
     this.traces = new TraceStore(opts.dataDir);
     this.ledger = ledger;
     this.s3 = s3;
+  }
+
+  /** Documents read in parse workers so far (0 without parseInWorker). */
+  get documentsReadInWorkers(): number {
+    return this.parsing?.completed ?? 0;
   }
 
   /** The console URL to print: it carries this start's key once, which the console turns into a cookie. */
@@ -257,6 +272,10 @@ export class LocalStack {
       stack = new LocalStack(opts, services, server, engine, { dynamodb, ses, sfn }, signingKey, httpUrl, ledger, s3);
       holder.stack = stack;
       stack.owner = owner;
+      if (opts.parseInWorker) {
+        stack.parsing = new ParsePool();
+        stack.parsing.warm();
+      }
       owner.update({ httpUrl, key: stack.controlKey });
       for (const d of stack.traces.damaged()) {
         opts.onEvent?.({
@@ -310,6 +329,12 @@ export class LocalStack {
       modelRetry: this.opts.modelRetry,
       telemetry: this.traces.telemetry(),
       mcp: () => this.toolset(customer),
+      ...(this.parsing
+        ? {
+            readDocument: (bytes: Uint8Array, name: string, o: ParseOptions) =>
+              this.parsing?.read(bytes, name, o) ?? readDocument(bytes, name, o),
+          }
+        : {}),
     };
     return {
       ...deps,
@@ -825,6 +850,7 @@ export class LocalStack {
     if (this.closed) return;
     this.closed = true;
     this.engine.abortAll();
+    await this.parsing?.close();
     await Promise.all([...this.toolsets.values()].map((t) => t.then((x) => x.close()).catch(() => {})));
     await closeServer(this.server);
     await this.services.close();

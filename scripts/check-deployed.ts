@@ -28,6 +28,7 @@ import { createSfnApiHandler } from "../local/sfn-api.js";
 import { bucketFor } from "../local/stack.js";
 import {
   BundleProcess,
+  HANDLER_OF_ID,
   type Invocation,
   REPO_ROOT,
   type SynthesizedFunction,
@@ -37,24 +38,6 @@ import { type AwsCall, Recorder } from "./deployed/recorder.js";
 import { ACCOUNT, LocalDeployment, REGION } from "./deployed/template.js";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
-/** Construct id of each function (the `aws:cdk:path` segment before `/Resource`) → its lambdas/ folder. */
-const HANDLER_OF_ID: Record<string, string> = {
-  Ingest: "ingest",
-  Orchestrate: "orchestrate",
-  Finalize: "finalize",
-  RecordFailure: "record-failure",
-  ApprovalBacklog: "approval-backlog",
-  Extract: "extract",
-  Validate: "validate",
-  Transform: "transform",
-  Save: "save",
-  McpTool: "mcp-tool",
-  RequestApproval: "request-approval",
-  ApprovalTimeout: "approval-timeout",
-  ApprovalCallback: "approval-callback",
-  Server: "mcp-server",
-};
 
 interface Args {
   json: boolean;

@@ -3,7 +3,7 @@ import { ingestDocument, sfnChildStarter } from "../shared/agent/fanout.js";
 import { storedKeyOf } from "../shared/aws/documents.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { withMcp } from "../shared/aws/mcp-deps.js";
-import { agentDeps, clients } from "../shared/aws/runtime.js";
+import { agentDeps, clients, sfnClient } from "../shared/aws/runtime.js";
 
 const Input = z.object({
   bucket: z.string(),
@@ -19,6 +19,6 @@ export const handler = instrumented("ingest", Input, async (input) => {
   // The event's key may arrive URL-encoded (spaces, non-ASCII); the run records the key as stored.
   const key = await storedKeyOf(clients.s3, input.bucket, input.key, input.versionId);
   return withMcp(undefined, (mcp) =>
-    ingestDocument({ ...agentDeps(), mcp, startChild: sfnChildStarter(clients.sfn) }, { ...input, key }),
+    ingestDocument({ ...agentDeps(), mcp, startChild: sfnChildStarter(sfnClient) }, { ...input, key }),
   );
 });

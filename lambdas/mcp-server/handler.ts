@@ -1,7 +1,7 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from "aws-lambda";
 import { runIdFor } from "../shared/agent/core.js";
-import { agentDeps, clients, customer, env, secretValue } from "../shared/aws/runtime.js";
+import { agentDeps, clients, customer, env, secretValue, sfnClient } from "../shared/aws/runtime.js";
 import { sha256 } from "../shared/ledger/ledger.js";
 import { handleFunctionUrlEvent } from "../shared/mcp/http.js";
 import type { PoAgentBackend } from "../shared/mcp/server.js";
@@ -10,10 +10,13 @@ import { logger } from "../shared/observability.js";
 /** Secret holding the bearer token; unset when the Function URL uses AWS_IAM auth instead. */
 const tokenSecretArn = process.env.MCP_TOKEN_SECRET_ARN;
 
+// approve/reject resume the waiting task: this function always needs Step Functions.
+const sfn = await sfnClient();
+
 const backend: PoAgentBackend = {
   ledger: agentDeps().ledger,
   customers: [customer],
-  decideDeps: () => ({ ledger: agentDeps().ledger, sfn: clients.sfn }),
+  decideDeps: () => ({ ledger: agentDeps().ledger, sfn }),
   async submit(name, fileName, body) {
     // The same object-created path as any upload: EventBridge starts the execution.
     await clients.s3.send(

@@ -11,8 +11,8 @@ export const DEFAULTS = {
   maxCostUsd: 2,
   /** Bounded retries for a model that keeps sending unknown tools or invalid arguments. */
   maxGuardRejectionsPerRun: 5,
-  /** Tokens the model may produce per turn. */
-  maxOutputTokens: 2_048,
+  /** Tokens the model may produce per turn (calls carry references, but a draft_po carries a whole PO). */
+  maxOutputTokens: 8_192,
   /** Approval links live this long. */
   approvalLinkTtlSeconds: 7 * 24 * 3600,
   /** Largest document the intake accepts; bigger ones fail with a clear reason. */

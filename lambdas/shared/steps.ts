@@ -18,7 +18,7 @@ export const Step = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("done"),
     turn: z.number().int(),
-    outcome: z.enum(["saved", "rejected", "failed"]),
+    outcome: z.enum(["saved", "rejected", "failed", "handed_to_human"]),
     reason: z.string(),
   }),
   z.object({ type: z.literal("budget_exceeded"), turn: z.number().int(), reason: z.string() }),

@@ -58,7 +58,7 @@ export interface RetryEvent extends RunRef {
 }
 
 export interface RunFinishedEvent extends RunRef {
-  outcome: "saved" | "rejected" | "failed";
+  outcome: "saved" | "rejected" | "failed" | "handed_to_human";
   reason: string;
   turns: number;
   /** Wall clock from run opened to finished. */

@@ -168,3 +168,21 @@ export function synthesizedFunctions(
   }
   return { template, functions };
 }
+
+/** Construct id of each function (the `aws:cdk:path` segment before `/Resource`) → its lambdas/ folder. */
+export const HANDLER_OF_ID: Record<string, string> = {
+  Ingest: "ingest",
+  Orchestrate: "orchestrate",
+  Finalize: "finalize",
+  RecordFailure: "record-failure",
+  ApprovalBacklog: "approval-backlog",
+  Extract: "extract",
+  Validate: "validate",
+  Transform: "transform",
+  Save: "save",
+  McpTool: "mcp-tool",
+  RequestApproval: "request-approval",
+  ApprovalTimeout: "approval-timeout",
+  ApprovalCallback: "approval-callback",
+  Server: "mcp-server",
+};

@@ -1,21 +1,14 @@
+import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { App } from "aws-cdk-lib";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { loadCustomerFile } from "../../lambdas/shared/config/load.js";
-import { PoAgentStack } from "../../lib/po-agent-stack.js";
+import { deployedCustomer } from "../../lib/deploy-checks.js";
 import { bucketFor, LocalStack } from "../../local/stack.js";
-import { logicalIdOf, poAgentFunctions } from "./helpers.js";
-
-interface FunctionJson {
-  readonly Properties: { readonly Code: { readonly S3Key: string } };
-}
-
-interface AssetManifestJson {
-  readonly files: Record<string, { source: { path: string }; destinations: Record<string, { objectKey: string }> }>;
-}
+import { HANDLER_OF_ID, synthesizedFunctions } from "../../scripts/deployed/bundles.js";
 
 afterEach(() => {
   vi.unstubAllEnvs();
@@ -26,39 +19,41 @@ describe("lambda bundling", () => {
   const bundles = new Map<string, string>();
 
   // The one test that really bundles: every other infra test skips it with aws:cdk:bundling-stacks = [].
-  it("bundles every handler with the local esbuild, without Docker, and ships the customer config", () => {
+  // The app runs in a child process, exactly as `cdk synth` runs it, so this worker stays responsive.
+  it("bundles every handler with the local esbuild, without Docker, and ships the customer config", async () => {
     // Prepare: any attempt to use Docker fails loudly.
-    vi.stubEnv("CDK_DOCKER", "/nonexistent/docker-must-not-run");
-    const customer = loadCustomerFile("customers/acme.yaml");
-    const app = new App({ outdir: mkdtempSync(join(tmpdir(), "po-agent-cdk-")) });
-    const stack = new PoAgentStack(app, "PoAgent-acme", { customer });
+    const outdir = mkdtempSync(join(tmpdir(), "po-agent-cdk-"));
+    const stackName = "PoAgent-acme";
 
     // Act
-    const assembly = app.synth();
+    await promisify(execFile)("npx", ["tsx", "bin/po-agent.ts"], {
+      env: {
+        ...process.env,
+        CDK_DOCKER: "/nonexistent/docker-must-not-run",
+        CDK_OUTDIR: outdir,
+        // As the CLI does: bundle only this stack, and record construct paths (they name the handlers).
+        CDK_CONTEXT_JSON: JSON.stringify({
+          "aws:cdk:bundling-stacks": [stackName],
+          "aws:cdk:enable-path-metadata": true,
+        }),
+      },
+      maxBuffer: 64 * 1024 * 1024,
+    });
 
     // Assess
-    const resources: Record<string, FunctionJson> = assembly.getStackByName(stack.stackName).template.Resources;
-    const manifest: AssetManifestJson = JSON.parse(
-      readFileSync(join(assembly.directory, `${stack.stackName}.assets.json`), "utf8"),
-    );
-    const fns = poAgentFunctions(stack);
+    const customer = deployedCustomer(loadCustomerFile("customers/acme.yaml"));
+    const fns = synthesizedFunctions(outdir, stackName).functions;
     expect(fns).toHaveLength(14);
     for (const fn of fns) {
-      const key = resources[logicalIdOf(fn)]?.Properties.Code.S3Key;
-      const asset = Object.values(manifest.files).find((f) =>
-        Object.values(f.destinations).some((d) => d.objectKey === key),
-      );
-      expect(asset, fn.handlerName).toBeDefined();
-      const dir = join(assembly.directory, asset?.source.path ?? "missing");
-      expect(existsSync(join(dir, "index.mjs")), fn.handlerName).toBe(true);
-      expect(readFileSync(join(dir, "index.mjs"), "utf8"), fn.handlerName).toMatch(
-        /export\s*\{[^}]*\bhandler\b[^}]*\}/,
-      );
+      const handler = HANDLER_OF_ID[fn.constructPath.split("/").at(-2) ?? ""] ?? fn.constructPath;
+      const dir = fn.bundleDir;
+      expect(existsSync(join(dir, "index.mjs")), handler).toBe(true);
+      expect(readFileSync(join(dir, "index.mjs"), "utf8"), handler).toMatch(/export\s*\{[^}]*\bhandler\b[^}]*\}/);
       // The deployed config: local-only MCP servers (acme's sample ERP) are left out.
-      expect(JSON.parse(readFileSync(join(dir, "customer.json"), "utf8")), fn.handlerName).toEqual(stack.customer);
-      bundles.set(fn.handlerName, dir);
+      expect(JSON.parse(readFileSync(join(dir, "customer.json"), "utf8")), handler).toEqual(customer);
+      bundles.set(handler, dir);
     }
-  }, 120_000);
+  }, 600_000);
 
   it("runs a PO through the bundled handlers, as Lambda would, against the emulated services", async () => {
     // Prepare: the bundles from the test above; the AWS SDK is provided by the Lambda runtime, so link ours.
@@ -151,5 +146,5 @@ describe("lambda bundling", () => {
       await stack.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 600_000);
 });

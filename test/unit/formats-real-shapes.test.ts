@@ -46,6 +46,16 @@ async function extractJson(file: string, customer = "customer37") {
 }
 
 describe("X12 850 as real trading partners send it", () => {
+  it("a transaction set cut from its interchange (no ISA) is named as X12, not refused as a CSV", () => {
+    // Prepare
+    const bare = new TextDecoder()
+      .decode(fixture("x12-850-shipto-only.edi"))
+      .replace(/^ISA[^~]*~\s*/, "")
+      .replace(/GS\*[^~]*~\s*/, "");
+    // Act + Assess
+    expect(() => parseDocumentAll(enc(bare), "bare.edi", {})).toThrow(/X12 850 without its ISA interchange header/);
+  });
+
   it("ship-to loop only: the receiving customer is the buyer, the interchange receiver the supplier, both to confirm", () => {
     // Act
     const { po, lowConfidence } = parseDocument(fixture("x12-850-shipto-only.edi"), "a.edi", parseOptionsFor(c37));

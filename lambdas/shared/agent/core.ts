@@ -55,6 +55,8 @@ export interface AgentDeps {
    * caches). Their tools join the built-ins for the model, the guard and runTool. @default - none
    */
   mcp?: () => Promise<Pick<McpToolset, "tools" | "problems">>;
+  /** Reads documents for the extract tool (locally: off the event loop). @default - in this thread */
+  readDocument?: ToolContext["readDocument"];
   now?: () => Date;
   /**
    * The guard, injectable only so the compromised-model suite can prove its check fails without
@@ -63,7 +65,8 @@ export interface AgentDeps {
   guard?: typeof guardCall;
 }
 
-const TERMINAL = new Set(["saved", "rejected", "failed"]);
+const TERMINAL = new Set(["saved", "rejected", "failed", "handed_to_human"]);
+type Ending = "saved" | "rejected" | "failed" | "handed_to_human";
 
 const telemetryOf = (deps: AgentDeps): Telemetry => deps.telemetry ?? noopTelemetry;
 
@@ -215,21 +218,30 @@ function stepFromResolution(turn: number, r: Resolution): Step | undefined {
 }
 
 /** The final assistant line `OUTCOME: x — reason`, checked against what really happened. */
-function deriveOutcome(
-  turns: TurnRecord[],
-  toolCalls: ToolCallRecord[],
-): { outcome: "saved" | "rejected" | "failed"; reason: string } {
+function deriveOutcome(turns: TurnRecord[], toolCalls: ToolCallRecord[]): { outcome: Ending; reason: string } {
   const last = turns.at(-1);
   const text = (last?.response.content ?? [])
     .filter((b) => b.type === "text")
     .map((b) => String(b.text ?? ""))
     .join("\n")
     .trim();
-  const match = /OUTCOME:\s*(saved|rejected|failed)\s*[—–-]?\s*(.*)/i.exec(text);
-  const claimed = match?.[1]?.toLowerCase() as "saved" | "rejected" | "failed" | undefined;
+  const match = /OUTCOME:\s*(saved|rejected|failed|handed_to_human)\s*[—–-]?\s*(.*)/i.exec(text);
+  const claimed = match?.[1]?.toLowerCase() as Ending | undefined;
   const reason = (match?.[2] ?? text).trim() || "the model ended the run without a reason";
   const savedOk = toolCalls.some((c) => c.name === "save" && !c.isError);
   if (savedOk) return { outcome: "saved", reason: claimed === "saved" ? reason : `saved (the model said: ${reason})` };
+  if (last?.response.stop_reason === "refusal") {
+    return {
+      outcome: "handed_to_human",
+      reason: `the model declined to continue (refusal); a human must process this PO: ${reason.slice(0, 300)}`,
+    };
+  }
+  if (last?.response.stop_reason === "max_tokens" && !claimed) {
+    return {
+      outcome: "failed",
+      reason: `the model's answer was cut off at the output limit (max_tokens) before an OUTCOME line: ${reason.slice(0, 200)}`,
+    };
+  }
   if (claimed === "saved")
     return { outcome: "failed", reason: `the model claimed the PO was saved but no save succeeded: ${reason}` };
   if (!claimed) return { outcome: "failed", reason: `the model ended without an OUTCOME line: ${reason}` };
@@ -252,12 +264,14 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
     return {
       type: "done",
       turn: run.turn,
-      outcome: run.status as "saved" | "rejected" | "failed",
+      outcome: run.status as Ending,
       reason: run.reason ?? run.status,
     };
   }
 
-  const messages: Message[] = [{ role: "user", content: [{ type: "text", text: taskMessage(run.document) }] }];
+  const messages: Message[] = [
+    { role: "user", content: [{ type: "text", text: taskMessage(run.document, customer, run.createdAt) }] },
+  ];
   const rejectedPoNumbers = new Set<string>();
   for (const t of turns) {
     messages.push({ role: "assistant", content: t.response.content as ContentBlock[] });
@@ -267,7 +281,7 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
     if (pending) return pending;
     messages.push({ role: "user", content: r.results });
   }
-  if (lastTurn && lastTurn.dispositions.length === 0) {
+  if (lastTurn && (lastTurn.dispositions.length === 0 || lastTurn.response.stop_reason === "refusal")) {
     const { outcome, reason } = deriveOutcome(turns, toolCalls);
     return { type: "done", turn: lastTurn.turn, outcome, reason };
   }
@@ -310,6 +324,15 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
   const approvals: Omit<ApprovalRecord, "schemaVersion" | "createdAt">[] = [];
   for (const block of response.content) {
     if (block.type !== "tool_use") continue;
+    if (response.stop_reason === "max_tokens" || response.stop_reason === "refusal") {
+      // A cut-off answer may hold a truncated call; a refusal's calls are not the model's intent: none runs.
+      const why =
+        response.stop_reason === "max_tokens"
+          ? `your answer was cut off at the ${DEFAULTS.maxOutputTokens}-token output limit (stop_reason max_tokens), so this call may be incomplete and was not run; send fewer or shorter calls (tools take { artifactId, version }, not a PO)`
+          : "you declined to continue (stop_reason refusal); this call was not run";
+      dispositions.push({ kind: "rejected", toolUseId: block.id, name: block.name, error: why });
+      continue;
+    }
     const verdict = (deps.guard ?? guardCall)(customer, block.name, block.input, {
       mounted,
       artifacts,
@@ -401,7 +424,7 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
   }
   crashPoint("after-turn-stored", stored.turn);
 
-  if (stored.dispositions.length === 0) {
+  if (stored.dispositions.length === 0 || stored.response.stop_reason === "refusal") {
     const { outcome, reason } = deriveOutcome([...turns, stored], toolCalls);
     return { type: "done", turn: stored.turn, outcome, reason };
   }
@@ -458,6 +481,11 @@ async function callModel(
     try {
       const sent = request(attempt);
       const raw = await client.create(sent);
+      if (raw.stop_reason === "model_context_window_exceeded") {
+        // The answer stopped because the context window filled up: the same ladder as "prompt is too long".
+        await ledger.addCounters(run.runId, { modelCalls: 1 });
+        throw new PromptTooLongError("the model stopped: model_context_window_exceeded", { status: 200 });
+      }
       // Billed usage when the model reports it; otherwise the offline tokenizer, labelled an estimate.
       const accounted = usageFromResponse(raw, sent);
       const response: ModelResponse = { ...raw, usage: accounted.usage, usageEstimated: accounted.estimated };
@@ -744,6 +772,7 @@ async function extractWithModel(
 function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
   const model = deps.model;
   return {
+    ...(deps.readDocument ? { readDocument: deps.readDocument } : {}),
     runId: run.runId,
     customer: deps.customer,
     document: run.document,
@@ -799,7 +828,7 @@ function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
 export async function finalize(
   deps: AgentDeps,
   input: { runId: string; step: Step },
-): Promise<{ outcome: "saved" | "rejected" | "failed"; reason: string }> {
+): Promise<{ outcome: Ending; reason: string }> {
   const { step } = input;
   const outcome = step.type === "done" ? step.outcome : "failed";
   const reason = step.type === "done" || step.type === "budget_exceeded" ? step.reason : `unexpected step ${step.type}`;

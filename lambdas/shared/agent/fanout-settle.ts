@@ -2,7 +2,7 @@ import type { Ledger } from "../ledger/ledger.js";
 import type { RunRecord } from "../ledger/records.js";
 
 /** Outcomes a child run ends with; a parent settles once every child has one. */
-const SETTLED = new Set(["saved", "rejected", "failed"]);
+const SETTLED = new Set(["saved", "rejected", "failed", "handed_to_human"]);
 
 /** The id of the child run for the PO at `position` (1-based) of a parent run's document. */
 export function childRunId(parentRunId: string, position: number): string {
@@ -59,8 +59,8 @@ export async function settleParent(
 export function splitReason(children: readonly { outcome?: string }[]): string {
   const counts = new Map<string, number>();
   for (const c of children) counts.set(c.outcome ?? "running", (counts.get(c.outcome ?? "running") ?? 0) + 1);
-  const parts = ["saved", "awaiting_approval", "rejected", "failed", "running"]
+  const parts = ["saved", "awaiting_approval", "rejected", "failed", "handed_to_human", "running"]
     .filter((o) => counts.has(o))
-    .map((o) => `${counts.get(o)} ${o.replace("_", " ")}`);
+    .map((o) => `${counts.get(o)} ${o.replaceAll("_", " ")}`);
   return `${children.length} purchase orders: ${parts.join(", ")}`;
 }

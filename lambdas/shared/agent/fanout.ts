@@ -15,7 +15,7 @@
  *   child to settle writes the children's outcomes on the parent and sets it `split`
  *   (fanout-settle.ts, called from Finalize and RecordFailure).
  */
-import { type SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import type { SFNClient } from "@aws-sdk/client-sfn";
 import { DocumentError } from "../errors.js";
 import { sha256 } from "../ledger/ledger.js";
 import { ZERO_COUNTERS } from "../ledger/records.js";
@@ -43,10 +43,13 @@ export interface FanoutIngestInput extends IngestInput {
 export type IngestStatus = "new" | "resume" | "duplicate" | "split";
 
 /** `StartExecution` through the Step Functions API (AWS, or the local engine's emulation of it). */
-export function sfnChildStarter(sfn: Pick<SFNClient, "send">): StartChild {
+export function sfnChildStarter(sfn: Pick<SFNClient, "send"> | (() => Promise<Pick<SFNClient, "send">>)): StartChild {
   return async ({ stateMachineArn, name, input }) => {
+    // Loaded on first use: a one-PO document (most Ingests) never pays for the SFN client.
+    const { StartExecutionCommand } = await import("@aws-sdk/client-sfn");
+    const client = typeof sfn === "function" ? await sfn() : sfn;
     try {
-      await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input }));
+      await client.send(new StartExecutionCommand({ stateMachineArn, name, input }));
     } catch (err) {
       if ((err as { name?: string }).name === "ExecutionAlreadyExists") return;
       throw err;

@@ -1,6 +1,7 @@
 import type { CustomerConfig } from "../config/schema.js";
 import { canonicalJson, sha256 } from "../ledger/ledger.js";
 import type { ArtifactRecord } from "../ledger/records.js";
+import { toWireName } from "../model/types-wire.js";
 import type { NormalizedPo } from "../po/model.js";
 import { formatMinor } from "../po/money.js";
 import { policyRevisionOf } from "../policy/cedar.js";
@@ -130,7 +131,7 @@ export function guardCall(
   if (!tool) {
     return {
       kind: "rejected",
-      error: `unknown tool "${String(name).slice(0, 80)}"; available tools: ${[...TOOLS, ...mounted].map((t) => t.name).join(", ")}`,
+      error: `unknown tool "${toWireName(String(name)).slice(0, 80)}"; available tools: ${[...TOOLS, ...mounted].map((t) => toWireName(t.name)).join(", ")}`,
     };
   }
   const size = canonicalJson(input ?? {}).length;
@@ -146,7 +147,7 @@ export function guardCall(
       .slice(0, 5)
       .map((i) => `${i.path.join(".") || "(arguments)"}: ${i.message}`)
       .join("; ");
-    return { kind: "rejected", error: `invalid arguments for ${name}: ${issues}` };
+    return { kind: "rejected", error: `invalid arguments for ${toWireName(name)}: ${issues}` };
   }
   const hash = argsHash(input);
   const revision = policyRevisionOf(customer);

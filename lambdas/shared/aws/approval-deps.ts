@@ -1,6 +1,6 @@
 import type { ApprovalDeps } from "../agent/approvals.js";
 import { requireEnv } from "../errors.js";
-import { agentDeps, clients, secretValue } from "./runtime.js";
+import { agentDeps, secretValue, sesClient, sfnClient } from "./runtime.js";
 
 const signingSecretArn = requireEnv("APPROVAL_SIGNING_SECRET_ARN");
 
@@ -8,8 +8,8 @@ const signingSecretArn = requireEnv("APPROVAL_SIGNING_SECRET_ARN");
 export async function approvalDeps(baseUrl: string): Promise<ApprovalDeps> {
   return {
     ...agentDeps(),
-    ses: clients.ses,
-    sfn: clients.sfn,
+    ses: await sesClient(),
+    sfn: await sfnClient(),
     senderEmail: process.env.SENDER_EMAIL ?? "",
     baseUrl: baseUrl.replace(/\/$/, ""),
     signingKey: await secretValue(signingSecretArn),

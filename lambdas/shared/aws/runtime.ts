@@ -2,9 +2,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
-import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { SESv2Client } from "@aws-sdk/client-sesv2";
-import { SFNClient } from "@aws-sdk/client-sfn";
+import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { SESv2Client } from "@aws-sdk/client-sesv2";
+import type { SFNClient } from "@aws-sdk/client-sfn";
 import type { AgentDeps } from "../agent/core.js";
 import { CustomerConfig } from "../config/schema.js";
 import { ConfigError, requireEnv } from "../errors.js";
@@ -23,13 +23,38 @@ export const env = {
   customerConfigFile: process.env.CUSTOMER_CONFIG_FILE ?? "customer.json",
 };
 
+/** The clients every function uses (the ledger, the documents), created at module scope. */
 export const clients = {
   dynamodb: tracer.captureAWSv3Client(new DynamoDBClient({})),
   s3: tracer.captureAWSv3Client(new S3Client({})),
-  ses: tracer.captureAWSv3Client(new SESv2Client({})),
-  sfn: tracer.captureAWSv3Client(new SFNClient({})),
-  secrets: tracer.captureAWSv3Client(new SecretsManagerClient({})),
 };
+
+/**
+ * Clients only some functions use, imported on first use: the SDK packages are external (the Lambda
+ * runtime provides them), so a function that never sends mail or resumes a task never loads them.
+ */
+function lazyClient<C>(load: () => Promise<C>): () => Promise<C> {
+  let client: Promise<C> | undefined;
+  return () => {
+    client ??= load();
+    return client;
+  };
+}
+
+export const sesClient = lazyClient<SESv2Client>(async () => {
+  const { SESv2Client } = await import("@aws-sdk/client-sesv2");
+  return tracer.captureAWSv3Client(new SESv2Client({}));
+});
+
+export const sfnClient = lazyClient<SFNClient>(async () => {
+  const { SFNClient } = await import("@aws-sdk/client-sfn");
+  return tracer.captureAWSv3Client(new SFNClient({}));
+});
+
+const secretsClient = lazyClient<SecretsManagerClient>(async () => {
+  const { SecretsManagerClient } = await import("@aws-sdk/client-secrets-manager");
+  return tracer.captureAWSv3Client(new SecretsManagerClient({}));
+});
 
 function loadBundledCustomer(): CustomerConfig {
   const path = join(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), env.customerConfigFile);
@@ -68,7 +93,8 @@ const secretCache = new Map<string, { value: string; readAt: number }>();
 export async function secretValue(arn: string, now: number = Date.now()): Promise<string> {
   const cached = secretCache.get(arn);
   if (cached !== undefined && now - cached.readAt < SECRET_TTL_MS) return cached.value;
-  const res = await clients.secrets.send(new GetSecretValueCommand({ SecretId: arn }));
+  const { GetSecretValueCommand } = await import("@aws-sdk/client-secrets-manager");
+  const res = await (await secretsClient()).send(new GetSecretValueCommand({ SecretId: arn }));
   const value = res.SecretString ?? "";
   secretCache.set(arn, { value, readAt: now });
   return value;

@@ -9,7 +9,15 @@ import { LedgerSchemaError } from "../errors.js";
 const Version = z.literal(SCHEMA_VERSION);
 
 /** `split`: a parent run whose document held several POs, settled once every child run settled (see agent/fanout.ts). */
-export const RunStatus = z.enum(["running", "awaiting_approval", "saved", "rejected", "failed", "split"]);
+export const RunStatus = z.enum([
+  "running",
+  "awaiting_approval",
+  "saved",
+  "rejected",
+  "failed",
+  "handed_to_human",
+  "split",
+]);
 export type RunStatus = z.infer<typeof RunStatus>;
 
 export const Counters = z.object({

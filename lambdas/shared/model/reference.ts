@@ -61,7 +61,11 @@ function collectOutcomes(messages: Message[]): Map<string, ToolOutcome> {
         const use = uses.get(block.tool_use_id);
         if (!use) continue;
         // The guard refused the call (unknown tool, invalid arguments): the call did not happen; ask again.
-        if (block.is_error === true && /^(invalid arguments for |unknown tool )/.test(block.content)) continue;
+        if (
+          block.is_error === true &&
+          /^(invalid arguments for |unknown tool |your answer was cut off )/.test(block.content)
+        )
+          continue;
         latest.set(use.name, {
           name: use.name,
           input: use.input,

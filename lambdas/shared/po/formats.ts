@@ -52,7 +52,16 @@ export const FORMATS: readonly FormatReader[] = [
   },
   {
     format: "x12",
-    sniff: (start) => /^ISA[^A-Za-z0-9\s]/.test(start),
+    sniff: (start) => {
+      // A transaction set or group cut from its interchange: the separators are defined by the ISA.
+      if (/^(ST|GS)\*(850|PO)\*/.test(start)) {
+        throw new DocumentError(
+          "the document is an X12 850 without its ISA interchange header (it starts with " +
+            `"${start.slice(0, 6)}"); the separators are defined there: send the whole interchange (ISA … IEA)`,
+        );
+      }
+      return /^ISA[^A-Za-z0-9\s]/.test(start);
+    },
     parseAll: (text, fileName, opts) => parseX12All(text, fileName, opts),
   },
   {

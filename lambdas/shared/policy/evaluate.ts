@@ -5,7 +5,7 @@ import { authorize, ORCHESTRATOR } from "./cedar.js";
 import type { PolicyDecision, PolicyInput } from "./types.js";
 
 const WEEKDAYS: readonly Weekday[] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-const DAY_NAMES: Record<Weekday, string> = {
+export const DAY_NAMES: Record<Weekday, string> = {
   mon: "Monday",
   tue: "Tuesday",
   wed: "Wednesday",

@@ -50,12 +50,13 @@ const extract: Tool<Record<string, never>> = {
     const bytes = await ctx.loadDocument();
     const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
     try {
-      // A child run of a multi-PO document reads its own PO only (agent/fanout.ts).
+      // A child run of a multi-PO document reads its own PO only (agent/fanout.ts); it is read in
+      // process (ctx.readDocument, the local worker with a time budget, reads one-PO documents).
       const at = ctx.document.position;
       const opts = parseOptionsFor(ctx.customer);
       const { format, po, lowConfidence, thread } = at
         ? await readDocumentAt(bytes, name, at, opts)
-        : await readDocument(bytes, name, opts);
+        : await (ctx.readDocument ?? readDocument)(bytes, name, opts);
       let context: string | undefined;
       if (thread && thread.messages.length > 0) {
         // Long threads go to the model compressed, with provenance; fetch_context reads any passage in full.

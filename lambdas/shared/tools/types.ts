@@ -3,6 +3,7 @@ import type { CustomerConfig } from "../config/schema.js";
 import type { PreparedContext } from "../context/types.js";
 import type { ArtifactRecord } from "../ledger/records.js";
 import type { ContentBlock } from "../model/types.js";
+import type { ParsedDocument, ParseOptions } from "../po/parse.js";
 
 /**
  * What a tool may do to the world. The guard checks `write` and `dangerous` calls against the
@@ -41,6 +42,8 @@ export interface ToolContext {
    */
   extractWithModel?(content: ContentBlock[]): Promise<string>;
   savePreparedContext(context: PreparedContext): Promise<void>;
+  /** Reads the document (the local runtime: in a worker with a time budget). @default - po/parse readDocument */
+  readDocument?(bytes: Uint8Array, fileName: string, opts: ParseOptions): Promise<ParsedDocument>;
 }
 
 /** What a tool hands back: `content` is what the model reads; `isError` marks a recoverable failure. */

@@ -1,0 +1,82 @@
+/**
+ * `npm run bench:bundles -- [--out cdk.out] [--stack PoAgent-acme] [--runs 3] [--json]`: per synthesized
+ * bundle, its size and its module-init time (import of index.mjs until the handler exists) in a fresh
+ * process, median of `--runs` cold starts taken one at a time; then the stack's fixed monthly cost.
+ * Figures only. Synthesizes the stack first when the cloud assembly is missing.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fixedMonthlyCost } from "../../lib/fixed-cost.js";
+import { BundleProcess, REPO_ROOT, synthesizedFunctions } from "../../scripts/deployed/bundles.js";
+import { LocalDeployment, REGION } from "../../scripts/deployed/template.js";
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+const argv = process.argv.slice(2);
+const opt = (name: string, fallback: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? (argv[i + 1] ?? fallback) : fallback;
+};
+const out = opt("--out", join(REPO_ROOT, "cdk.out"));
+const stack = opt("--stack", "PoAgent-acme");
+const runs = Number(opt("--runs", "3"));
+const json = argv.includes("--json");
+
+if (!existsSync(join(out, `${stack}.template.json`))) {
+  execFileSync("npx", ["cdk", "synth", "--quiet", "--no-notices", "-o", out, stack], {
+    cwd: REPO_ROOT,
+    stdio: "inherit",
+  });
+}
+const { template, functions } = synthesizedFunctions(out, stack);
+const deployment = new LocalDeployment(stack, template, "bench-bucket");
+const sizeOf = (path: string) => (existsSync(path) ? statSync(path).size : 0);
+const rows: {
+  fn: string;
+  initMs: number;
+  indexBytes: number;
+  mapBytes: number;
+  wasmBytes: number;
+  dirBytes: number;
+}[] = [];
+for (const fn of functions) {
+  const name = fn.constructPath.split("/").at(-2) ?? fn.logicalId;
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const p = await BundleProcess.start(fn.bundleDir, {
+      ...deployment.environmentOf(fn.environment as Record<string, Json>),
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: "bench",
+      AWS_SECRET_ACCESS_KEY: "bench",
+    });
+    times.push(p.initMs);
+    if (p.initError) throw new Error(`${name}: ${p.initError.errorType}: ${p.initError.errorMessage}`);
+    await p.close();
+  }
+  times.sort((a, b) => a - b);
+  const dirBytes = readdirSync(fn.bundleDir).reduce((n, f) => n + sizeOf(join(fn.bundleDir, f)), 0);
+  rows.push({
+    fn: name,
+    initMs: Math.round(times[Math.floor((times.length - 1) / 2)] ?? 0),
+    indexBytes: sizeOf(join(fn.bundleDir, "index.mjs")),
+    mapBytes: sizeOf(join(fn.bundleDir, "index.mjs.map")),
+    wasmBytes: sizeOf(join(fn.bundleDir, "cedar_wasm_bg.wasm")),
+    dirBytes,
+  });
+}
+const cost = fixedMonthlyCost(template as unknown as Parameters<typeof fixedMonthlyCost>[0]);
+if (json) {
+  console.log(JSON.stringify({ stack, runs, bundles: rows, fixedMonthlyCost: cost }));
+} else {
+  const mb = (b: number) => (b / 1024 / 1024).toFixed(2);
+  console.log(`bundles of ${stack} (${out}), module init median of ${runs} fresh processes:`);
+  for (const r of rows)
+    console.log(
+      `  ${r.fn.padEnd(18)} init ${String(r.initMs).padStart(5)} ms   index.mjs ${mb(r.indexBytes)} MB   map ${mb(r.mapBytes)} MB   wasm ${mb(r.wasmBytes)} MB`,
+    );
+  const u = cost.usd;
+  console.log(
+    `fixed monthly cost of ${stack} before its first PO: $${u.total.toFixed(2)} (${cost.alarms} alarm metrics $${u.alarms.toFixed(2)}, ${cost.dashboards} dashboards $${u.dashboards.toFixed(2)}, ${cost.secrets} secrets $${u.secrets.toFixed(2)}, ${cost.scheduledInvocationsPerMonth} scheduled invocations $${u.schedules.toFixed(3)})`,
+  );
+}
