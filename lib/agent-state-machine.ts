@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Aws } from "aws-cdk-lib";
+import { Policy, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import {
@@ -79,6 +80,18 @@ export class AgentStateMachine extends Construct {
     // The definition comes from a file, so CDK cannot infer these permissions.
     for (const fn of Object.values(functions)) {
       fn.grantInvoke(stateMachine);
+    }
+    // A multi-PO document: Ingest starts one execution of this machine per PO (agent/fanout.ts). A
+    // separate policy, not the role's default one: the function depends on its default policy and
+    // the machine on the function, so a grant there would be a dependency cycle.
+    const ingestRole = props.ingestFunction.role;
+    if (ingestRole) {
+      new Policy(this, "IngestStartsChildRuns", {
+        roles: [ingestRole],
+        statements: [
+          new PolicyStatement({ actions: ["states:StartExecution"], resources: [stateMachine.stateMachineArn] }),
+        ],
+      });
     }
     this.stateMachine = stateMachine;
   }

@@ -49,7 +49,7 @@ export interface RunSummary {
   runId: string;
   customer: string;
   document: string;
-  outcome: "saved" | "rejected" | "awaiting_approval" | "failed" | "handed_to_human";
+  outcome: "saved" | "rejected" | "awaiting_approval" | "failed" | "handed_to_human" | "split";
   reason: string;
   modelCalls: number;
   toolCalls: number;
@@ -255,10 +255,17 @@ async function cmdStart(args: string[], io: Io, globals: Globals): Promise<numbe
 function printRunsTable(runs: RunRecord[], io: Io): void {
   io.out("");
   io.out(`${"RUN".padEnd(34)} ${"CUSTOMER".padEnd(11)} ${"DOCUMENT".padEnd(34)} ${"STATE".padEnd(18)} REASON`);
-  for (const r of runs) {
+  const row = (r: RunRecord, id: string) =>
     io.out(
-      `${r.runId.padEnd(34)} ${r.customer.padEnd(11)} ${basename(r.document.key).padEnd(34)} ${r.status.padEnd(18)} ${r.reason ?? ""}`,
+      `${id.padEnd(34)} ${r.customer.padEnd(11)} ${basename(r.document.key).padEnd(34)} ${r.status.padEnd(18)} ${r.reason ?? ""}`,
     );
+  // A multi-PO document: its parent run, then each child (one per PO) indented under it.
+  const ids = new Set(runs.map((r) => r.runId));
+  for (const r of runs) {
+    if (r.parentRunId && ids.has(r.parentRunId)) continue;
+    row(r, r.runId);
+    for (const c of runs.filter((x) => x.parentRunId === r.runId))
+      row(c, `  └ #${c.document.position ?? "?"} ${c.runId}`);
   }
 }
 

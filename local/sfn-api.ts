@@ -1,6 +1,7 @@
 /**
- * The slice of the Step Functions API (AWS JSON 1.0) that the approval callback uses, served from the local
- * engine, so the same `@aws-sdk/client-sfn` code runs against AWS or, via `AWS_ENDPOINT_URL_SFN`, locally.
+ * The slice of the Step Functions API (AWS JSON 1.0) that the approval callback and Ingest's fan-out
+ * (StartExecution of one child per PO) use, served from the local engine, so the same
+ * `@aws-sdk/client-sfn` code runs against AWS or, via `AWS_ENDPOINT_URL_SFN`, locally.
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -16,6 +17,9 @@ const CLIENT_ERRORS = new Set([
   "InvalidOutput",
   "InvalidToken",
   "ValidationException",
+  "ExecutionAlreadyExists",
+  "InvalidName",
+  "StateMachineDoesNotExist",
   "SerializationException",
   "UnknownOperationException",
 ]);
@@ -31,7 +35,13 @@ class ApiError extends Error {
   }
 }
 
-type Operation = (engine: LocalEngine, body: Record<string, unknown>) => Record<string, unknown>;
+/** How StartExecution starts an execution (the stack tracks it); by default straight on the engine. */
+export interface SfnApiHooks {
+  stateMachineArn?: string;
+  startExecution?(name: string, input: unknown): { executionArn: string };
+}
+
+type Operation = (engine: LocalEngine, body: Record<string, unknown>, hooks: SfnApiHooks) => Record<string, unknown>;
 
 const OPERATIONS: Record<string, Operation> = {
   SendTaskSuccess(engine, body) {
@@ -46,6 +56,23 @@ const OPERATIONS: Record<string, Operation> = {
     );
     return {};
   },
+  StartExecution(engine, body, hooks) {
+    const arn = requireString(body, "stateMachineArn", 2048);
+    if (hooks.stateMachineArn && arn !== hooks.stateMachineArn) {
+      throw new ApiError("StateMachineDoesNotExist", `State Machine Does Not Exist: '${arn}'`);
+    }
+    const name = requireString(body, "name", 80);
+    let input: unknown;
+    try {
+      input = JSON.parse(optionalString(body, "input", 256 * 1024) ?? "{}");
+    } catch {
+      throw new ApiError("ValidationException", "input is not valid JSON");
+    }
+    const started = hooks.startExecution
+      ? hooks.startExecution(name, input)
+      : engine.startExecution({ name, input: input ?? {} });
+    return { executionArn: started.executionArn, startDate: Date.now() / 1000 };
+  },
   SendTaskHeartbeat(engine, body) {
     engine.sendTaskHeartbeat(requireString(body, "taskToken", 1024));
     return {};
@@ -53,15 +80,23 @@ const OPERATIONS: Record<string, Operation> = {
 };
 
 /** An HTTP request handler; mount it on its own server (or path-less route) and point the SFN client at it. */
-export function createSfnApiHandler(engine: LocalEngine): (req: IncomingMessage, res: ServerResponse) => void {
+export function createSfnApiHandler(
+  engine: LocalEngine,
+  hooks: SfnApiHooks = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    void handle(engine, req, res).catch((error: unknown) => {
+    void handle(engine, hooks, req, res).catch((error: unknown) => {
       send(res, 500, { __type: "InternalFailure", message: error instanceof Error ? error.message : String(error) });
     });
   };
 }
 
-async function handle(engine: LocalEngine, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  engine: LocalEngine,
+  hooks: SfnApiHooks,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   try {
     if (req.method !== "POST") throw new ApiError("UnknownOperationException", "only POST is supported", 404);
     const target = req.headers["x-amz-target"];
@@ -75,7 +110,7 @@ async function handle(engine: LocalEngine, req: IncomingMessage, res: ServerResp
       );
     }
     const body = parseBody(await readBody(req));
-    send(res, 200, operation(engine, body));
+    send(res, 200, operation(engine, body, hooks));
   } catch (error) {
     const name = error instanceof Error ? error.name : "";
     if (error instanceof ApiError) {

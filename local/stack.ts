@@ -23,7 +23,6 @@ import {
 import {
   type AgentDeps,
   finalize,
-  ingest,
   orchestrate,
   RetryRefusedError,
   recordFailure,
@@ -31,6 +30,7 @@ import {
   runIdFor,
   runTool,
 } from "../lambdas/shared/agent/core.js";
+import { ingestDocument, sfnChildStarter } from "../lambdas/shared/agent/fanout.js";
 import { verifyApprovalLink } from "../lambdas/shared/approval/links.js";
 import { DocumentStore } from "../lambdas/shared/aws/documents.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
@@ -67,6 +67,7 @@ import { TraceStore } from "./trace.js";
 export const ASL_PATH = fileURLToPath(new URL("../statemachines/agent.asl.json", import.meta.url));
 export const TABLE_NAME = "po-agent-ledger";
 const REGION = "us-east-1";
+const STATE_MACHINE_ARN = `arn:aws:states:${REGION}:000000000000:stateMachine:PoAgent-local`;
 const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 const SENDER = "po-agent@local.test";
 
@@ -270,7 +271,7 @@ export class LocalStack {
         routes,
         onEvent: (arn, event) => holder.stack?.onEngineEvent(arn, event),
         ...(opts.retryIntervalMs !== undefined ? { retryIntervalOverrides: opts.retryIntervalMs } : {}),
-        stateMachineArn: `arn:aws:states:${REGION}:000000000000:stateMachine:PoAgent-local`,
+        stateMachineArn: STATE_MACHINE_ARN,
       });
       stack = new LocalStack(opts, services, server, engine, { dynamodb, ses, sfn }, signingKey, httpUrl, ledger, s3);
       holder.stack = stack;
@@ -369,11 +370,18 @@ export class LocalStack {
     switch (role) {
       case "IngestFunctionArn": {
         const input = z
-          .object({ bucket: z.string(), key: z.string(), versionId: z.string().optional(), executionId: z.string() })
+          .object({
+            bucket: z.string(),
+            key: z.string(),
+            versionId: z.string().optional(),
+            executionId: z.string(),
+            stateMachineArn: z.string().optional(),
+          })
           .parse(p);
         const customer = this.customerForBucket(input.bucket);
         if (!customer) throw new Error(`no customer owns bucket ${input.bucket}`);
-        return ingest(this.deps(customer), input);
+        // Children of a multi-PO document are started through the (local) Step Functions API, as in AWS.
+        return ingestDocument({ ...this.deps(customer), startChild: sfnChildStarter(this.clients.sfn) }, input);
       }
       case "OrchestrateFunctionArn": {
         const input = z.object({ runId: z.string() }).parse(p);
@@ -466,7 +474,7 @@ export class LocalStack {
     const versionId = md5(bytes);
     const runId = runIdFor(customer.name, sha256(bytes));
     const existing = await this.ledger.getRun(runId);
-    if (existing && ["saved", "rejected", "failed"].includes(existing.status)) {
+    if (existing && ["saved", "rejected", "failed", "split"].includes(existing.status)) {
       this.opts.onEvent?.({
         type: "skipped",
         customer: customer.name,
@@ -522,14 +530,36 @@ export class LocalStack {
       region: REGION,
       detail: { bucket: { name: bucket }, object: { key, size, "version-id": versionId ?? "" } },
     };
-    let started: ReturnType<LocalEngine["startExecution"]>;
     try {
-      started = this.engine.startExecution({ name: executionName, input });
+      this.launch(runId, input, customer.name, key, executionName);
     } catch (err) {
       if ((err as { name?: string }).name === "ExecutionAlreadyExists") return;
       throw err;
     }
-    this.opts.onEvent?.({ type: "started", runId, customer: customer.name, document: key });
+  }
+
+  /** StartExecution of the local Step Functions API (Ingest's child runs): started and tracked like an upload's. */
+  private startNamedExecution(name: string, input: unknown): { executionArn: string } {
+    const current = this.tracked.get(name);
+    if (current && !current.finished) {
+      throw Object.assign(new Error(`Execution Already Exists: '${current.executionArn}'`), {
+        name: "ExecutionAlreadyExists",
+      });
+    }
+    const detail = (input as { detail?: { bucket?: { name?: string }; object?: { key?: string } } }).detail;
+    const customer = this.customerForBucket(detail?.bucket?.name ?? "")?.name ?? "(unknown)";
+    return this.launch(name, input, customer, detail?.object?.key ?? "");
+  }
+
+  private launch(
+    runId: string,
+    input: unknown,
+    customer: string,
+    key: string,
+    executionName: string = runId,
+  ): { executionArn: string } {
+    const started = this.engine.startExecution({ name: executionName, input });
+    this.opts.onEvent?.({ type: "started", runId, customer, document: key });
     const done = started.result.then(async (result) => {
       if (this.closed) return;
       const run = await this.ledger.getRun(runId).catch(() => undefined);
@@ -541,6 +571,7 @@ export class LocalStack {
       });
     });
     this.track(runId, done, started.executionArn);
+    return { executionArn: started.executionArn };
   }
 
   private track(runId: string, done: Promise<void>, executionArn = ""): void {
@@ -720,7 +751,10 @@ export class LocalStack {
         refuse(res, { ok: false, status: 401, message: "the Step Functions API needs the key of the running process" });
         return;
       }
-      createSfnApiHandler(this.engine)(req, res);
+      createSfnApiHandler(this.engine, {
+        stateMachineArn: STATE_MACHINE_ARN,
+        startExecution: (name, input) => this.startNamedExecution(name, input),
+      })(req, res);
       return;
     }
     const approval = /^\/approvals\/([A-Za-z0-9_.-]+)$/.exec(url.pathname);

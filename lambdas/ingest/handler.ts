@@ -1,20 +1,24 @@
 import { z } from "zod";
-import { ingest } from "../shared/agent/core.js";
+import { ingestDocument, sfnChildStarter } from "../shared/agent/fanout.js";
 import { storedKeyOf } from "../shared/aws/documents.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { withMcp } from "../shared/aws/mcp-deps.js";
-import { agentDeps, clients } from "../shared/aws/runtime.js";
+import { agentDeps, clients, sfnClient } from "../shared/aws/runtime.js";
 
 const Input = z.object({
   bucket: z.string(),
   key: z.string(),
   versionId: z.string().optional(),
   executionId: z.string(),
+  /** `$$.StateMachine.Id`: a multi-PO document starts one execution of this machine per PO. */
+  stateMachineArn: z.string().optional(),
 });
 
 // Run start: the customer's MCP servers are listed once here, so a server that is down is audited from the start.
 export const handler = instrumented("ingest", Input, async (input) => {
   // The event's key may arrive URL-encoded (spaces, non-ASCII); the run records the key as stored.
   const key = await storedKeyOf(clients.s3, input.bucket, input.key, input.versionId);
-  return withMcp(undefined, (mcp) => ingest({ ...agentDeps(), mcp }, { ...input, key }));
+  return withMcp(undefined, (mcp) =>
+    ingestDocument({ ...agentDeps(), mcp, startChild: sfnChildStarter(sfnClient) }, { ...input, key }),
+  );
 });

@@ -76,7 +76,8 @@ describe("grants match what each function's code does", () => {
   it("give every function exactly the actions its code sends, on the resources it uses", () => {
     const st = s.stack;
     const expected: Record<string, string[]> = {
-      ingest: [...LEDGER, ...obj("read", "incoming/")],
+      // StartExecution: a multi-PO document starts one child execution per PO (agent/fanout.ts).
+      ingest: [...LEDGER, ...obj("read", "incoming/"), "states:StartExecution state-machine"],
       orchestrate: [...LEDGER, ...obj("read", "results/"), "secretsmanager:GetSecretValue model-key"],
       finalize: LEDGER,
       "record-failure": LEDGER,

@@ -189,7 +189,14 @@ describe("LocalEngine on agent.asl.json", () => {
       result: { outcome: "saved", reason: "ok" },
     });
     expect(calls.Ingest).toEqual([
-      { bucket: "intake", key: "po-1.pdf", versionId: "v1", executionId: execution.executionArn },
+      {
+        bucket: "intake",
+        key: "po-1.pdf",
+        versionId: "v1",
+        executionId: execution.executionArn,
+        // `$$.StateMachine.Id`: a multi-PO document starts its child executions on the same machine.
+        stateMachineArn: "arn:aws:states:us-east-1:000000000000:stateMachine:PoAgent-local",
+      },
     ]);
     expect(execution.executionArn).toBe("arn:aws:states:us-east-1:000000000000:execution:PoAgent-local:po-1");
     expect(calls.Orchestrate).toHaveLength(3);

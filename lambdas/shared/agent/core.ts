@@ -32,6 +32,7 @@ import { noopTelemetry, type Telemetry } from "../telemetry.js";
 import { ESCALATE_TOOL, findTool, toolSpecs } from "../tools/registry.js";
 import type { ToolContext } from "../tools/types.js";
 import { findVersion, poHash } from "./artifacts.js";
+import { settleParent } from "./fanout-settle.js";
 import { crashPoint } from "./faults.js";
 import { approvalIdFor, argsHash, artifactRefOf, bindingProblem, guardCall } from "./guard.js";
 import { orderObjectKey, resultObjectKey } from "./keys.js";
@@ -870,6 +871,7 @@ export async function finalize(
       ...(step.type === "budget_exceeded" ? { budgetExceeded: budgetKind(step.reason) } : {}),
     });
   }
+  await settleParent(deps, input.runId); // a child of a multi-PO document: the last one settles the parent
   return { outcome, reason };
 }
 
@@ -976,6 +978,7 @@ export async function recordFailure(
     });
   }
   await deps.ledger.audit(runId, "system", "run.failed", { reason });
+  await settleParent(deps, runId);
   const failed = await deps.ledger.getRun(runId);
   if (failed) {
     telemetryOf(deps).runFinished({

@@ -178,6 +178,7 @@ export class Ledger {
         | "turn"
         | "executionId"
         | "cost"
+        | "children"
       >
     >,
     options: { onlyIfStatusIn?: RunStatus[] } = {},

@@ -8,7 +8,16 @@ import { LedgerSchemaError } from "../errors.js";
  */
 const Version = z.literal(SCHEMA_VERSION);
 
-export const RunStatus = z.enum(["running", "awaiting_approval", "saved", "rejected", "failed", "handed_to_human"]);
+/** `split`: a parent run whose document held several POs, settled once every child run settled (see agent/fanout.ts). */
+export const RunStatus = z.enum([
+  "running",
+  "awaiting_approval",
+  "saved",
+  "rejected",
+  "failed",
+  "handed_to_human",
+  "split",
+]);
 export type RunStatus = z.infer<typeof RunStatus>;
 
 export const Counters = z.object({
@@ -52,6 +61,8 @@ export const DocumentRef = z.object({
   versionId: z.string().optional(),
   sha256: z.string(),
   size: z.number().int(),
+  /** For a child run of a multi-PO document: the 1-based position of its PO (readDocumentAt). */
+  position: z.number().int().positive().optional(),
 });
 export type DocumentRef = z.infer<typeof DocumentRef>;
 
@@ -69,6 +80,20 @@ export const RunRecord = z.object({
   /** Highest model turn stored. 0 before the first turn. */
   turn: z.number().int(),
   pendingApprovalId: z.string().optional(),
+  /** A child run (one PO of a multi-PO document): its parent's run id. */
+  parentRunId: z.string().optional(),
+  /** A parent run: one child run per PO; `outcome` is written when the parent settles. */
+  children: z
+    .array(
+      z.object({
+        runId: z.string(),
+        position: z.number().int(),
+        poNumber: z.string().optional(),
+        outcome: z.string().optional(),
+        reason: z.string().optional(),
+      }),
+    )
+    .optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   finishedAt: z.string().optional(),

@@ -29,7 +29,7 @@ import { buildExtractionContent, readExtractionAnswer } from "../po/claude-extra
 import { detect } from "../po/detect.js";
 import type { EmailThread } from "../po/email.js";
 import { NormalizedPo } from "../po/model.js";
-import { parseOptionsFor, readDocument } from "../po/parse.js";
+import { parseOptionsFor, readDocument, readDocumentAt } from "../po/parse.js";
 import { transformPo } from "../po/transform.js";
 import { validatePo } from "../po/validate.js";
 import { readDocumentTool } from "./read-document.js";
@@ -51,11 +51,13 @@ const extract: Tool<Record<string, never>> = {
     const bytes = await ctx.loadDocument();
     const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
     try {
-      const { format, po, lowConfidence, thread } = await (ctx.readDocument ?? readDocument)(
-        bytes,
-        name,
-        parseOptionsFor(ctx.customer),
-      );
+      // A child run of a multi-PO document reads its own PO only (agent/fanout.ts); it is read in
+      // process (ctx.readDocument, the local worker with a time budget, reads one-PO documents).
+      const at = ctx.document.position;
+      const opts = parseOptionsFor(ctx.customer);
+      const { format, po, lowConfidence, thread } = at
+        ? await readDocumentAt(bytes, name, at, opts)
+        : await (ctx.readDocument ?? readDocument)(bytes, name, opts);
       let context: string | undefined;
       if (thread && thread.messages.length > 0) {
         // Long threads go to the model compressed, with provenance; fetch_context reads any passage in full.

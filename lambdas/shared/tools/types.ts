@@ -16,7 +16,7 @@ export interface ToolContext {
   runId: string;
   customer: CustomerConfig;
   /** The document this run is about. */
-  document: { bucket: string; key: string; sha256: string };
+  document: { bucket: string; key: string; sha256: string; position?: number };
   loadDocument(): Promise<Uint8Array>;
   /** Orders already saved for this customer, by PO number (duplicate detection). */
   findSavedOrder(poNumber: string): Promise<{ runId: string } | undefined>;
