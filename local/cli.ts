@@ -87,9 +87,20 @@ interface Io {
   err: (line: string) => void;
 }
 
+/**
+ * Text from documents (PO numbers, vendor names, reasons) reaches the terminal: escape control and
+ * bidirectional-override characters so a document cannot recolour, retitle or reorder what is shown.
+ */
+export function terminalSafe(line: string): string {
+  return line.replace(UNSAFE_ON_TERMINAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const UNSAFE_ON_TERMINAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
 const defaultIo: Io = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
+  out: (line) => process.stdout.write(`${terminalSafe(line)}\n`),
+  err: (line) => process.stderr.write(`${terminalSafe(line)}\n`),
 };
 
 /** A running po-agent process that owns the data dir and serves its API. */

@@ -1,7 +1,7 @@
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../local/cli.js";
+import { main, terminalSafe } from "../../local/cli.js";
 import { CUSTOMERS_DIR, customersDirWith, SAMPLES_DIR, tempDir } from "../support/stack.js";
 
 /** An io that records every line the CLI prints. */
@@ -235,5 +235,15 @@ describe("po-agent CLI: exit codes", () => {
     expect(r.code).toBe(3);
     expect(r.out).toHaveLength(1);
     expect(JSON.parse(r.out[0] ?? "")).toMatchObject({ outcome: "failed", document: "incoming/broken.json" });
+  });
+});
+
+describe("po-agent CLI: what a document can put on the terminal", () => {
+  it("escapes control and bidi-override characters from document text, keeps the rest", () => {
+    // Act
+    const shown = terminalSafe("PO ESC-\u001b[31mRED\u001b]0;pwned\u0007 ACM-PO-\u202e71822 Müller\tok");
+
+    // Assess
+    expect(shown).toBe("PO ESC-\\u001b[31mRED\\u001b]0;pwned\\u0007 ACM-PO-\\u202e71822 Müller\tok");
   });
 });
