@@ -9,6 +9,7 @@ import type {
   ApprovalRecord,
   ArtifactRecord,
   Disposition,
+  DocumentRef,
   RunRecord,
   ToolCallRecord,
   TurnRecord,
@@ -88,6 +89,11 @@ export interface IngestInput {
   executionId: string;
 }
 
+/** The run's pointer to its document: the uploaded object's version and the hash of its bytes. */
+export function documentRefOf(input: IngestInput, digest: string, bytes: Uint8Array): DocumentRef {
+  return { bucket: input.bucket, key: input.key, versionId: input.versionId, sha256: digest, size: bytes.byteLength };
+}
+
 /**
  * Loads the document, hashes it and opens the run. The same execution resumes its run; another
  * execution for the same bytes (a redelivered event, a second upload) is a duplicate.
@@ -102,13 +108,7 @@ export async function ingest(
   const { run, created } = await deps.ledger.openRun({
     runId,
     customer: deps.customer.name,
-    document: {
-      bucket: input.bucket,
-      key: input.key,
-      versionId: input.versionId,
-      sha256: digest,
-      size: bytes.byteLength,
-    },
+    document: documentRefOf(input, digest, bytes),
     executionId: input.executionId,
     status: "running",
     turn: 0,

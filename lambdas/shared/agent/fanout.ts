@@ -22,7 +22,7 @@ import { ZERO_COUNTERS } from "../ledger/records.js";
 import { detect } from "../po/detect.js";
 import { parseOptionsFor, readDocumentAll } from "../po/parse.js";
 import { noopTelemetry } from "../telemetry.js";
-import { type AgentDeps, type IngestInput, ingest, runIdFor } from "./core.js";
+import { type AgentDeps, documentRefOf, type IngestInput, ingest, runIdFor } from "./core.js";
 import { childRunId } from "./fanout-settle.js";
 
 export { childRunId, settleParent } from "./fanout-settle.js";
@@ -93,13 +93,7 @@ export async function ingestDocument(
   const { run, created } = await deps.ledger.openRun({
     runId: parentRunId,
     customer: deps.customer.name,
-    document: {
-      bucket: input.bucket,
-      key: input.key,
-      versionId: input.versionId,
-      sha256: digest,
-      size: bytes.byteLength,
-    },
+    document: documentRefOf(input, digest, bytes),
     executionId: input.executionId,
     status: "running",
     reason: `the document holds ${children.length} purchase orders: one child run each`,
