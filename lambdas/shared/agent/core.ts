@@ -4,10 +4,12 @@ import { DEFAULTS } from "../constants.js";
 import { PreparedContext } from "../context/types.js";
 import { type RunCostRecord, runCostRecord } from "../cost-estimate.js";
 import { DocumentError } from "../errors.js";
-import { type Ledger, sha256 } from "../ledger/ledger.js";
+import { type AuditLine, type Ledger, type RunState, sha256 } from "../ledger/ledger.js";
 import type {
   ApprovalRecord,
   ArtifactRecord,
+  CounterDelta,
+  Counters,
   Disposition,
   DocumentRef,
   RunRecord,
@@ -105,24 +107,28 @@ export async function ingest(
   const bytes = await deps.documents.get(input.bucket, input.key, input.versionId);
   const digest = sha256(bytes);
   const runId = runIdFor(deps.customer.name, digest);
-  const { run, created } = await deps.ledger.openRun({
-    runId,
-    customer: deps.customer.name,
-    document: documentRefOf(input, digest, bytes),
-    executionId: input.executionId,
-    status: "running",
-    turn: 0,
-    counters: { ...ZERO_COUNTERS },
-    modelProvider: deps.model?.client.provider,
-    modelId: deps.model?.modelId,
-  });
+  const { run, created } = await deps.ledger.openRun(
+    {
+      runId,
+      customer: deps.customer.name,
+      document: documentRefOf(input, digest, bytes),
+      executionId: input.executionId,
+      status: "running",
+      turn: 0,
+      counters: { ...ZERO_COUNTERS },
+      modelProvider: deps.model?.client.provider,
+      modelId: deps.model?.modelId,
+    },
+    [
+      {
+        actor: "system",
+        action: "run.opened",
+        detail: { key: input.key, sha256: digest, executionId: input.executionId },
+      },
+    ],
+  );
   if (created) {
     telemetryOf(deps).runStarted({ runId, customer: deps.customer.name });
-    await deps.ledger.audit(runId, "system", "run.opened", {
-      key: input.key,
-      sha256: digest,
-      executionId: input.executionId,
-    });
     // Mounted at run start: a server that is down is in the audit log from the first line on.
     for (const problem of (await mcpOf(deps)).problems) {
       await deps.ledger.audit(runId, "system", "mcp.problem", { problem });
@@ -136,6 +142,87 @@ export async function ingest(
 
 // ---- Orchestrate ----------------------------------------------------------------------------
 
+/** Counters and audit lines an invocation gathers for the step it stores (written with the step's record). */
+interface StepSink {
+  delta: CounterDelta;
+  audit: AuditLine[];
+}
+
+const newSink = (): StepSink => ({ delta: {}, audit: [] });
+
+function addDelta(sink: StepSink, delta: CounterDelta): void {
+  for (const [k, v] of Object.entries(delta) as [keyof Counters, number | undefined][]) {
+    if (v) sink.delta[k] = (sink.delta[k] ?? 0) + v;
+  }
+}
+
+/** The ledger key of a step record: what `RunRecord.folded` lists once its delta is counted. */
+const turnKey = (t: Pick<TurnRecord, "turn">) => `TURN#${String(t.turn).padStart(4, "0")}`;
+const toolKey = (c: Pick<ToolCallRecord, "toolUseId" | "argsHash">) => `TOOL#${c.toolUseId}#${c.argsHash}`;
+
+/** Step records whose counters the run record does not include yet. */
+function unfoldedSteps(state: RunState): { key: string; delta?: CounterDelta }[] {
+  const folded = new Set(state.run.folded ?? []);
+  return [
+    ...state.turns.map((t) => ({ key: turnKey(t), delta: t.delta })),
+    ...state.toolCalls.map((c) => ({ key: toolKey(c), delta: c.delta })),
+  ].filter((s) => !folded.has(s.key));
+}
+
+/** The run's counters including the steps stored but not folded yet (a crash between the two writes). */
+export function effectiveCounters(state: RunState): Counters {
+  const out = { ...state.run.counters };
+  for (const s of unfoldedSteps(state)) {
+    for (const [k, v] of Object.entries(s.delta ?? {}) as [keyof Counters, number | undefined][]) {
+      if (v) out[k] += v;
+    }
+  }
+  return out;
+}
+
+/** The run's approvals that its turns name: decided ones from the run record, the rest in one batch read. */
+async function approvalsOf(
+  deps: Pick<AgentDeps, "ledger">,
+  state: RunState,
+  turns: readonly TurnRecord[] = state.turns,
+  want: (d: Extract<Disposition, { kind: "approval" }>) => boolean = () => true,
+): Promise<{ byId: Map<string, ApprovalRecord>; newlyDecided: ApprovalRecord[] }> {
+  const byId = new Map((state.run.decided ?? []).map((a) => [a.approvalId, a]));
+  const missing = turns
+    .flatMap((t) => t.dispositions)
+    .filter((d): d is Extract<Disposition, { kind: "approval" }> => d.kind === "approval" && want(d))
+    .map((d) => d.approvalId)
+    .filter((id) => !byId.has(id));
+  const newlyDecided: ApprovalRecord[] = [];
+  if (missing.length > 0) {
+    for (const a of await deps.ledger.getApprovals(missing)) {
+      byId.set(a.approvalId, a);
+      if (a.status !== "pending") newlyDecided.push(a);
+    }
+  }
+  return { byId, newlyDecided };
+}
+
+/**
+ * A step's checkpoint on the run record: the counters of every step stored but not counted yet,
+ * the highest turn, the PO number and the approvals decided since. One conditional update, none
+ * when there is nothing new.
+ */
+async function checkpointRun(
+  deps: Pick<AgentDeps, "ledger">,
+  state: RunState,
+  extra: { poNumber?: string; decided?: readonly ApprovalRecord[] } = {},
+): Promise<void> {
+  const steps = unfoldedSteps(state);
+  const top = Math.max(0, ...state.turns.map((t) => t.turn));
+  await deps.ledger.foldRun(state.run.runId, {
+    steps,
+    ...(top > state.run.turn ? { turn: top } : {}),
+    ...(extra.poNumber && !state.run.poNumber ? { poNumber: extra.poNumber } : {}),
+    ...(extra.decided?.length ? { decided: extra.decided } : {}),
+  });
+}
+
 interface Resolution {
   results: ToolResultBlock[];
   pendingTools: ToolCallRef[];
@@ -147,6 +234,7 @@ async function resolveTurn(
   run: RunRecord,
   turn: TurnRecord,
   toolCalls: ToolCallRecord[],
+  approvals: ReadonlyMap<string, ApprovalRecord>,
   /** Filled with the PO numbers whose save a human rejected: they cannot be saved again in this run. */
   rejectedPoNumbers: Set<string> = new Set(),
 ): Promise<Resolution> {
@@ -163,7 +251,7 @@ async function resolveTurn(
       else res.pendingTools.push({ toolUseId: d.toolUseId, name: d.name });
       continue;
     }
-    const approval = await deps.ledger.getApproval(d.approvalId);
+    const approval = approvals.get(d.approvalId);
     if (!approval) throw new Error(`approval ${d.approvalId} of run ${run.runId} is missing from the ledger`);
     if (approval.status === "pending") {
       res.pendingApproval ??= approval.approvalId;
@@ -250,25 +338,38 @@ function deriveOutcome(turns: TurnRecord[], toolCalls: ToolCallRecord[]): { outc
 
 /**
  * One orchestrator step. Replays from the ledger when the turn already exists; otherwise calls
- * the model once, stores the turn with a conditional write, and lets the guard decide each call.
+ * the model once, stores the turn (with its counters and the guard's audit lines) in one
+ * conditional write, and lets the guard decide each call. Ledger round trips: one query for the
+ * run's state, a batch read of approvals not yet copied to the run, the new approvals, the turn,
+ * and one update of the run record (`checkpointRun`).
  */
 export async function orchestrate(deps: AgentDeps, input: { runId: string }): Promise<Step> {
-  const { ledger, customer } = deps;
-  const run = await ledger.requireRun(input.runId);
-  telemetryOf(deps).runContext({ runId: run.runId, customer: customer.name, poNumber: run.poNumber, turn: run.turn });
-  const turns = await ledger.getTurns(run.runId);
-  const toolCalls = await ledger.getToolCalls(run.runId);
-  const lastTurn = turns.at(-1);
-
+  const state = await deps.ledger.loadRunState(input.runId);
+  if (!state) throw new Error(`run ${input.runId} not found in the ledger`);
+  const { run } = state;
+  telemetryOf(deps).runContext({
+    runId: run.runId,
+    customer: deps.customer.name,
+    poNumber: run.poNumber,
+    turn: run.turn,
+  });
   if (TERMINAL.has(run.status)) {
-    return {
-      type: "done",
-      turn: run.turn,
-      outcome: run.status as Ending,
-      reason: run.reason ?? run.status,
-    };
+    return { type: "done", turn: run.turn, outcome: run.status as Ending, reason: run.reason ?? run.status };
   }
+  const { byId: approvals, newlyDecided } = await approvalsOf(deps, state);
+  const { step, poNumber } = await nextStep(deps, state, approvals);
+  await checkpointRun(deps, state, { poNumber, decided: newlyDecided });
+  return step;
+}
 
+async function nextStep(
+  deps: AgentDeps,
+  state: RunState,
+  approvals: ReadonlyMap<string, ApprovalRecord>,
+): Promise<{ step: Step; poNumber?: string }> {
+  const { ledger, customer } = deps;
+  const { run, turns, toolCalls } = state;
+  const lastTurn = turns.at(-1);
   const messages: Message[] = [
     { role: "user", content: [{ type: "text", text: taskMessage(run.document, customer, run.createdAt) }] },
   ];
@@ -276,14 +377,14 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
   for (const t of turns) {
     messages.push({ role: "assistant", content: t.response.content as ContentBlock[] });
     if (t.dispositions.length === 0) continue;
-    const r = await resolveTurn(deps, run, t, toolCalls, rejectedPoNumbers);
+    const r = await resolveTurn(deps, run, t, toolCalls, approvals, rejectedPoNumbers);
     const pending = stepFromResolution(t.turn, r);
-    if (pending) return pending;
+    if (pending) return { step: pending };
     messages.push({ role: "user", content: r.results });
   }
   if (lastTurn && (lastTurn.dispositions.length === 0 || lastTurn.response.stop_reason === "refusal")) {
     const { outcome, reason } = deriveOutcome(turns, toolCalls);
-    return { type: "done", turn: lastTurn.turn, outcome, reason };
+    return { step: { type: "done", turn: lastTurn.turn, outcome, reason } };
   }
 
   const budgets = {
@@ -291,21 +392,27 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
     maxTokens: customer.budgets.maxTokens ?? DEFAULTS.maxTokens,
     maxCostUsd: customer.budgets.maxCostUsd ?? DEFAULTS.maxCostUsd,
   };
-  const c = run.counters;
+  const c = effectiveCounters(state);
   const turnNo = (lastTurn?.turn ?? 0) + 1;
   if (turnNo > budgets.maxTurns)
-    return { type: "budget_exceeded", turn: turnNo, reason: `turn budget of ${budgets.maxTurns} model turns used up` };
+    return {
+      step: { type: "budget_exceeded", turn: turnNo, reason: `turn budget of ${budgets.maxTurns} model turns used up` },
+    };
   if (c.inputTokens + c.outputTokens >= budgets.maxTokens) {
-    return { type: "budget_exceeded", turn: turnNo, reason: `token budget of ${budgets.maxTokens} tokens used up` };
+    return {
+      step: { type: "budget_exceeded", turn: turnNo, reason: `token budget of ${budgets.maxTokens} tokens used up` },
+    };
   }
   if (c.costUsd >= budgets.maxCostUsd)
-    return { type: "budget_exceeded", turn: turnNo, reason: `cost budget of $${budgets.maxCostUsd} used up` };
+    return { step: { type: "budget_exceeded", turn: turnNo, reason: `cost budget of $${budgets.maxCostUsd} used up` } };
   if (c.guardRejections > DEFAULTS.maxGuardRejectionsPerRun) {
     return {
-      type: "done",
-      turn: turnNo,
-      outcome: "failed",
-      reason: `the model sent ${c.guardRejections} invalid tool calls; giving up`,
+      step: {
+        type: "done",
+        turn: turnNo,
+        outcome: "failed",
+        reason: `the model sent ${c.guardRejections} invalid tool calls; giving up`,
+      },
     };
   }
   if (!deps.model) throw new Error("orchestrate needs a model client");
@@ -313,15 +420,16 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
   const modelStarted = Date.now();
   const mounted = (await mcpOf(deps)).tools;
   // The run's PO versions as they are now: the guard judges a write by the stored version it would write.
-  const artifacts = await ledger.getArtifacts(run.runId);
-  const response = await callModel(deps, run, turnNo, messages, mounted);
+  const { artifacts } = state;
+  const sink = newSink();
+  const response = await callModel(deps, run, turnNo, messages, mounted, sink);
   const modelMs = Date.now() - modelStarted;
   const cost = costUsd(response.model, response.usage);
 
   const dispositions: Disposition[] = [];
   /** The policy revision behind each guard decision, recorded in the audit log with the run. */
   const revisions = new Map<string, string>();
-  const approvals: Omit<ApprovalRecord, "schemaVersion" | "createdAt">[] = [];
+  const newApprovals: Omit<ApprovalRecord, "schemaVersion" | "createdAt">[] = [];
   const seenIds = new Set<string>();
   for (const block of response.content) {
     if (block.type !== "tool_use") continue;
@@ -367,7 +475,7 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
         approvalId,
         ...(revision ? { policyRevision: revision } : {}),
       });
-      approvals.push({
+      newApprovals.push({
         approvalId,
         runId: run.runId,
         customer: customer.name,
@@ -387,39 +495,58 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
       });
     }
   }
-
-  // Approvals first (idempotent ids), then the turn: a turn in the ledger always has its approvals.
-  for (const a of approvals) await ledger.putApproval(a);
-  const { turn: stored, created } = await ledger.putTurn({
-    runId: run.runId,
-    turn: turnNo,
-    response: { ...response, content: response.content as unknown as Record<string, unknown>[] },
-    dispositions,
+  addDelta(sink, {
+    modelCalls: 1,
+    inputTokens: response.usage.input_tokens,
+    outputTokens: response.usage.output_tokens,
+    cacheReadTokens: response.usage.cache_read_input_tokens ?? 0,
+    cacheWriteTokens: response.usage.cache_creation_input_tokens ?? 0,
     costUsd: cost,
-    durationMs: modelMs,
+    guardRejections: dispositions.filter((d) => d.kind === "rejected").length,
+    estimatedTurns: response.usageEstimated ? 1 : 0,
   });
-  if (created) {
-    await ledger.addCounters(run.runId, {
-      inputTokens: response.usage.input_tokens,
-      outputTokens: response.usage.output_tokens,
-      cacheReadTokens: response.usage.cache_read_input_tokens ?? 0,
-      cacheWriteTokens: response.usage.cache_creation_input_tokens ?? 0,
-      costUsd: cost,
-      guardRejections: dispositions.filter((d) => d.kind === "rejected").length,
-      estimatedTurns: response.usageEstimated ? 1 : 0,
-    });
-    for (const d of dispositions) {
-      await ledger.audit(run.runId, "guard", `guard.${d.kind}`, {
+  for (const d of dispositions) {
+    sink.audit.push({
+      actor: "guard",
+      action: `guard.${d.kind}`,
+      detail: {
         turn: turnNo,
         tool: d.name,
         toolUseId: d.toolUseId,
         ...(d.kind === "rejected" ? { error: d.error } : {}),
         ...(d.kind === "approval" ? { approvalId: d.approvalId } : {}),
         ...(revisions.has(d.toolUseId) ? { policyRevision: revisions.get(d.toolUseId) } : {}),
-      });
+      },
+    });
+  }
+
+  // Approvals first (idempotent ids), then the turn: a turn in the ledger always has its approvals.
+  const stored = new Map<string, ApprovalRecord>(approvals);
+  for (const a of newApprovals) stored.set(a.approvalId, (await ledger.putApproval(a)).approval);
+  const { turn, created } = await ledger.putTurn(
+    {
+      runId: run.runId,
+      turn: turnNo,
+      response: { ...response, content: response.content as unknown as Record<string, unknown>[] },
+      dispositions,
+      costUsd: cost,
+      durationMs: modelMs,
+      delta: sink.delta,
+    },
+    sink.audit,
+  );
+  // The run record takes the turn's counters in the step's checkpoint (after this returns).
+  state.turns.push(turn);
+  if (!created) {
+    // A concurrent attempt stored this turn first: its calls (and approvals) are the ones that count.
+    for (const a of await ledger.getApprovals(
+      turn.dispositions.flatMap((d) => (d.kind === "approval" ? [d.approvalId] : [])),
+    )) {
+      stored.set(a.approvalId, a);
     }
-    const po = poNumberFrom(response.content, artifacts);
-    if (po && !run.poNumber) await ledger.updateRun(run.runId, { poNumber: po });
+  }
+  const po = poNumberFrom(response.content, artifacts);
+  if (created) {
     const ref = { runId: run.runId, customer: customer.name, poNumber: po ?? run.poNumber };
     telemetryOf(deps).modelCall({
       ...ref,
@@ -430,20 +557,20 @@ export async function orchestrate(deps: AgentDeps, input: { runId: string }): Pr
       durationMs: modelMs,
       costUsd: cost,
     });
-    for (const a of approvals) {
+    for (const a of newApprovals) {
       telemetryOf(deps).escalation({ ...ref, turn: turnNo, approvalId: a.approvalId, tool: a.call.name, rule: a.rule });
     }
   }
-  crashPoint("after-turn-stored", stored.turn);
+  crashPoint("after-turn-stored", turn.turn);
 
-  if (stored.dispositions.length === 0 || stored.response.stop_reason === "refusal") {
-    const { outcome, reason } = deriveOutcome([...turns, stored], toolCalls);
-    return { type: "done", turn: stored.turn, outcome, reason };
+  if (turn.dispositions.length === 0 || turn.response.stop_reason === "refusal") {
+    const { outcome, reason } = deriveOutcome(state.turns, toolCalls);
+    return { step: { type: "done", turn: turn.turn, outcome, reason }, poNumber: po };
   }
-  const r = await resolveTurn(deps, run, stored, toolCalls);
-  const next = stepFromResolution(stored.turn, r);
+  const r = await resolveTurn(deps, run, turn, toolCalls, stored);
+  const next = stepFromResolution(turn.turn, r);
   // Every disposition resolved already (all rejected by the guard): loop straight back.
-  return next ?? { type: "tools", turn: stored.turn, calls: [] };
+  return { step: next ?? { type: "tools", turn: turn.turn, calls: [] }, poNumber: po };
 }
 
 /**
@@ -457,8 +584,10 @@ async function callModel(
   turnNo: number,
   messages: Message[],
   mounted: readonly McpTool[],
+  /** Retries, compactions and their audit lines go with the turn's record. */
+  sink: StepSink,
 ): Promise<ModelResponse> {
-  const { ledger, customer } = deps;
+  const { customer } = deps;
   if (!deps.model) throw new Error("orchestrate needs a model client");
   const client = new RetryingModelClient(deps.model.client, deps.modelRetry ?? DEFAULTS.modelRetry, {
     onRetry: (e) => {
@@ -469,15 +598,12 @@ async function callModel(
         what: "model",
         reason: e.error.message,
       });
-      void ledger.addCounters(run.runId, { retries: 1 }).catch(() => {});
-      void ledger
-        .audit(run.runId, "system", "model.retry", {
-          turn: turnNo,
-          attempt: e.attempt,
-          delayMs: e.delayMs,
-          error: e.error.message,
-        })
-        .catch(() => {});
+      addDelta(sink, { retries: 1 });
+      sink.audit.push({
+        actor: "system",
+        action: "model.retry",
+        detail: { turn: turnNo, attempt: e.attempt, delayMs: e.delayMs, error: e.error.message },
+      });
     },
   });
   const request = (msgs: Message[]) => ({
@@ -489,36 +615,51 @@ async function callModel(
     maxTokens: DEFAULTS.maxOutputTokens,
   });
   let attempt = messages;
-  for (let compactions = 0; ; compactions++) {
-    try {
-      const sent = request(attempt);
-      const raw = await client.create(sent);
-      if (raw.stop_reason === "model_context_window_exceeded") {
-        // The answer stopped because the context window filled up: the same ladder as "prompt is too long".
-        await ledger.addCounters(run.runId, { modelCalls: 1 });
-        throw new PromptTooLongError("the model stopped: model_context_window_exceeded", { status: 200 });
+  try {
+    for (let compactions = 0; ; compactions++) {
+      try {
+        const sent = request(attempt);
+        const raw = await client.create(sent);
+        if (raw.stop_reason === "model_context_window_exceeded") {
+          // The answer stopped because the context window filled up: the same ladder as "prompt is too long".
+          addDelta(sink, { modelCalls: 1 });
+          throw new PromptTooLongError("the model stopped: model_context_window_exceeded", { status: 200 });
+        }
+        // Billed usage when the model reports it; otherwise the offline tokenizer, labelled an estimate.
+        const accounted = usageFromResponse(raw, sent);
+        const response: ModelResponse = { ...raw, usage: accounted.usage, usageEstimated: accounted.estimated };
+        // Counted with the turn (one write): a crash before it is stored shows as a repeated call in billing.
+        crashPoint("after-model-answer", turnNo);
+        return response;
+      } catch (err) {
+        if (!(err instanceof PromptTooLongError)) throw err;
+        sink.audit.push({
+          actor: "system",
+          action: "model.prompt_too_long",
+          detail: { turn: turnNo, compactions, error: err.message },
+        });
+        if (compactions < DEFAULTS.promptTooLongRetries) {
+          addDelta(sink, { compactions: 1 });
+          attempt = compactMessages(attempt);
+          continue;
+        }
+        return promptTooLongEscalation(turnNo, err.message);
       }
-      // Billed usage when the model reports it; otherwise the offline tokenizer, labelled an estimate.
-      const accounted = usageFromResponse(raw, sent);
-      const response: ModelResponse = { ...raw, usage: accounted.usage, usageEstimated: accounted.estimated };
-      // Counted once paid, before the turn is stored: a crash in between shows as a paid, lost call.
-      await ledger.addCounters(run.runId, { modelCalls: 1 });
-      crashPoint("after-model-answer", turnNo);
-      return response;
-    } catch (err) {
-      if (!(err instanceof PromptTooLongError)) throw err;
-      await ledger.audit(run.runId, "system", "model.prompt_too_long", {
-        turn: turnNo,
-        compactions,
-        error: err.message,
-      });
-      if (compactions < DEFAULTS.promptTooLongRetries) {
-        await ledger.addCounters(run.runId, { compactions: 1 });
-        attempt = compactMessages(attempt);
-        continue;
-      }
-      return promptTooLongEscalation(turnNo, err.message);
     }
+  } catch (err) {
+    // No turn will carry them: what the failed attempt counted is written on its own.
+    await flushSink(deps, run.runId, sink);
+    throw err;
+  }
+}
+
+/** Writes a sink's counters and audit lines directly (a step that ends without a record to carry them). */
+async function flushSink(deps: Pick<AgentDeps, "ledger">, runId: string, sink: StepSink): Promise<void> {
+  try {
+    await deps.ledger.addCounters(runId, sink.delta);
+    for (const line of sink.audit) await deps.ledger.audit(runId, line.actor, line.action, line.detail);
+  } catch {
+    // Best effort on a path that is already failing: the original error is what matters.
   }
 }
 
@@ -597,15 +738,18 @@ function poNumberFrom(
 
 /**
  * Executes one tool call exactly once. A replay (Step Functions retry, restarted local run)
- * finds the stored result and returns it without touching the world again.
+ * finds the stored result and returns it without touching the world again. Ledger round trips:
+ * one query for the run's state, the tool's own writes, and one conditional put of the result
+ * carrying its counters and audit lines (the next checkpoint folds the counters into the run).
  */
 export async function runTool(
   deps: AgentDeps,
   input: { runId: string; call: ToolCallRef },
 ): Promise<{ toolUseId: string; isError: boolean }> {
   const { ledger, customer } = deps;
-  const run = await ledger.requireRun(input.runId);
-  const turns = await ledger.getTurns(run.runId);
+  const state = await ledger.loadRunState(input.runId);
+  if (!state) throw new Error(`run ${input.runId} not found in the ledger`);
+  const { run, turns } = state;
   let use: ToolUseBlock | undefined;
   let disposition: Disposition | undefined;
   for (const t of turns) {
@@ -618,7 +762,7 @@ export async function runTool(
   }
   if (!use || !disposition) throw new Error(`tool call ${input.call.toolUseId} is not in run ${run.runId}`);
   const hash = argsHash(use.input);
-  const existing = await ledger.getToolCall(run.runId, use.id, hash);
+  const existing = state.toolCalls.find((c) => c.toolUseId === use.id && c.argsHash === hash);
   const toolRef = {
     runId: run.runId,
     customer: customer.name,
@@ -636,12 +780,15 @@ export async function runTool(
   if (disposition.kind === "rejected") throw new Error(`tool call ${use.id} was rejected by the guard and cannot run`);
   const effect = findTool(use.name, mounted)?.effect ?? "dangerous";
   if (disposition.kind === "approval") {
-    const approval = await ledger.getApproval(disposition.approvalId);
+    const { approvalId } = disposition;
+    const approval =
+      (state.run.decided ?? []).find((a) => a.approvalId === approvalId) ?? (await ledger.getApproval(approvalId));
     let problem = approval ? bindingProblem(approval, run.runId, use) : "the approval record is missing";
     if (approval && problem === undefined && approval.artifact) {
       // The version approved must still hold exactly the content the human saw.
-      const stored = await ledger.getArtifact(run.runId, approval.artifact.artifactId, approval.artifact.version);
-      if (!stored || stored.poSha256 !== approval.artifact.poSha256 || poHash(stored.po) !== stored.poSha256) {
+      const { artifactId, version, poSha256 } = approval.artifact;
+      const stored = state.artifacts.find((a) => a.artifactId === artifactId && a.version === version);
+      if (!stored || stored.poSha256 !== poSha256 || poHash(stored.po) !== stored.poSha256) {
         problem = "the approved PO version changed after the approval";
       }
     }
@@ -651,12 +798,12 @@ export async function runTool(
       );
     }
   } else if (effect !== "read") {
-    const state = {
+    const guardState = {
       mounted,
-      artifacts: await ledger.getArtifacts(run.runId),
-      rejectedPoNumbers: await rejectedPoNumbersOf(deps, turns),
+      artifacts: state.artifacts,
+      rejectedPoNumbers: await rejectedPoNumbersOf(deps, state),
     };
-    if ((deps.guard ?? guardCall)(customer, use.name, use.input, state).kind !== "run") {
+    if ((deps.guard ?? guardCall)(customer, use.name, use.input, guardState).kind !== "run") {
       throw new Error(`tool call ${use.id} is not allowed without approval`);
     }
   }
@@ -665,7 +812,8 @@ export async function runTool(
   if (!tool) throw new Error(`unknown tool ${use.name}`);
   const args = tool.input.parse(use.input);
   const started = Date.now();
-  const output = await tool.run(args, toolContext(deps, run));
+  const sink = newSink();
+  const output = await tool.run(args, toolContext(deps, state, sink));
   crashPoint("after-tool-effect");
   let content: string | undefined = output.content;
   let resultKey: string | undefined;
@@ -674,25 +822,25 @@ export async function runTool(
     await deps.documents.put(deps.bucket, resultKey, output.content);
     content = undefined;
   }
-  const { call, created } = await ledger.putToolCall({
-    runId: run.runId,
-    toolUseId: use.id,
-    name: use.name,
-    argsHash: hash,
-    content,
-    resultKey,
-    isError: output.isError === true,
-    approvalId: disposition.kind === "approval" ? disposition.approvalId : undefined,
-    durationMs: Date.now() - started,
-  });
-  await ledger.addCounters(run.runId, { toolCalls: 1 });
-  telemetryOf(deps).toolCall({ ...toolRef, isError: call.isError, durationMs: Date.now() - started });
-  if (created)
-    await ledger.audit(run.runId, "agent", "tool.executed", {
-      tool: use.name,
+  addDelta(sink, { toolCalls: 1 });
+  const isError = output.isError === true;
+  sink.audit.push({ actor: "agent", action: "tool.executed", detail: { tool: use.name, toolUseId: use.id, isError } });
+  const { call } = await ledger.putToolCall(
+    {
+      runId: run.runId,
       toolUseId: use.id,
-      isError: call.isError,
-    });
+      name: use.name,
+      argsHash: hash,
+      content,
+      resultKey,
+      isError,
+      approvalId: disposition.kind === "approval" ? disposition.approvalId : undefined,
+      durationMs: Date.now() - started,
+      delta: sink.delta,
+    },
+    sink.audit,
+  );
+  telemetryOf(deps).toolCall({ ...toolRef, isError: call.isError, durationMs: Date.now() - started });
   return { toolUseId: use.id, isError: call.isError };
 }
 
@@ -700,12 +848,14 @@ export async function runTool(
  * Saving is one transaction in effect: claim the PO number (state `writing`), write the object,
  * mark the claim `written`. A failed write releases the claim, so nothing stays claimed and the
  * corrected resend is not "already saved"; a replay of the same run (same key) writes the same
- * object again and finds exactly one order.
+ * object again and finds exactly one order. With a `sink` (the save tool), `order.saved` goes with
+ * the tool call's record: written exactly once, by whichever execution stores the result.
  */
 export async function saveOrderOnce(
   deps: Pick<AgentDeps, "ledger" | "documents" | "bucket" | "customer">,
   run: Pick<RunRecord, "runId">,
   { poNumber, po, idempotencyKey }: { poNumber: string; po: unknown; idempotencyKey: string },
+  sink?: StepSink,
 ): Promise<{ created: boolean }> {
   const objectKey = orderObjectKey(poNumber);
   const customer = deps.customer.name;
@@ -731,20 +881,21 @@ export async function saveOrderOnce(
     throw err;
   }
   const completing = order.state !== "written";
-  if (completing) {
-    await deps.ledger.completeOrder(customer, poNumber, idempotencyKey);
-    await deps.ledger.audit(run.runId, "agent", "order.saved", { poNumber, objectKey: order.objectKey });
-  }
+  if (completing) await deps.ledger.completeOrder(customer, poNumber, idempotencyKey);
+  const saved = { actor: "agent", action: "order.saved", detail: { poNumber, objectKey: order.objectKey } };
+  if (sink) sink.audit.push(saved);
+  else if (completing) await deps.ledger.audit(run.runId, saved.actor, saved.action, saved.detail);
   return { created: completing };
 }
 
-/** PO numbers whose save a human rejected in this run, from the run's approvals. */
-async function rejectedPoNumbersOf(deps: AgentDeps, turns: readonly TurnRecord[]): Promise<Set<string>> {
+/** PO numbers whose save a human rejected in this run (decided approvals from the run record, the rest read in one batch). */
+async function rejectedPoNumbersOf(deps: AgentDeps, state: RunState): Promise<Set<string>> {
+  const { byId } = await approvalsOf(deps, state, state.turns, (d) => d.name === "save");
   const out = new Set<string>();
-  for (const t of turns) {
+  for (const t of state.turns) {
     for (const d of t.dispositions) {
       if (d.kind !== "approval" || d.name !== "save") continue;
-      const a = await deps.ledger.getApproval(d.approvalId);
+      const a = byId.get(d.approvalId);
       if (a?.status === "rejected") out.add(a.summary.poNumber);
     }
   }
@@ -754,12 +905,12 @@ async function rejectedPoNumbersOf(deps: AgentDeps, turns: readonly TurnRecord[]
 /** Where a run's prepared thread context lives (S3: it can be larger than a DynamoDB item). */
 const contextKey = (runId: string) => `context/${runId}.json`;
 
-/** One extraction call to Claude from inside the extract tool; paid and counted like a turn. */
+/** One extraction call to Claude from inside the extract tool; paid and counted like a turn (with the tool call). */
 async function extractWithModel(
   deps: AgentDeps,
-  run: RunRecord,
   model: NonNullable<AgentDeps["model"]>,
   content: ContentBlock[],
+  sink: StepSink,
 ): Promise<string> {
   const client = new RetryingModelClient(model.client, deps.modelRetry ?? DEFAULTS.modelRetry);
   const response = await client.create({
@@ -770,7 +921,7 @@ async function extractWithModel(
     messages: [{ role: "user", content }],
     maxTokens: 4_096,
   });
-  await deps.ledger.addCounters(run.runId, {
+  addDelta(sink, {
     modelCalls: 1,
     inputTokens: response.usage.input_tokens,
     outputTokens: response.usage.output_tokens,
@@ -781,8 +932,11 @@ async function extractWithModel(
   return response.content.map((b) => (b.type === "text" ? b.text : "")).join("");
 }
 
-function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
+/** What a tool may touch, over the run's state read once: its PO versions are kept current as it writes them. */
+function toolContext(deps: AgentDeps, state: RunState, sink: StepSink): ToolContext {
+  const { run } = state;
   const model = deps.model;
+  const artifacts = state.artifacts;
   return {
     ...(deps.readDocument ? { readDocument: deps.readDocument } : {}),
     runId: run.runId,
@@ -790,11 +944,10 @@ function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
     document: run.document,
     loadDocument: () => deps.documents.get(run.document.bucket, run.document.key, run.document.versionId),
     artifacts: {
-      list: () => deps.ledger.getArtifacts(run.runId),
+      list: async () => [...artifacts],
       async put(version) {
-        const all = await deps.ledger.getArtifacts(run.runId);
         // A replay (the tool ran, the result was lost) finds the version it stored the first time.
-        const same = all.find(
+        const same = artifacts.find(
           (a) =>
             a.artifactId === version.artifactId &&
             a.poSha256 === version.poSha256 &&
@@ -802,21 +955,30 @@ function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
             a.parentVersion === version.parentVersion,
         );
         if (same) return same;
-        let next = Math.max(0, ...all.filter((a) => a.artifactId === version.artifactId).map((a) => a.version)) + 1;
+        let next =
+          Math.max(0, ...artifacts.filter((a) => a.artifactId === version.artifactId).map((a) => a.version)) + 1;
         // Tools of one turn run in parallel: a version number taken by a sibling moves this one up.
         for (let tries = 0; ; tries++, next++) {
           const { artifact, created } = await deps.ledger.putArtifact({ ...version, runId: run.runId, version: next });
-          if (created || artifact.poSha256 === version.poSha256) return artifact;
+          if (created || artifact.poSha256 === version.poSha256) {
+            artifacts.push(artifact);
+            return artifact;
+          }
           if (tries >= 20) throw new Error(`no free version number for artifact ${version.artifactId}`);
         }
       },
-      markValidated: (ref, result) => deps.ledger.setArtifactValidation(run.runId, ref.artifactId, ref.version, result),
+      async markValidated(ref, result) {
+        await deps.ledger.setArtifactValidation(run.runId, ref.artifactId, ref.version, result);
+        const i = artifacts.findIndex((a) => a.artifactId === ref.artifactId && a.version === ref.version);
+        const a = artifacts[i];
+        if (a) artifacts[i] = { ...a, validation: { ...result, at: new Date().toISOString() } };
+      },
     },
     async findSavedOrder(poNumber) {
       const order = await deps.ledger.getOrder(deps.customer.name, poNumber);
       return order ? { runId: order.runId } : undefined;
     },
-    saveOrder: (order) => saveOrderOnce(deps, run, order),
+    saveOrder: (order) => saveOrderOnce(deps, run, order, sink),
     async loadPreparedContext() {
       try {
         const bytes = await deps.documents.get(deps.bucket, contextKey(run.runId));
@@ -830,7 +992,7 @@ function toolContext(deps: AgentDeps, run: RunRecord): ToolContext {
       await deps.documents.put(deps.bucket, contextKey(run.runId), JSON.stringify(context));
     },
     ...(model && (model.client.provider === "anthropic" || model.client.provider === "bedrock")
-      ? { extractWithModel: (content: ContentBlock[]) => extractWithModel(deps, run, model, content) }
+      ? { extractWithModel: (content: ContentBlock[]) => extractWithModel(deps, model, content, sink) }
       : {}),
   };
 }
@@ -844,12 +1006,15 @@ export async function finalize(
   const { step } = input;
   const outcome = step.type === "done" ? step.outcome : "failed";
   const reason = step.type === "done" || step.type === "budget_exceeded" ? step.reason : `unexpected step ${step.type}`;
-  const run = await deps.ledger.requireRun(input.runId);
+  const state = await deps.ledger.loadRunState(input.runId);
+  if (!state) throw new Error(`run ${input.runId} not found in the ledger`);
+  const { run, turns } = state;
   if (!TERMINAL.has(run.status)) {
     const now = (deps.now ?? (() => new Date()))();
-    // Read the run's turns once: the cost record and the human waiting time both come from them.
-    const turns = await deps.ledger.getTurns(run.runId);
-    const cost = costRecordOf(run, turns, await deps.ledger.getToolCalls(run.runId));
+    // The counters of steps stored since the last checkpoint (a crash in between) are counted first.
+    await checkpointRun(deps, state);
+    const counters = effectiveCounters(state);
+    const cost = costRecordOf({ ...run, counters }, turns, state.toolCalls);
     await deps.ledger.updateRun(input.runId, {
       status: outcome,
       reason,
@@ -858,16 +1023,17 @@ export async function finalize(
       cost,
     });
     await deps.ledger.audit(input.runId, "system", "run.finished", { outcome, reason, totalUsd: cost.totalUsd });
+    const { byId } = await approvalsOf(deps, state);
     telemetryOf(deps).runFinished({
       runId: run.runId,
       customer: deps.customer.name,
       poNumber: run.poNumber,
       outcome,
       reason,
-      turns: run.turn,
+      turns: Math.max(run.turn, ...turns.map((t) => t.turn)),
       durationMs: now.getTime() - Date.parse(run.createdAt),
-      waitedMs: await waitedMs(deps, turns),
-      counters: run.counters,
+      waitedMs: waitedMs(turns, byId),
+      counters,
       ...(step.type === "budget_exceeded" ? { budgetExceeded: budgetKind(step.reason) } : {}),
     });
   }
@@ -951,10 +1117,12 @@ export async function recordFailure(
   const reason = describeError(state.error);
   const now = (deps.now ?? (() => new Date()))();
   let runId = state.run?.runId;
-  if (runId && (await deps.ledger.getRun(runId))) {
-    const run = await deps.ledger.requireRun(runId);
+  const known = runId ? await deps.ledger.loadRunState(runId) : undefined;
+  if (runId && known) {
+    const { run } = known;
     // A run that already reached an outcome keeps it (e.g. saved, then a later audit write failed).
     if (!TERMINAL.has(run.status)) {
+      await checkpointRun(deps, known);
       await deps.ledger.updateRun(runId, {
         status: "failed",
         reason,
@@ -1021,12 +1189,12 @@ function costRecordOf(run: RunRecord, turns: TurnRecord[], tools: ToolCallRecord
 }
 
 /** Time the run spent waiting on humans: excluded from the working-time metric. */
-async function waitedMs(deps: AgentDeps, turns: TurnRecord[]): Promise<number> {
+function waitedMs(turns: readonly TurnRecord[], approvals: ReadonlyMap<string, ApprovalRecord>): number {
   let total = 0;
   for (const t of turns) {
     for (const d of t.dispositions) {
       if (d.kind !== "approval") continue;
-      const a = await deps.ledger.getApproval(d.approvalId);
+      const a = approvals.get(d.approvalId);
       if (a?.decidedAt) total += Date.parse(a.decidedAt) - Date.parse(a.createdAt);
     }
   }
