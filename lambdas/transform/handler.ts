@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { runTool } from "../shared/agent/core.js";
+import { runTool } from "../shared/agent/tool-run.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { agentDeps } from "../shared/aws/runtime.js";
 import { ToolCallRef } from "../shared/steps.js";

@@ -9,7 +9,7 @@ import { DEFAULTS } from "../constants.js";
 import { ApprovalError } from "../errors.js";
 import type { ApprovalRecord } from "../ledger/records.js";
 import { policyRevisionOf } from "../policy/cedar.js";
-import type { AgentDeps } from "./core.js";
+import type { AgentDeps } from "./deps.js";
 import { bindingProblem, policyRevisionOfApproval } from "./guard.js";
 
 /** What the approval gate needs beyond the agent core. */
