@@ -46,6 +46,7 @@ import type { ModelClient, ModelRequest, ModelResponse } from "../lambdas/shared
 import { type ParseOptions, readDocument } from "../lambdas/shared/po/parse.js";
 import { pdfTextLines } from "../lambdas/shared/po/pdf.js";
 import { Step, ToolCallRef } from "../lambdas/shared/steps.js";
+import { ALL_TOOLS } from "../lambdas/shared/tools/all.js";
 import { handleConsoleRequest } from "./console/index.js";
 import {
   checkRequest,
@@ -333,6 +334,8 @@ export class LocalStack {
       modelRetry: this.opts.modelRetry,
       telemetry: this.traces.telemetry(),
       mcp: () => this.toolset(customer),
+      // Every lane runs in this process (a Lambda loads only its own lane's tools).
+      tools: ALL_TOOLS,
       ...(this.parsing
         ? {
             readDocument: (bytes: Uint8Array, name: string, o: ParseOptions) =>

@@ -31,7 +31,7 @@ import type {
 import type { Step, ToolCallRef } from "../steps.js";
 import { noopTelemetry, type Telemetry } from "../telemetry.js";
 import { ESCALATE_TOOL, findTool, toolSpecs } from "../tools/registry.js";
-import type { ToolContext } from "../tools/types.js";
+import type { Tool, ToolContext } from "../tools/types.js";
 import { findVersion, poHash } from "./artifacts.js";
 import { settleParent } from "./fanout-settle.js";
 import { crashPoint } from "./faults.js";
@@ -56,6 +56,12 @@ export interface AgentDeps {
    * caches). Their tools join the built-ins for the model, the guard and runTool. @default - none
    */
   mcp?: () => Promise<Pick<McpToolset, "tools" | "problems">>;
+  /**
+   * The built-in tools this process runs (a tool Lambda: its lane's, `tools/<lane>.ts`; locally:
+   * all). Their specs come from tools/registry.ts, so the core imports no implementation.
+   * @default - none: runTool refuses every built-in tool
+   */
+  tools?: readonly Tool[];
   /** Reads documents for the extract tool (locally: off the event loop). @default - in this thread */
   readDocument?: ToolContext["readDocument"];
   now?: () => Date;
@@ -661,8 +667,8 @@ export async function runTool(
     }
   }
 
-  const tool = findTool(use.name, mounted);
-  if (!tool) throw new Error(`unknown tool ${use.name}`);
+  const tool = mounted.find((t) => t.name === use.name) ?? deps.tools?.find((t) => t.name === use.name);
+  if (!tool) throw new Error(`tool ${use.name} does not run in this function (unknown, or another lane's)`);
   const args = tool.input.parse(use.input);
   const started = Date.now();
   const output = await tool.run(args, toolContext(deps, run));
