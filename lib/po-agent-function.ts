@@ -10,7 +10,7 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
 import { buildSync } from "esbuild";
-import type { HandlerName } from "../lambdas/shared/catalogue.js";
+import { type HandlerName, ROLES, type RoleId } from "../lambdas/shared/catalogue.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 
 export type { HandlerName } from "../lambdas/shared/catalogue.js";
@@ -63,8 +63,11 @@ export function repoPath(relative: string): string {
 }
 
 export interface PoAgentFunctionProps {
-  /** Folder under `lambdas/` whose `handler.ts` exports `handler`. */
-  readonly handlerName: HandlerName;
+  /**
+   * Folder under `lambdas/` whose `handler.ts` exports `handler`; must be the catalogue's for the id.
+   * @default - the catalogue's handler of the construct id (lambdas/shared/catalogue.ts ROLES)
+   */
+  readonly handlerName?: HandlerName;
   /** Validated customer config; copied into the bundle as `customer.json`, never into env vars. */
   readonly customer: CustomerConfig;
   readonly ledgerTable: ITable;
@@ -96,10 +99,15 @@ export class PoAgentFunction extends NodejsFunction {
   /** The `lambdas/` folder this function runs. */
   readonly handlerName: HandlerName;
 
-  constructor(scope: Construct, id: string, props: PoAgentFunctionProps) {
+  /** Its role in the catalogue (the construct id). Not `role`: that is the function's IAM role. */
+  readonly catalogueRole: RoleId;
+
+  /** `id` is the function's role in the catalogue, which names its handler folder. */
+  constructor(scope: Construct, id: RoleId, props: PoAgentFunctionProps) {
+    const handlerName = handlerOf(id, props.handlerName);
     const customerJson = JSON.stringify(props.customer);
     super(scope, id, {
-      entry: repoPath(`lambdas/${props.handlerName}/handler.ts`),
+      entry: repoPath(`lambdas/${handlerName}/handler.ts`),
       handler: "handler",
       projectRoot: REPO_ROOT,
       depsLockFilePath: repoPath("package-lock.json"),
@@ -148,8 +156,42 @@ export class PoAgentFunction extends NodejsFunction {
         },
       },
     });
-    this.handlerName = props.handlerName;
+    this.handlerName = handlerName;
+    this.catalogueRole = id;
   }
+}
+
+function handlerOf(role: RoleId, given: HandlerName | undefined): HandlerName {
+  const entry = ROLES[role];
+  if (entry === undefined)
+    throw new Error(`unknown function role "${String(role)}": add it to lambdas/shared/catalogue.ts`);
+  if (given !== undefined && given !== entry.handler) {
+    throw new Error(`function ${role} runs lambdas/${entry.handler} in the catalogue, not lambdas/${given}`);
+  }
+  return entry.handler;
+}
+
+/**
+ * Every catalogue role's function under `scope`, by role; throws when one is missing (unless listed in
+ * `except`: created later) or doubled, so the state machine and the alarms cannot forget a Lambda.
+ */
+export function functionsByRole(
+  scope: Construct,
+  opts: { readonly except?: readonly RoleId[] } = {},
+): Partial<Record<RoleId, PoAgentFunction>> {
+  const found = scope.node.findAll().filter((c): c is PoAgentFunction => c instanceof PoAgentFunction);
+  const byRole: Partial<Record<RoleId, PoAgentFunction>> = {};
+  for (const fn of found) {
+    const role = fn.catalogueRole;
+    const seen = byRole[role];
+    if (seen) throw new Error(`two functions for role ${role}: ${seen.node.path}, ${fn.node.path}`);
+    byRole[role] = fn;
+  }
+  const missing = (Object.keys(ROLES) as RoleId[]).filter(
+    (r) => byRole[r] === undefined && !(opts.except ?? []).includes(r),
+  );
+  if (missing.length > 0) throw new Error(`no function for catalogue role(s) ${missing.join(", ")}`);
+  return byRole;
 }
 
 /** Copies one lazy dependency into `outputDir/node_modules` when the bundle's code names it. */
