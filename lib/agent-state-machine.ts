@@ -82,7 +82,7 @@ export class AgentStateMachine extends Construct {
 }
 
 /** Placeholder → function for every `${...}` of the definition, checked against the catalogue both ways. */
-function placeholderFunctions(
+export function placeholderFunctions(
   definition: string,
   given: Readonly<Partial<Record<RoleId, IFunction>>>,
 ): Record<string, IFunction> {
