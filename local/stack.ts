@@ -33,6 +33,7 @@ import {
 import { ingestDocument, sfnChildStarter } from "../lambdas/shared/agent/fanout.js";
 import { verifyApprovalLink } from "../lambdas/shared/approval/links.js";
 import { DocumentStore } from "../lambdas/shared/aws/documents.js";
+import { ROLE_OF_PLACEHOLDER } from "../lambdas/shared/catalogue.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { ApprovalError, ConfigError } from "../lambdas/shared/errors.js";
 import { Ledger, sha256 } from "../lambdas/shared/ledger/ledger.js";
@@ -46,6 +47,7 @@ import type { ModelClient, ModelRequest, ModelResponse } from "../lambdas/shared
 import { type ParseOptions, readDocument } from "../lambdas/shared/po/parse.js";
 import { pdfTextLines } from "../lambdas/shared/po/pdf.js";
 import { Step, ToolCallRef } from "../lambdas/shared/steps.js";
+import { ALL_TOOLS } from "../lambdas/shared/tools/all.js";
 import { handleConsoleRequest } from "./console/index.js";
 import {
   checkRequest,
@@ -71,20 +73,8 @@ const STATE_MACHINE_ARN = `arn:aws:states:${REGION}:000000000000:stateMachine:Po
 const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 const SENDER = "po-agent@local.test";
 
-/** The Lambda roles of the state machine, as placeholders in the ASL file. */
-export const FUNCTION_ROLES = {
-  IngestFunctionArn: "Ingest",
-  OrchestrateFunctionArn: "Orchestrate",
-  ExtractFunctionArn: "Extract",
-  ValidateFunctionArn: "Validate",
-  TransformFunctionArn: "Transform",
-  SaveFunctionArn: "Save",
-  RequestApprovalFunctionArn: "RequestApproval",
-  ApprovalTimeoutFunctionArn: "ApprovalTimeout",
-  FinalizeFunctionArn: "Finalize",
-  RecordFailureFunctionArn: "RecordFailure",
-  McpToolFunctionArn: "McpTool",
-} as const;
+/** The Lambda roles of the state machine, by their placeholder in the ASL file (from the catalogue). */
+export const FUNCTION_ROLES = ROLE_OF_PLACEHOLDER;
 
 /** Where stdio MCP servers of the customer configs start (their paths are relative to the repository). */
 const REPO_DIR = fileURLToPath(new URL("../", import.meta.url));
@@ -333,6 +323,8 @@ export class LocalStack {
       modelRetry: this.opts.modelRetry,
       telemetry: this.traces.telemetry(),
       mcp: () => this.toolset(customer),
+      // Every lane runs in this process (a Lambda loads only its own lane's tools).
+      tools: ALL_TOOLS,
       ...(this.parsing
         ? {
             readDocument: (bytes: Uint8Array, name: string, o: ParseOptions) =>
