@@ -2,7 +2,7 @@ import type { DocumentStore } from "../aws/documents.js";
 import type { CustomerConfig } from "../config/schema.js";
 import { DEFAULTS } from "../constants.js";
 import { PreparedContext } from "../context/types.js";
-import { type RunCostRecord, runCostRecord } from "../cost-estimate.js";
+import { type AwsUsage, type RunCostRecord, runCostRecord, TRANSITIONS_AFTER } from "../cost-estimate.js";
 import { DocumentError } from "../errors.js";
 import { type Ledger, sha256 } from "../ledger/ledger.js";
 import type {
@@ -59,6 +59,11 @@ export interface AgentDeps {
   /** Reads documents for the extract tool (locally: off the event loop). @default - in this thread */
   readDocument?: ToolContext["readDocument"];
   now?: () => Date;
+  /**
+   * What the run's execution used so far, counted from its history (cost-estimate.ts); Finalize and
+   * RecordFailure price it into the cost record. @default - estimated from the run's shape
+   */
+  executionUsage?: (executionArn: string, extraTransitions: number) => Promise<AwsUsage>;
   /**
    * The guard, injectable only so the compromised-model suite can prove its check fails without
    * it (a guard that lets everything run must let attacks through). @default guardCall
@@ -849,7 +854,8 @@ export async function finalize(
     const now = (deps.now ?? (() => new Date()))();
     // Read the run's turns once: the cost record and the human waiting time both come from them.
     const turns = await deps.ledger.getTurns(run.runId);
-    const cost = costRecordOf(run, turns, await deps.ledger.getToolCalls(run.runId));
+    const measured = await measuredUsage(deps, run, TRANSITIONS_AFTER.Finalize);
+    const cost = costRecordOf(run, turns, await deps.ledger.getToolCalls(run.runId), measured);
     await deps.ledger.updateRun(input.runId, {
       status: outcome,
       reason,
@@ -955,9 +961,13 @@ export async function recordFailure(
     const run = await deps.ledger.requireRun(runId);
     // A run that already reached an outcome keeps it (e.g. saved, then a later audit write failed).
     if (!TERMINAL.has(run.status)) {
+      const measured = await measuredUsage(deps, run, TRANSITIONS_AFTER.RecordFailure);
       await deps.ledger.updateRun(runId, {
         status: "failed",
         reason,
+        ...(measured
+          ? { cost: runCostRecord({ runId, customer: run.customer, counters: run.counters, aws: measured }) }
+          : {}),
         finishedAt: now.toISOString(),
         durationMs: now.getTime() - Date.parse(run.createdAt),
       });
@@ -1000,7 +1010,14 @@ export async function recordFailure(
  * Transitions are counted from the run's shape (a run's state history is not visible to a
  * Lambda); Lambda time is the measured model and tool durations plus a fixed overhead per call.
  */
-function costRecordOf(run: RunRecord, turns: TurnRecord[], tools: ToolCallRecord[]): RunCostRecord {
+function costRecordOf(
+  run: RunRecord,
+  turns: TurnRecord[],
+  tools: ToolCallRecord[],
+  measured?: AwsUsage,
+): RunCostRecord {
+  if (measured)
+    return runCostRecord({ runId: run.runId, customer: run.customer, counters: run.counters, aws: measured });
   const approvals = turns.flatMap((t) => t.dispositions.filter((d) => d.kind === "approval")).length;
   const overheadMs = 150;
   const invocations = [
@@ -1018,6 +1035,16 @@ function costRecordOf(run: RunRecord, turns: TurnRecord[], tools: ToolCallRecord
     counters: run.counters,
     aws: { stateTransitions, lambdaInvocations: invocations },
   });
+}
+
+/** The execution's usage from its history; undefined (the shape estimate) when it cannot be read. */
+async function measuredUsage(deps: AgentDeps, run: RunRecord, extraTransitions: number): Promise<AwsUsage | undefined> {
+  if (!deps.executionUsage || !run.executionId.includes(":execution:")) return undefined;
+  try {
+    return await deps.executionUsage(run.executionId, extraTransitions);
+  } catch {
+    return undefined; // the record then says source "shape": a cost figure never fails a finished run
+  }
 }
 
 /** Time the run spent waiting on humans: excluded from the working-time metric. */
