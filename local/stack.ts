@@ -33,6 +33,7 @@ import {
 import { ingestDocument, sfnChildStarter } from "../lambdas/shared/agent/fanout.js";
 import { verifyApprovalLink } from "../lambdas/shared/approval/links.js";
 import { DocumentStore } from "../lambdas/shared/aws/documents.js";
+import { historyUsage } from "../lambdas/shared/aws/execution-history.js";
 import { ROLE_OF_PLACEHOLDER } from "../lambdas/shared/catalogue.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { ApprovalError, ConfigError } from "../lambdas/shared/errors.js";
@@ -48,6 +49,7 @@ import { type ParseOptions, readDocument } from "../lambdas/shared/po/parse.js";
 import { pdfTextLines } from "../lambdas/shared/po/pdf.js";
 import { Step, ToolCallRef } from "../lambdas/shared/steps.js";
 import { ALL_TOOLS } from "../lambdas/shared/tools/all.js";
+import { meterDynamoDb, meterS3, withUsage } from "../lambdas/shared/usage-meter.js";
 import { handleConsoleRequest } from "./console/index.js";
 import {
   checkRequest,
@@ -58,6 +60,7 @@ import {
   SECURITY_HEADERS,
 } from "./control.js";
 import { type EventLog, type LambdaRoute, LocalEngine, substitute } from "./engine.js";
+import { ExecutionHistories } from "./execution-history.js";
 import type { FaultInjector } from "./faults.js";
 import { acquireOwner, type OwnerLock } from "./owner.js";
 import { ParsePool } from "./parse-pool.js";
@@ -145,6 +148,8 @@ export class LocalStack {
   readonly models = new Map<string, SelectedModel>();
   /** Per-run traces under <dataDir>/traces (po-agent trace, the console). */
   readonly traces: TraceStore;
+  /** Executions' histories as GetExecutionHistory returns them (Finalize counts a run's cost from them). */
+  readonly histories = new ExecutionHistories();
   private readonly tracked = new Map<string, Tracked>();
   /** Runs whose approval request was sent and whose execution now waits on a task token. */
   private readonly parked = new Set<string>();
@@ -215,6 +220,8 @@ export class LocalStack {
       // Injected faults see the key as the core asked for it, before the local version rewrite.
       opts.faults?.hideDocuments(s3);
       emulateObjectVersions(s3);
+      meterDynamoDb(dynamodb);
+      meterS3(s3);
       opts.faults?.throttleDynamo(dynamodb);
       opts.faults?.installCrashes();
       await ensureTable(dynamodb);
@@ -250,7 +257,9 @@ export class LocalStack {
       for (const [placeholder, role] of Object.entries(FUNCTION_ROLES)) {
         routes[localFunctionArn(role)] = (payload) => {
           if (!holder.stack) throw new Error("local stack not started");
-          return holder.stack.invoke(placeholder as keyof typeof FUNCTION_ROLES, payload);
+          // Metered as the handler wrapper meters a Lambda: the usage rides into the history.
+          const stack = holder.stack;
+          return withUsage(() => stack.invoke(placeholder as keyof typeof FUNCTION_ROLES, payload));
         };
       }
       const substitutions = Object.fromEntries(
@@ -260,6 +269,7 @@ export class LocalStack {
         definition: substitute(readFileSync(ASL_PATH, "utf8"), substitutions),
         routes,
         onEvent: (arn, event) => holder.stack?.onEngineEvent(arn, event),
+        onTask: (arn, task) => holder.stack?.histories.onTask(arn, task),
         ...(opts.retryIntervalMs !== undefined ? { retryIntervalOverrides: opts.retryIntervalMs } : {}),
         stateMachineArn: STATE_MACHINE_ARN,
       });
@@ -325,6 +335,7 @@ export class LocalStack {
       mcp: () => this.toolset(customer),
       // Every lane runs in this process (a Lambda loads only its own lane's tools).
       tools: ALL_TOOLS,
+      executionUsage: historyUsage(async () => this.clients.sfn),
       ...(this.parsing
         ? {
             readDocument: (bytes: Uint8Array, name: string, o: ParseOptions) =>
@@ -430,6 +441,7 @@ export class LocalStack {
   }
 
   private onEngineEvent(executionArn: string, event: EventLog): void {
+    this.histories.onEvent(executionArn, event);
     this.traces.onEngineEvent(executionArn, event);
     const runId = executionArn.split(":").pop() ?? executionArn;
     if (event.type === "StateEntered" && "state" in event) {
@@ -746,6 +758,7 @@ export class LocalStack {
       createSfnApiHandler(this.engine, {
         stateMachineArn: STATE_MACHINE_ARN,
         startExecution: (name, input) => this.startNamedExecution(name, input),
+        executionHistory: (arn) => this.histories.history(arn),
       })(req, res);
       return;
     }

@@ -4,6 +4,7 @@
  */
 import type { DocumentStore } from "../aws/documents.js";
 import type { CustomerConfig } from "../config/schema.js";
+import type { AwsUsage } from "../cost-estimate.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { McpToolset } from "../mcp/client.js";
 import type { RetryPolicy } from "../model/retry.js";
@@ -38,6 +39,11 @@ export interface AgentDeps {
   /** Reads documents for the extract tool (locally: off the event loop). @default - in this thread */
   readDocument?: ToolContext["readDocument"];
   now?: () => Date;
+  /**
+   * What the run's execution used so far, counted from its history (cost-estimate.ts); Finalize and
+   * RecordFailure price it into the cost record. @default - estimated from the run's shape
+   */
+  executionUsage?: (executionArn: string, extraTransitions: number) => Promise<AwsUsage>;
   /**
    * The guard, injectable only so the compromised-model suite can prove its check fails without
    * it (a guard that lets everything run must let attacks through). @default guardCall
