@@ -58,7 +58,6 @@ import {
   SECURITY_HEADERS,
 } from "./control.js";
 import { type EventLog, type LambdaRoute, LocalEngine, substitute } from "./engine.js";
-import type { FaultInjector } from "./faults.js";
 import { acquireOwner, type OwnerLock } from "./owner.js";
 import { ParsePool } from "./parse-pool.js";
 import { closeServer, LOOPBACK, listen } from "./ports.js";
@@ -111,6 +110,21 @@ export type RunEvent =
   /** Something under the data dir the user should know about (one line, names the file). */
   | { type: "warning"; message: string };
 
+/**
+ * Where a test or benchmark may inject faults into the runtime's clients (test/support/faults.ts
+ * implements them with seeded draws). The runtime carries these hooks, not the machinery behind them.
+ */
+export interface RuntimeFaults {
+  /** Wraps the document reads (a missing object, decided per key). */
+  hideDocuments(s3: S3Client): void;
+  /** Wraps the ledger's client (throttling inside the SDK's retries). */
+  throttleDynamo(dynamodb: DynamoDBClient): void;
+  /** Decides the core's crash points (a SIGKILL of this process). */
+  installCrashes(): void;
+  /** Wraps a customer's model client; `onPaid` sees every answer actually received. */
+  wrapModel(inner: ModelClient, onPaid?: (request: ModelRequest, response: ModelResponse) => void): ModelClient;
+}
+
 export interface LocalStackOptions {
   /** State kept across restarts (DynamoDB, S3, signing key). */
   dataDir: string;
@@ -124,8 +138,8 @@ export interface LocalStackOptions {
   retryIntervalMs?: number;
   /** Model retry policy (tests and benchmarks shorten the waits). @default - DEFAULTS.modelRetry */
   modelRetry?: RetryPolicy;
-  /** Seeded fault injection (durability tests and benchmark only). @default - no faults */
-  faults?: FaultInjector;
+  /** Fault hooks (durability tests and benchmark: test/support/faults.ts). @default - no faults */
+  faults?: RuntimeFaults;
   /** Called for every model answer actually received (paid), before anything is stored. */
   onModelAnswer?: (customer: string, request: ModelRequest, response: ModelResponse) => void;
   /** What this process runs, recorded in the data dir's owner file (`start`, `mcp`, …). @default "stack" */
