@@ -11,6 +11,7 @@ import { loadCustomerFile } from "../../lambdas/shared/config/load.js";
 import { MemoryLedger } from "../../lambdas/shared/ledger/memory.js";
 import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
 import type { Step } from "../../lambdas/shared/steps.js";
+import { ALL_TOOLS } from "../../lambdas/shared/tools/all.js";
 
 /** S3 in a map, behind the real DocumentStore: every PutObject is recorded per key. */
 function memoryS3() {
@@ -49,6 +50,7 @@ function setup(ledger = new MemoryLedger()) {
     customer,
     bucket: BUCKET,
     model: { client: new ReferenceModelClient(), modelId: "reference" },
+    tools: ALL_TOOLS,
   };
   return { s3, ledger, deps };
 }
