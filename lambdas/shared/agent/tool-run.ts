@@ -215,7 +215,7 @@ function toolContext(deps: AgentDeps, state: RunState, sink: StepSink): ToolCont
       const order = await deps.ledger.getOrder(deps.customer.name, poNumber);
       return order ? { runId: order.runId } : undefined;
     },
-    saveOrder: (order) => saveOrderOnce(deps, run, order, sink),
+    saveOrder: (order) => (deps.saveOrder ?? saveOrderOnce)(deps, run, order, sink),
     async loadPreparedContext() {
       try {
         const bytes = await deps.documents.get(deps.bucket, contextKey(run.runId));
