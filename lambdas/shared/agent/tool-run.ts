@@ -2,7 +2,7 @@
 import { DEFAULTS } from "../constants.js";
 import { PreparedContext } from "../context/types.js";
 import { DocumentError } from "../errors.js";
-import type { RunState } from "../ledger/ledger.js";
+import { foldPoNumber, type RunState } from "../ledger/ledger.js";
 import type { Disposition } from "../ledger/records.js";
 import { costUsd } from "../model/cost.js";
 import { RetryingModelClient } from "../model/retry.js";
@@ -133,7 +133,7 @@ async function rejectedPoNumbersOf(deps: AgentDeps, state: RunState): Promise<Se
     for (const d of t.dispositions) {
       if (d.kind !== "approval" || d.name !== "save") continue;
       const a = byId.get(d.approvalId);
-      if (a?.status === "rejected") out.add(a.summary.poNumber);
+      if (a?.status === "rejected") out.add(foldPoNumber(a.summary.poNumber));
     }
   }
   return out;

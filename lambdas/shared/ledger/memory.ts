@@ -1,5 +1,5 @@
 import { SCHEMA_VERSION } from "../constants.js";
-import type { AuditLine, Ledger, RunState } from "./ledger.js";
+import { type AuditLine, foldPoNumber, type Ledger, type RunState } from "./ledger.js";
 import {
   type ApprovalRecord as Approval,
   ApprovalRecord,
@@ -304,11 +304,25 @@ export class MemoryLedger implements Ledger {
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
+  // ---- who submitted a run's document ------------------------------------------------------
+
+  private readonly submitters = new Map<string, Set<string>>();
+
+  async recordSubmitter(runId: string, principal: string): Promise<void> {
+    this.count("recordSubmitter");
+    this.submitters.set(runId, new Set([...(this.submitters.get(runId) ?? []), principal]));
+  }
+
+  async getSubmitters(runId: string): Promise<string[]> {
+    this.count("getSubmitters");
+    return [...(this.submitters.get(runId) ?? [])];
+  }
+
   // ---- saved orders -------------------------------------------------------------------------
 
   async getOrder(customer: string, poNumber: string): Promise<Order | undefined> {
     this.count("getOrder");
-    const o = this.orders.get(`${customer}#${poNumber}`);
+    const o = this.orders.get(`${customer}#${foldPoNumber(poNumber)}`);
     return o ? this.read(OrderRecord, "order", o) : undefined;
   }
 
@@ -316,7 +330,7 @@ export class MemoryLedger implements Ledger {
     order: Omit<Order, "schemaVersion" | "createdAt" | "state">,
   ): Promise<{ order: Order; created: boolean }> {
     this.count("claimOrder");
-    const key = `${order.customer}#${order.poNumber}`;
+    const key = `${order.customer}#${foldPoNumber(order.poNumber)}`;
     const existing = this.orders.get(key);
     if (existing) return { order: this.read(OrderRecord, "order", existing), created: false };
     const item: Order = { ...order, state: "writing", schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
@@ -326,7 +340,7 @@ export class MemoryLedger implements Ledger {
 
   async completeOrder(customer: string, poNumber: string, idempotencyKey: string): Promise<void> {
     this.count("completeOrder");
-    const o = this.orders.get(`${customer}#${poNumber}`);
+    const o = this.orders.get(`${customer}#${foldPoNumber(poNumber)}`);
     if (!o || o.idempotencyKey !== idempotencyKey) {
       throw Object.assign(new Error("The conditional request failed"), { name: "ConditionalCheckFailedException" });
     }
@@ -335,7 +349,7 @@ export class MemoryLedger implements Ledger {
 
   async takeOverOrder(order: Order, runId: string, idempotencyKey: string): Promise<boolean> {
     this.count("takeOverOrder");
-    const o = this.orders.get(`${order.customer}#${order.poNumber}`);
+    const o = this.orders.get(`${order.customer}#${foldPoNumber(order.poNumber)}`);
     if (!o || o.idempotencyKey !== order.idempotencyKey || o.state !== "writing") return false;
     Object.assign(o, { runId, idempotencyKey });
     return true;
@@ -343,7 +357,7 @@ export class MemoryLedger implements Ledger {
 
   async releaseOrder(customer: string, poNumber: string, idempotencyKey: string): Promise<void> {
     this.count("releaseOrder");
-    const key = `${customer}#${poNumber}`;
+    const key = `${customer}#${foldPoNumber(poNumber)}`;
     const o = this.orders.get(key);
     if (o && o.idempotencyKey === idempotencyKey && o.state === "writing") this.orders.delete(key);
   }
