@@ -27,6 +27,7 @@ import {
   type OrderRecord as Order,
   OrderRecord,
   parseRecord,
+  RECORD_VERSIONS,
   type RunRecord as Run,
   RunRecord,
   RunStatus,
@@ -472,7 +473,7 @@ export class DynamoLedger {
   ): Promise<{ turn: Turn; created: boolean }> {
     const item: Turn = {
       ...turn,
-      schemaVersion: SCHEMA_VERSION,
+      schemaVersion: RECORD_VERSIONS.turn,
       createdAt: this.iso(),
       ...(audit.length ? { audit: this.stamp(audit) } : {}),
     };
@@ -509,7 +510,7 @@ export class DynamoLedger {
   ): Promise<{ call: ToolCall; created: boolean }> {
     const item: ToolCall = {
       ...call,
-      schemaVersion: SCHEMA_VERSION,
+      schemaVersion: RECORD_VERSIONS["tool call"],
       createdAt: this.iso(),
       ...(audit.length ? { audit: this.stamp(audit) } : {}),
     };
@@ -667,7 +668,7 @@ export class DynamoLedger {
       const legacy = await this.getOrderAt(rawOrderKey(order.customer, order.poNumber));
       if (legacy) return { order: legacy, created: false };
     }
-    const item: Order = { ...order, state: "writing", schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+    const item: Order = { ...order, state: "writing", schemaVersion: RECORD_VERSIONS.order, createdAt: this.iso() };
     const { value, created } = await this.putOnce({ ...orderKey(order.customer, order.poNumber), ...item }, item, () =>
       this.getOrderAt(orderKey(order.customer, order.poNumber)),
     );
