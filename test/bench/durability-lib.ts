@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { runIdFor } from "../../lambdas/shared/agent/core.js";
 import { loadCustomers } from "../../lambdas/shared/config/load.js";
 import { sha256 } from "../../lambdas/shared/ledger/ledger.js";
@@ -29,6 +30,8 @@ export interface WorkerConfig {
   rates: FaultRates;
   billingLog: string;
   faultLog: string;
+  /** Every saved-order object written (PutObject under processed/, as it left the S3 client). */
+  effectLog: string;
   documents: PlannedDocument[];
 }
 
@@ -65,6 +68,7 @@ interface PhaseResult {
   runsFinished: number;
   runsLost: number;
   duplicateSideEffects: number;
+  orderWrites: number;
   modelCalls: number;
   tokens: number;
   redundantModelCalls: number;
@@ -80,7 +84,10 @@ export interface DurabilityReport {
   seed: number;
   runsFinished: number;
   runsLost: number;
+  /** Order objects written more than once (PutObject calls per key beyond the first). */
   duplicateSideEffects: number;
+  /** Order objects written (PutObject calls under processed/). */
+  orderWrites: number;
   modelCalls: number;
   faultFreeModelCalls: number;
   /** Paid calls for a turn the ledger had already stored: what the ledger exists to prevent. */
@@ -166,6 +173,37 @@ interface BillingLine {
   tokens: number;
 }
 
+/** One saved-order object written: bucket and key as the PutObject call named them. */
+export interface ObjectWrite {
+  bucket: string;
+  key: string;
+}
+
+/**
+ * Reports every PutObject under `prefix` (saved orders) that the client completed, from a
+ * middleware on the client: what left the process, not what the agent says it did.
+ */
+export function recordObjectWrites(s3: S3Client, onWrite: (w: ObjectWrite) => void, prefix = "processed/"): void {
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      const out = await next(args);
+      const input = args.input as { Bucket?: string; Key?: string };
+      if (context.commandName === "PutObjectCommand" && input.Key?.startsWith(prefix)) {
+        onWrite({ bucket: input.Bucket ?? "", key: input.Key });
+      }
+      return out;
+    },
+    { step: "initialize", name: "durabilityObjectWrites" },
+  );
+}
+
+/** Writes of an object beyond its first: a saved order's side effect repeated. */
+export function duplicateWrites(writes: readonly ObjectWrite[]): number {
+  const perKey = new Map<string, number>();
+  for (const w of writes) perKey.set(`${w.bucket}/${w.key}`, (perKey.get(`${w.bucket}/${w.key}`) ?? 0) + 1);
+  return [...perKey.values()].reduce((n, c) => n + c - 1, 0);
+}
+
 const readLines = <T>(file: string): T[] =>
   existsSync(file)
     ? readFileSync(file, "utf8")
@@ -200,6 +238,7 @@ async function runPhase(
     rates: opts.rates,
     billingLog: join(dir, "billing.jsonl"),
     faultLog: join(dir, "faults.jsonl"),
+    effectLog: join(dir, "effects.jsonl"),
     documents: docs,
   };
   const configPath = join(dir, "config.json");
@@ -256,11 +295,9 @@ async function runPhase(
         opts.log(`${name}: lost ${runId} (${run ? `status ${run.status}, turn ${run.turn}` : "no run record"})`);
       } else runsFinished++;
     }
-    let duplicateSideEffects = 0;
-    for (const run of runs) {
-      const saves = (await stack.ledger.getAudit(run.runId)).filter((a) => a.action === "order.saved").length;
-      if (saves > 1) duplicateSideEffects += saves - 1;
-    }
+    // The effect itself: every order object the runtime wrote, counted on its S3 client.
+    const writes = readLines<ObjectWrite>(config.effectLog);
+    const duplicateSideEffects = duplicateWrites(writes);
     const billing = readLines<BillingLine>(config.billingLog);
     const turnsStoredAt = new Map<string, number>();
     for (const run of runs) {
@@ -290,6 +327,7 @@ async function runPhase(
       runsFinished,
       runsLost,
       duplicateSideEffects,
+      orderWrites: writes.length,
       modelCalls: billing.length,
       tokens: billing.reduce((n, b) => n + b.tokens, 0),
       redundantModelCalls,
@@ -331,6 +369,7 @@ export async function runDurability(options: DurabilityOptions): Promise<Durabil
       runsFinished: ours.runsFinished,
       runsLost: ours.runsLost,
       duplicateSideEffects: ours.duplicateSideEffects,
+      orderWrites: ours.orderWrites,
       modelCalls: ours.modelCalls,
       faultFreeModelCalls: faultFree.modelCalls,
       redundantModelCallsFromCrashes: ours.redundantModelCallsFromCrashes,

@@ -10,7 +10,7 @@ import { loadCustomers } from "../../lambdas/shared/config/load.js";
 import { sha256 } from "../../lambdas/shared/ledger/ledger.js";
 import { LocalStack } from "../../local/stack.js";
 import { FaultInjector, type FaultKind } from "../support/faults.js";
-import type { WorkerConfig } from "./durability-lib.js";
+import { recordObjectWrites, type WorkerConfig } from "./durability-lib.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -55,6 +55,9 @@ const stack = await LocalStack.start({
     });
   },
 });
+
+// Count the side effect itself: each saved-order object written (appended at once: a kill loses no line).
+recordObjectWrites(stack.s3, (w) => log(config.effectLog, { ...w, restart }));
 
 // Tell the driver the runtime is up: its kill clock starts now, not while Node is still loading.
 process.stdout.write("ready\n");

@@ -70,7 +70,7 @@ describe("po-agent mcp over stdio (a real SDK client to `po-agent mcp`)", () => 
     ]);
   });
 
-  it("submits a PO, refuses a decision by someone the policy did not name, approves through decide() and audits it", async () => {
+  it("submits a PO, refuses a decision by someone the policy did not name and its own approval as submitter, rejects through decide() and audits it", async () => {
     // Prepare
     const { runId } = (await call(client, "submit_document", {
       customer: "acme",
@@ -89,9 +89,15 @@ describe("po-agent mcp over stdio (a real SDK client to `po-agent mcp`)", () => 
     // Act
     const refused = await call(client, "approve", { approvalId: approval.approvalId, approver: "mallory" });
     const asMarcus = await call(client, "approve", { approvalId: approval.approvalId, approver: "marcus" });
-    const approved = await call(client, "approve", { approvalId: approval.approvalId, approver: "priya" });
-    const again = await call(client, "reject", { approvalId: approval.approvalId, approver: "priya", comment: "no" });
-    const run = await waitForStatus(client, runId, "saved");
+    // This client submitted the document: it may reject the PO, never approve it.
+    const selfApproved = await call(client, "approve", { approvalId: approval.approvalId, approver: "priya" });
+    const rejected = await call(client, "reject", {
+      approvalId: approval.approvalId,
+      approver: "priya",
+      comment: "no",
+    });
+    const again = await call(client, "approve", { approvalId: approval.approvalId, approver: "priya" });
+    const run = await waitForStatus(client, runId, "rejected");
     const trace = (await call(client, "get_trace", { runId })) as { audit: { actor: string; action: string }[] };
     const resource = await client.readResource({ uri: `po-agent://runs/${runId}` });
 
@@ -103,20 +109,23 @@ describe("po-agent mcp over stdio (a real SDK client to `po-agent mcp`)", () => 
         new RegExp(`not approved: "marcus" is not an approver that ${localMcpPrincipal()} is mapped to`),
       ),
     });
-    expect(approved).toMatchObject({ decided: true, status: "approved", runId });
-    expect(again).toEqual({ error: expect.stringMatching(/not rejected: the approval is approved/) });
-    expect(run).toMatchObject({ status: "saved" });
+    expect(selfApproved).toEqual({
+      error: expect.stringMatching(/not approved: .* submitted this document; a submitter cannot approve its own PO/),
+    });
+    expect(rejected).toMatchObject({ decided: true, status: "rejected", runId });
+    expect(again).toEqual({ error: expect.stringMatching(/not approved: the approval is rejected/) });
+    expect(run).toMatchObject({ status: "rejected" });
     expect(trace.audit).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ actor: localMcpPrincipal(), action: "approval.mcp_refused" }),
         expect.objectContaining({
           actor: `${localMcpPrincipal()} as priya.raman@acme-mfg.example`,
-          action: "approval.approved",
+          action: "approval.rejected",
         }),
       ]),
     );
     const first = resource.contents[0] as { text?: string } | undefined;
-    expect(JSON.parse(first?.text ?? "{}")).toMatchObject({ runId, status: "saved" });
+    expect(JSON.parse(first?.text ?? "{}")).toMatchObject({ runId, status: "rejected" });
   });
 
   it("answers bad input with a tool error, not a crash", async () => {

@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
 import type { AgentDeps } from "../../lambdas/shared/agent/deps.js";
 import { finalize } from "../../lambdas/shared/agent/finalize.js";
@@ -12,32 +11,7 @@ import { MemoryLedger } from "../../lambdas/shared/ledger/memory.js";
 import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
 import type { Step } from "../../lambdas/shared/steps.js";
 import { ALL_TOOLS } from "../../lambdas/shared/tools/all.js";
-
-/** S3 in a map, behind the real DocumentStore: every PutObject is recorded per key. */
-function memoryS3() {
-  const objects = new Map<string, Uint8Array>();
-  const puts: string[] = [];
-  const client = {
-    async send(command: unknown) {
-      const input = (command as { input: { Bucket: string; Key: string; Body?: string | Uint8Array } }).input;
-      const id = `${input.Bucket}/${input.Key}`;
-      if (command instanceof PutObjectCommand) {
-        puts.push(id);
-        objects.set(
-          id,
-          typeof input.Body === "string" ? new TextEncoder().encode(input.Body) : (input.Body ?? new Uint8Array()),
-        );
-        return {};
-      }
-      const body = objects.get(id);
-      if (!body) throw Object.assign(new Error(`no ${id}`), { name: "NoSuchKey" });
-      if (command instanceof HeadObjectCommand) return { ContentLength: body.byteLength };
-      if (command instanceof GetObjectCommand) return { Body: { transformToByteArray: async () => body } };
-      throw new Error(`memoryS3: ${(command as object).constructor.name} is not emulated`);
-    },
-  };
-  return { objects, puts, client: client as unknown as S3Client };
-}
+import { memoryS3 } from "./memory-s3.js";
 
 const customer = loadCustomerFile("customers/acme.yaml");
 const BUCKET = "acme-intake";

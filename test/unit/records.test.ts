@@ -8,6 +8,8 @@ import {
   AuditRecord,
   OrderRecord,
   parseRecord,
+  RECORD_VERSIONS,
+  type RecordKind,
   RunRecord,
   ToolCallRecord,
   TurnRecord,
@@ -17,7 +19,7 @@ const fixture = (path: string): unknown =>
   JSON.parse(readFileSync(new URL(`../fixtures/ledger/${path}`, import.meta.url), "utf8"));
 
 /** Fixture file name → the schema and the record kind the ledger parses it as. */
-const KINDS: [file: string, kind: string, schema: z.ZodType<unknown, z.ZodTypeDef, unknown>][] = [
+const KINDS: [file: string, kind: RecordKind, schema: z.ZodType<unknown, z.ZodTypeDef, unknown>][] = [
   ["run", "run", RunRecord],
   ["turn", "turn", TurnRecord],
   ["tool-call", "tool call", ToolCallRecord],
@@ -42,15 +44,22 @@ describe("parseRecord: version 1 records", () => {
     expect(SCHEMA_VERSION).toBe(1);
   });
 
-  it.each(KINDS)("accepts a valid v1 %s record unchanged", (file, kind, schema) => {
+  it.each(KINDS)("reads a v1 %s record, upgraded where its kind moved on", (file, kind, schema) => {
     // Prepare
-    const item = fixture(`v1/${file}.json`);
+    const item = fixture(`v1/${file}.json`) as Record<string, unknown>;
 
     // Act
     const record = parseRecord(schema, kind, item);
 
-    // Assess: orders written before the claim/write split read as written (they were stored after the object)
-    expect(record).toEqual(kind === "order" ? { state: "written", ...(item as object) } : item);
+    // Assess: v1 turns and tool calls carry no delta (their counters went onto the run); v1 orders
+    // were written after their object (they read as written); other kinds are still at version 1.
+    const expected =
+      kind === "order"
+        ? { state: "written", ...item, schemaVersion: 2 }
+        : kind === "turn" || kind === "tool call"
+          ? { ...item, schemaVersion: 2, delta: {} }
+          : item;
+    expect(record).toEqual(expected);
   });
 
   it("reads a v1 order written before the claim state existed as written", () => {
@@ -72,17 +81,23 @@ describe("parseRecord: version 1 records", () => {
 });
 
 describe("parseRecord: unknown versions fail loudly", () => {
-  it.each(KINDS)("rejects a v2 %s record, naming the record kind and the version", (file, kind, schema) => {
-    // Prepare
-    const item = fixture(`v2/${file}.json`);
+  it.each(KINDS)(
+    "rejects a %s record from a newer version, naming the kind and both versions",
+    (file, kind, schema) => {
+      // Prepare: the v2 fixtures (a field added), one version past what this build reads
+      const next = RECORD_VERSIONS[kind] + 1;
+      const item = { ...(fixture(`v2/${file}.json`) as object), schemaVersion: next };
 
-    // Act
-    const err = schemaError(() => parseRecord(schema, kind, item));
+      // Act
+      const err = schemaError(() => parseRecord(schema, kind, item));
 
-    // Assess
-    expect(err.message).toBe(`${kind} record has schemaVersion 2; this build reads version 1`);
-    expect(err.name).toBe("LedgerSchemaError");
-  });
+      // Assess
+      expect(err.message).toBe(
+        `${kind} record has schemaVersion ${next}; this build reads version ${RECORD_VERSIONS[kind]}`,
+      );
+      expect(err.name).toBe("LedgerSchemaError");
+    },
+  );
 
   it("rejects a record without schemaVersion", () => {
     // Act

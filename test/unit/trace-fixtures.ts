@@ -27,7 +27,7 @@ export function runRecord(over: Partial<RunRecord> = {}): RunRecord {
 
 export function turnRecord(turn: number, over: Partial<TurnRecord> = {}): TurnRecord {
   return {
-    schemaVersion: 1,
+    schemaVersion: 2,
     runId: RUN_ID,
     turn,
     response: {
@@ -45,7 +45,7 @@ export function turnRecord(turn: number, over: Partial<TurnRecord> = {}): TurnRe
 
 export function toolCallRecord(over: Partial<ToolCallRecord> = {}): ToolCallRecord {
   return {
-    schemaVersion: 1,
+    schemaVersion: 2,
     runId: RUN_ID,
     toolUseId: "tu-1",
     name: "save",

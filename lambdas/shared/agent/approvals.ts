@@ -357,6 +357,16 @@ export async function decide(
   if (approval.status !== "pending") {
     return refuse(`the approval is ${approval.status}${approval.decidedBy ? ` (by ${approval.decidedBy})` : ""}`);
   }
+  if (parsed.data === "approve") {
+    // Segregation of duties: whoever submitted the document cannot approve its PO (rejecting is allowed).
+    const submitters = await submittersOf(deps, approval.runId);
+    const principals = new Set([
+      ...(decider.via === "mcp" ? [decider.principal] : []),
+      ...(customer.approvers.find((a) => a.id === approverId)?.principals ?? []),
+    ]);
+    const self = submitters.find((p) => principals.has(p));
+    if (self !== undefined) return refuse(`${self} submitted this document; a submitter cannot approve its own PO`);
+  }
   if (decider.via === "link" && approval.usedNonces.includes(decider.nonce))
     return refuse("this link was already used");
   const problem = bindingProblem(approval) ?? stalePolicy(customer, approval);
@@ -400,6 +410,13 @@ export async function decide(
     }
   }
   return { decided, approval: after };
+}
+
+/** Principals that submitted the run's document (a child run of a multi-PO document: its parent's too). */
+async function submittersOf(deps: Pick<ApprovalDeps, "ledger">, runId: string): Promise<string[]> {
+  const run = await deps.ledger.getRun(runId);
+  const ids = [runId, ...(run?.parentRunId ? [run.parentRunId] : [])];
+  return (await Promise.all(ids.map((id) => deps.ledger.getSubmitters(id)))).flat();
 }
 
 /** Legacy decision words (`approved`/`rejected`) as the closed set; anything else passes through to be refused. */

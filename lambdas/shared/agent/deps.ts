@@ -49,7 +49,20 @@ export interface AgentDeps {
    * it (a guard that lets everything run must let attacks through). @default guardCall
    */
   guard?: typeof guardCall;
+  /**
+   * The order write, injectable only so the durability check can prove it counts duplicate writes
+   * (a save that skips the claim must show them). @default saveOrderOnce
+   */
+  saveOrder?: SaveOrder;
 }
+
+/** The save tool's write of an order (see save.ts). */
+export type SaveOrder = (
+  deps: Pick<AgentDeps, "ledger" | "documents" | "bucket" | "customer">,
+  run: { runId: string },
+  order: { poNumber: string; po: unknown; idempotencyKey: string },
+  sink?: { audit: { actor: string; action: string; detail: Record<string, unknown> }[] },
+) => Promise<{ created: boolean }>;
 
 export const TERMINAL = new Set(["saved", "rejected", "failed", "handed_to_human"]);
 

@@ -1,5 +1,5 @@
 import type { CustomerConfig } from "../config/schema.js";
-import { canonicalJson, sha256 } from "../ledger/ledger.js";
+import { canonicalJson, foldPoNumber, sha256 } from "../ledger/ledger.js";
 import type { ArtifactRecord } from "../ledger/records.js";
 import { toWireName } from "../model/types-wire.js";
 import type { NormalizedPo } from "../po/model.js";
@@ -187,7 +187,7 @@ export function guardCall(
         error: `${name}: version ${artifact.version} failed validation with ${artifact.validation.errors} error(s); it cannot be saved`,
       };
     }
-    if (state.rejectedPoNumbers.has(po.poNumber)) {
+    if (state.rejectedPoNumbers.has(foldPoNumber(po.poNumber))) {
       return {
         kind: "rejected",
         error: `${name}: a human rejected saving PO ${po.poNumber} in this run; it cannot be saved again`,

@@ -3,6 +3,7 @@
  * decision, a guard refusal) or what it still waits for; and the outcome a final turn claims,
  * checked against what really happened.
  */
+import { foldPoNumber } from "../ledger/ledger.js";
 import type { ApprovalRecord, RunRecord, ToolCallRecord, TurnRecord } from "../ledger/records.js";
 import type { ToolResultBlock } from "../model/types.js";
 import type { Step, ToolCallRef } from "../steps.js";
@@ -62,7 +63,8 @@ export async function resolveTurn(
       }
       continue;
     }
-    if (approval.status === "rejected" && d.name === "save") rejectedPoNumbers.add(approval.summary.poNumber);
+    if (approval.status === "rejected" && d.name === "save")
+      rejectedPoNumbers.add(foldPoNumber(approval.summary.poNumber));
     const why =
       approval.status === "timed_out"
         ? "approval timed out"

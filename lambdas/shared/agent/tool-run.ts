@@ -2,7 +2,7 @@
 import { DEFAULTS } from "../constants.js";
 import { PreparedContext } from "../context/types.js";
 import { DocumentError } from "../errors.js";
-import type { RunState } from "../ledger/ledger.js";
+import { foldPoNumber, type RunState } from "../ledger/ledger.js";
 import type { Disposition } from "../ledger/records.js";
 import { costUsd } from "../model/cost.js";
 import { RetryingModelClient } from "../model/retry.js";
@@ -132,7 +132,7 @@ async function rejectedPoNumbersOf(deps: AgentDeps, state: RunState): Promise<Se
     for (const d of t.dispositions) {
       if (d.kind !== "approval" || d.name !== "save") continue;
       const a = byId.get(d.approvalId);
-      if (a?.status === "rejected") out.add(a.summary.poNumber);
+      if (a?.status === "rejected") out.add(foldPoNumber(a.summary.poNumber));
     }
   }
   return out;
@@ -214,7 +214,7 @@ function toolContext(deps: AgentDeps, state: RunState, sink: StepSink): ToolCont
       const order = await deps.ledger.getOrder(deps.customer.name, poNumber);
       return order ? { runId: order.runId } : undefined;
     },
-    saveOrder: (order) => saveOrderOnce(deps, run, order, sink),
+    saveOrder: (order) => (deps.saveOrder ?? saveOrderOnce)(deps, run, order, sink),
     async loadPreparedContext() {
       try {
         const bytes = await deps.documents.get(deps.bucket, contextKey(run.runId));

@@ -27,6 +27,7 @@ import {
   type OrderRecord as Order,
   OrderRecord,
   parseRecord,
+  RECORD_VERSIONS,
   type RunRecord as Run,
   RunRecord,
   RunStatus,
@@ -56,11 +57,21 @@ const toolSk = (toolUseId: string, argsHash: string) => `TOOL#${toolUseId}#${arg
 const artifactSk = (artifactId: string, version: number) =>
   `ARTIFACT#${artifactId}#${String(version).padStart(4, "0")}`;
 const approvalKey = (approvalId: string) => ({ pk: `APPROVAL#${approvalId}`, sk: "APPROVAL" });
+/**
+ * The form of a PO number the duplicate checks compare: NFKC (a full-width or compatibility-form
+ * "ＡＣＭ－ＰＯ－１" is "ACM-PO-1"), trimmed, inner whitespace collapsed, upper case. Saved orders
+ * are keyed by it, and a PO number a human rejected is remembered in it.
+ */
+export function foldPoNumber(poNumber: string): string {
+  return poNumber.normalize("NFKC").trim().replace(/\s+/g, " ").toUpperCase();
+}
+
 /** A PO number comes from a document: long ones are hashed so the key stays under DynamoDB's 2 KB limit. */
-const orderKey = (customer: string, poNumber: string) => ({
+const rawOrderKey = (customer: string, poNumber: string) => ({
   pk: `ORDER#${customer}#${poNumber.length <= 200 ? poNumber : `sha256:${sha256(poNumber)}`}`,
   sk: "ORDER",
 });
+const orderKey = (customer: string, poNumber: string) => rawOrderKey(customer, foldPoNumber(poNumber));
 
 const TRANSIENT_DYNAMODB_ERRORS = new Set([
   "ProvisionedThroughputExceededException",
@@ -478,7 +489,7 @@ export class DynamoLedger {
   ): Promise<{ turn: Turn; created: boolean }> {
     const item: Turn = {
       ...turn,
-      schemaVersion: SCHEMA_VERSION,
+      schemaVersion: RECORD_VERSIONS.turn,
       createdAt: this.iso(),
       ...(audit.length ? { audit: this.stamp(audit) } : {}),
     };
@@ -515,7 +526,7 @@ export class DynamoLedger {
   ): Promise<{ call: ToolCall; created: boolean }> {
     const item: ToolCall = {
       ...call,
-      schemaVersion: SCHEMA_VERSION,
+      schemaVersion: RECORD_VERSIONS["tool call"],
       createdAt: this.iso(),
       ...(audit.length ? { audit: this.stamp(audit) } : {}),
     };
@@ -619,12 +630,46 @@ export class DynamoLedger {
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
+  // ---- who submitted a run's document ------------------------------------------------------
+
+  /**
+   * Records an authenticated principal that submitted the run's document (MCP submit_document),
+   * before the document is dropped, so it exists by the time an approval can be asked: a
+   * submitter cannot approve its own PO. Kept in the run's partition (the run record may not exist yet).
+   */
+  async recordSubmitter(runId: string, principal: string): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: `RUN#${runId}`,
+          sk: `SUBMITTER#${sha256(principal).slice(0, 32)}`,
+          schemaVersion: SCHEMA_VERSION,
+          runId,
+          principal,
+          at: this.iso(),
+        },
+      }),
+    );
+  }
+
+  /** The principals that submitted the run's document. */
+  async getSubmitters(runId: string): Promise<string[]> {
+    const items = await this.queryPrefix(`RUN#${runId}`, "SUBMITTER#");
+    return items.map((i) => String(i.principal));
+  }
+
   // ---- saved orders (the save tool's side effect) -------------------------------------------
 
   async getOrder(customer: string, poNumber: string): Promise<Order | undefined> {
-    const res = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: orderKey(customer, poNumber), ConsistentRead: true }),
-    );
+    const order = await this.getOrderAt(orderKey(customer, poNumber));
+    // Orders saved before PO numbers were folded sit under the number as written.
+    if (order || foldPoNumber(poNumber) === poNumber) return order;
+    return this.getOrderAt(rawOrderKey(customer, poNumber));
+  }
+
+  private async getOrderAt(key: { pk: string; sk: string }): Promise<Order | undefined> {
+    const res = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
     return res.Item ? parseRecord(OrderRecord, "order", stripKeys(res.Item)) : undefined;
   }
 
@@ -635,9 +680,13 @@ export class DynamoLedger {
   async claimOrder(
     order: Omit<Order, "schemaVersion" | "createdAt" | "state">,
   ): Promise<{ order: Order; created: boolean }> {
-    const item: Order = { ...order, state: "writing", schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+    if (foldPoNumber(order.poNumber) !== order.poNumber) {
+      const legacy = await this.getOrderAt(rawOrderKey(order.customer, order.poNumber));
+      if (legacy) return { order: legacy, created: false };
+    }
+    const item: Order = { ...order, state: "writing", schemaVersion: RECORD_VERSIONS.order, createdAt: this.iso() };
     const { value, created } = await this.putOnce({ ...orderKey(order.customer, order.poNumber), ...item }, item, () =>
-      this.getOrder(order.customer, order.poNumber),
+      this.getOrderAt(orderKey(order.customer, order.poNumber)),
     );
     return { order: value, created };
   }

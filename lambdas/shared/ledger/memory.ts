@@ -1,5 +1,5 @@
 import { SCHEMA_VERSION } from "../constants.js";
-import type { AuditLine, Ledger, RunState } from "./ledger.js";
+import { type AuditLine, foldPoNumber, type Ledger, type RunState } from "./ledger.js";
 import {
   type ApprovalRecord as Approval,
   ApprovalRecord,
@@ -15,6 +15,8 @@ import {
   type OrderRecord as Order,
   OrderRecord,
   parseRecord,
+  RECORD_VERSIONS,
+  type RecordKind,
   type RunRecord as Run,
   RunRecord,
   RunStatus,
@@ -46,6 +48,29 @@ export class MemoryLedger implements Ledger {
 
   constructor(private readonly now: () => Date = () => new Date()) {}
 
+  /**
+   * Loads stored records as they are, of any version (a fixture written by an older build): they
+   * are upgraded when read, like items coming out of DynamoDB.
+   */
+  seed(records: LedgerDump): void {
+    for (const r of records.runs ?? []) this.runs.set(String(r.runId), structuredClone(r) as Run);
+    for (const t of records.turns ?? [])
+      this.inner(this.turns, String(t.runId)).set(Number(t.turn), structuredClone(t) as Turn);
+    for (const c of records.toolCalls ?? []) {
+      this.inner(this.tools, String(c.runId)).set(`${c.toolUseId}#${c.argsHash}`, structuredClone(c) as ToolCall);
+    }
+    for (const a of records.artifacts ?? []) {
+      this.inner(this.artifacts, String(a.runId)).set(`${a.artifactId}#${a.version}`, structuredClone(a) as Artifact);
+    }
+    for (const a of records.approvals ?? []) this.approvals.set(String(a.approvalId), structuredClone(a) as Approval);
+    for (const a of records.audit ?? []) {
+      this.audits.set(String(a.runId), [...(this.audits.get(String(a.runId)) ?? []), structuredClone(a) as Audit]);
+    }
+    for (const o of records.orders ?? []) {
+      this.orders.set(`${o.customer}#${foldPoNumber(String(o.poNumber))}`, structuredClone(o) as Order);
+    }
+  }
+
   private iso(): string {
     return this.now().toISOString();
   }
@@ -59,7 +84,7 @@ export class MemoryLedger implements Ledger {
     this.calls.push(name);
   }
 
-  private read<T>(schema: Parameters<typeof parseRecord<T>>[0], kind: string, item: unknown): T {
+  private read<T>(schema: Parameters<typeof parseRecord<T>>[0], kind: RecordKind, item: unknown): T {
     return parseRecord(schema, kind, structuredClone(item));
   }
 
@@ -205,7 +230,7 @@ export class MemoryLedger implements Ledger {
     if (existing) return { turn: this.read(TurnRecord, "turn", existing), created: false };
     const item: Turn = {
       ...turn,
-      schemaVersion: SCHEMA_VERSION,
+      schemaVersion: RECORD_VERSIONS.turn,
       createdAt: this.iso(),
       ...(audit.length ? { audit: this.stamp(audit) } : {}),
     };
@@ -235,7 +260,7 @@ export class MemoryLedger implements Ledger {
     if (existing) return { call: this.read(ToolCallRecord, "tool call", existing), created: false };
     const item: ToolCall = {
       ...call,
-      schemaVersion: SCHEMA_VERSION,
+      schemaVersion: RECORD_VERSIONS["tool call"],
       createdAt: this.iso(),
       ...(audit.length ? { audit: this.stamp(audit) } : {}),
     };
@@ -304,11 +329,25 @@ export class MemoryLedger implements Ledger {
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
+  // ---- who submitted a run's document ------------------------------------------------------
+
+  private readonly submitters = new Map<string, Set<string>>();
+
+  async recordSubmitter(runId: string, principal: string): Promise<void> {
+    this.count("recordSubmitter");
+    this.submitters.set(runId, new Set([...(this.submitters.get(runId) ?? []), principal]));
+  }
+
+  async getSubmitters(runId: string): Promise<string[]> {
+    this.count("getSubmitters");
+    return [...(this.submitters.get(runId) ?? [])];
+  }
+
   // ---- saved orders -------------------------------------------------------------------------
 
   async getOrder(customer: string, poNumber: string): Promise<Order | undefined> {
     this.count("getOrder");
-    const o = this.orders.get(`${customer}#${poNumber}`);
+    const o = this.orders.get(`${customer}#${foldPoNumber(poNumber)}`);
     return o ? this.read(OrderRecord, "order", o) : undefined;
   }
 
@@ -316,17 +355,17 @@ export class MemoryLedger implements Ledger {
     order: Omit<Order, "schemaVersion" | "createdAt" | "state">,
   ): Promise<{ order: Order; created: boolean }> {
     this.count("claimOrder");
-    const key = `${order.customer}#${order.poNumber}`;
+    const key = `${order.customer}#${foldPoNumber(order.poNumber)}`;
     const existing = this.orders.get(key);
     if (existing) return { order: this.read(OrderRecord, "order", existing), created: false };
-    const item: Order = { ...order, state: "writing", schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+    const item: Order = { ...order, state: "writing", schemaVersion: RECORD_VERSIONS.order, createdAt: this.iso() };
     this.orders.set(key, structuredClone(item));
     return { order: item, created: true };
   }
 
   async completeOrder(customer: string, poNumber: string, idempotencyKey: string): Promise<void> {
     this.count("completeOrder");
-    const o = this.orders.get(`${customer}#${poNumber}`);
+    const o = this.orders.get(`${customer}#${foldPoNumber(poNumber)}`);
     if (!o || o.idempotencyKey !== idempotencyKey) {
       throw Object.assign(new Error("The conditional request failed"), { name: "ConditionalCheckFailedException" });
     }
@@ -335,7 +374,7 @@ export class MemoryLedger implements Ledger {
 
   async takeOverOrder(order: Order, runId: string, idempotencyKey: string): Promise<boolean> {
     this.count("takeOverOrder");
-    const o = this.orders.get(`${order.customer}#${order.poNumber}`);
+    const o = this.orders.get(`${order.customer}#${foldPoNumber(order.poNumber)}`);
     if (!o || o.idempotencyKey !== order.idempotencyKey || o.state !== "writing") return false;
     Object.assign(o, { runId, idempotencyKey });
     return true;
@@ -343,7 +382,7 @@ export class MemoryLedger implements Ledger {
 
   async releaseOrder(customer: string, poNumber: string, idempotencyKey: string): Promise<void> {
     this.count("releaseOrder");
-    const key = `${customer}#${poNumber}`;
+    const key = `${customer}#${foldPoNumber(poNumber)}`;
     const o = this.orders.get(key);
     if (o && o.idempotencyKey === idempotencyKey && o.state === "writing") this.orders.delete(key);
   }
@@ -407,6 +446,17 @@ export class MemoryLedger implements Ledger {
       .sort((x, y) => x.a.at.localeCompare(y.a.at) || x.i - y.i)
       .map((x) => x.a);
   }
+}
+
+/** Stored records by kind, raw (any version): what `MemoryLedger.seed` loads. */
+export interface LedgerDump {
+  runs?: Record<string, unknown>[];
+  turns?: Record<string, unknown>[];
+  toolCalls?: Record<string, unknown>[];
+  artifacts?: Record<string, unknown>[];
+  approvals?: Record<string, unknown>[];
+  audit?: Record<string, unknown>[];
+  orders?: Record<string, unknown>[];
 }
 
 function addInto(counters: Counters, delta: Partial<Counters>): void {

@@ -4,9 +4,51 @@ import { RunCostRecord } from "../cost-estimate.js";
 import { LedgerSchemaError } from "../errors.js";
 
 /**
- * Persisted records. Every record carries `schemaVersion`; a record written by a newer (or
- * corrupted) version fails loudly instead of being reinterpreted.
+ * Persisted records. Every record carries `schemaVersion`, per kind: readers upgrade an older
+ * version step by step (`UPGRADES`) before parsing, so a run parked on an approval for weeks
+ * survives a version change; a newer (or corrupted) version fails loudly instead of being
+ * reinterpreted. Kinds that never changed are at SCHEMA_VERSION (1).
  */
+export const RECORD_VERSIONS = {
+  run: SCHEMA_VERSION,
+  /** 2: a turn carries its counter delta (`delta`) and its audit lines; the run's counters fold them. */
+  turn: 2,
+  /** 2: as turns. */
+  "tool call": 2,
+  approval: SCHEMA_VERSION,
+  /** 2: `state` (writing/written) is required. */
+  order: 2,
+  artifact: SCHEMA_VERSION,
+  audit: SCHEMA_VERSION,
+} as const;
+export type RecordKind = keyof typeof RECORD_VERSIONS;
+
+type Item = Record<string, unknown>;
+
+/**
+ * Upgrade functions per kind, keyed by the version they upgrade from. A v1 turn or tool call was
+ * written when its counters went straight onto the run record: it carries no delta to fold.
+ * A v1 order was written after its object (before the claim/write split): it is `written`.
+ */
+const UPGRADES: { [K in RecordKind]?: Record<number, (item: Item) => Item> } = {
+  turn: { 1: (t) => ({ ...t, schemaVersion: 2, delta: t.delta ?? {} }) },
+  "tool call": { 1: (c) => ({ ...c, schemaVersion: 2, delta: c.delta ?? {} }) },
+  order: { 1: (o) => ({ state: "written", ...o, schemaVersion: 2 }) },
+};
+
+/** Brings a stored item of `kind` to the current version; anything it cannot upgrade is left for the parse to refuse. */
+export function upgradeRecord(kind: RecordKind, item: unknown): unknown {
+  let out = item;
+  for (let guard = 0; guard < 20; guard++) {
+    if (!out || typeof out !== "object") return out;
+    const version = (out as Item).schemaVersion;
+    const step = typeof version === "number" ? UPGRADES[kind]?.[version] : undefined;
+    if (!step || version === RECORD_VERSIONS[kind]) return out;
+    out = step(out as Item);
+  }
+  return out;
+}
+
 const Version = z.literal(SCHEMA_VERSION);
 
 /** `split`: a parent run whose document held several POs, settled once every child run settled (see agent/fanout.ts). */
@@ -148,7 +190,7 @@ export const Disposition = z.discriminatedUnion("kind", [
 export type Disposition = z.infer<typeof Disposition>;
 
 export const TurnRecord = z.object({
-  schemaVersion: Version,
+  schemaVersion: z.literal(RECORD_VERSIONS.turn),
   runId: z.string(),
   turn: z.number().int(),
   /** The model's answer (Anthropic Messages shape). */
@@ -177,7 +219,7 @@ export const TurnRecord = z.object({
 export type TurnRecord = z.infer<typeof TurnRecord>;
 
 export const ToolCallRecord = z.object({
-  schemaVersion: Version,
+  schemaVersion: z.literal(RECORD_VERSIONS["tool call"]),
   runId: z.string(),
   toolUseId: z.string(),
   name: z.string(),
@@ -230,17 +272,14 @@ export const ApprovalRecord = z.object({
 export type ApprovalRecord = z.infer<typeof ApprovalRecord>;
 
 export const OrderRecord = z.object({
-  schemaVersion: Version,
+  schemaVersion: z.literal(RECORD_VERSIONS.order),
   customer: z.string(),
   poNumber: z.string(),
   runId: z.string(),
   idempotencyKey: z.string(),
   objectKey: z.string(),
-  /**
-   * `writing` while the object is being written (claimed, not yet stored), `written` once it is.
-   * Records from before this field were written after the object: they read as `written`.
-   */
-  state: z.enum(["writing", "written"]).default("written"),
+  /** `writing` while the object is being written (claimed, not yet stored), `written` once it is. */
+  state: z.enum(["writing", "written"]),
   createdAt: z.string(),
 });
 export type OrderRecord = z.infer<typeof OrderRecord>;
@@ -308,12 +347,14 @@ export const AuditRecord = z.object({
 });
 export type AuditRecord = z.infer<typeof AuditRecord>;
 
-/** Parses a stored item, naming the record kind and the problem when it does not fit. */
-export function parseRecord<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, kind: string, item: unknown): T {
+/** Parses a stored item (upgraded first), naming the record kind and the problem when it does not fit. */
+export function parseRecord<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, kind: RecordKind, stored: unknown): T {
+  const item = upgradeRecord(kind, stored);
   const version = (item as { schemaVersion?: unknown } | undefined)?.schemaVersion;
-  if (version !== SCHEMA_VERSION) {
+  const current = RECORD_VERSIONS[kind];
+  if (version !== current) {
     throw new LedgerSchemaError(
-      `${kind} record has schemaVersion ${JSON.stringify(version)}; this build reads version ${SCHEMA_VERSION}`,
+      `${kind} record has schemaVersion ${JSON.stringify(version)}; this build reads version ${current}${typeof version === "number" && version < current ? " and has no upgrade from it" : ""}`,
     );
   }
   const parsed = schema.safeParse(item);

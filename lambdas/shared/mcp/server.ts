@@ -3,9 +3,10 @@ import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mc
 import { type CallToolResult, ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { type ApprovalDeps, decide } from "../agent/approvals.js";
+import { runIdFor } from "../agent/deps.js";
 import { bindingProblem, policyRevisionOfApproval } from "../agent/guard.js";
 import type { CustomerConfig } from "../config/schema.js";
-import type { Ledger } from "../ledger/ledger.js";
+import { type Ledger, sha256 } from "../ledger/ledger.js";
 import type { ApprovalRecord, RunRecord } from "../ledger/records.js";
 import { policyRevisionOf } from "../policy/cedar.js";
 import { decodeBase64 } from "./base64.js";
@@ -84,6 +85,8 @@ export function createPoAgentMcpServer(backend: PoAgentBackend, opts: PoAgentMcp
       if (!/^[A-Za-z0-9._ -]+$/.test(name)) return fail(`file name "${name}" has characters that are not allowed`);
       let runId: string;
       try {
+        // Who submitted is on record before the document is dropped: it cannot approve this PO.
+        await backend.ledger.recordSubmitter(runIdFor(customer, sha256(body)), opts.actor());
         runId = await backend.submit(customer, name, body);
       } catch (err) {
         return fail(`not submitted: ${err instanceof Error ? err.message : String(err)}`);
