@@ -1,5 +1,7 @@
 import { type CfnElement, Stack, Validations } from "aws-cdk-lib";
 import type { IConstruct } from "constructs";
+import { ROLES, type RoleId } from "../lambdas/shared/catalogue.js";
+import { functionsByRole } from "./po-agent-function.js";
 import type { PoAgentStack } from "./po-agent-stack.js";
 
 /**
@@ -22,19 +24,11 @@ function logicalId(construct: IConstruct): string {
 
 /** Every acknowledgement a po-agent stack carries. Findings not listed here fail the nag test. */
 export function nagAcknowledgements(stack: PoAgentStack): NagAcknowledgement[] {
-  const functions = [
-    stack.agentFunctions.ingest,
-    stack.agentFunctions.orchestrate,
-    stack.agentFunctions.finalize,
-    stack.agentFunctions.recordFailure,
-    stack.toolFunctions.extract,
-    stack.toolFunctions.validate,
-    stack.toolFunctions.transform,
-    stack.toolFunctions.save,
-    stack.toolFunctions.mcpTool,
-    stack.approvalGate.requestApproval,
-    stack.approvalGate.approvalTimeout,
-  ];
+  // The functions the state machine invokes: the catalogue roles with an ASL placeholder.
+  const byRole = functionsByRole(stack);
+  const functions = (Object.keys(ROLES) as RoleId[])
+    .filter((role) => "placeholder" in ROLES[role])
+    .flatMap((role) => byRole[role] ?? []);
   const table = logicalId(stack.ledger.table);
   const bucket = logicalId(stack.intake.bucket);
   const machine = logicalId(stack.agentStateMachine.stateMachine);

@@ -14,7 +14,7 @@ export type Invocation =
   | { readonly ok: false; readonly errorType: string; readonly errorMessage: string };
 
 type HostMessage =
-  | { type: "ready"; initMs: number }
+  | { type: "ready"; initMs: number; initCpuMs?: number }
   | { type: "init-error"; errorType: string; errorMessage: string; initMs: number }
   | ({ type: "result"; id: number } & Invocation);
 
@@ -33,6 +33,8 @@ export class BundleProcess {
     readonly initMs: number,
     /** Set when the module itself threw at import (Runtime.ImportModuleError / init error in Lambda). */
     readonly initError: { errorType: string; errorMessage: string } | undefined,
+    /** CPU time of that initialization, ms (user + system): its cost on one full core, whatever the load. */
+    readonly initCpuMs?: number,
   ) {
     child.on("message", (msg: HostMessage) => {
       if (msg.type !== "result") return;
@@ -77,7 +79,7 @@ export class BundleProcess {
       child.once("exit", onExit);
       child.once("message", (msg: HostMessage) => {
         child.off("exit", onExit);
-        if (msg.type === "ready") resolve(new BundleProcess(child, msg.initMs, undefined));
+        if (msg.type === "ready") resolve(new BundleProcess(child, msg.initMs, undefined, msg.initCpuMs));
         else if (msg.type === "init-error")
           resolve(new BundleProcess(child, msg.initMs, { errorType: msg.errorType, errorMessage: msg.errorMessage }));
       });

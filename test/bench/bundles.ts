@@ -1,7 +1,8 @@
 /**
  * `npm run bench:bundles -- [--out cdk.out] [--stack PoAgent-acme] [--runs 3] [--json]`: per synthesized
  * bundle, its size and its module-init time (import of index.mjs until the handler exists) in a fresh
- * process, median of `--runs` cold starts taken one at a time; then the stack's fixed monthly cost.
+ * process (wall and CPU time, user + system: what it costs one full core whatever the load), median of
+ * `--runs` cold starts taken one at a time; then the stack's fixed monthly cost.
  * Figures only. Synthesizes the stack first when the cloud assembly is missing.
  */
 import { execFileSync } from "node:child_process";
@@ -32,10 +33,21 @@ if (!existsSync(join(out, `${stack}.template.json`))) {
 const { template, functions } = synthesizedFunctions(out, stack);
 const deployment = new LocalDeployment(stack, template, "bench-bucket");
 const sizeOf = (path: string) => (existsSync(path) ? statSync(path).size : 0);
+/** Bytes of the files under a directory (the lazy dependencies shipped beside index.mjs; links not followed). */
+const treeBytes = (dir: string): number =>
+  existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true }).reduce(
+        (n, e) =>
+          n + (e.isDirectory() ? treeBytes(join(dir, e.name)) : e.isFile() ? statSync(join(dir, e.name)).size : 0),
+        0,
+      )
+    : 0;
 const rows: {
   fn: string;
   initMs: number;
+  initCpuMs: number;
   indexBytes: number;
+  nodeModulesBytes: number;
   mapBytes: number;
   wasmBytes: number;
   dirBytes: number;
@@ -43,6 +55,7 @@ const rows: {
 for (const fn of functions) {
   const name = fn.constructPath.split("/").at(-2) ?? fn.logicalId;
   const times: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < runs; i++) {
     const p = await BundleProcess.start(fn.bundleDir, {
       ...deployment.environmentOf(fn.environment as Record<string, Json>),
@@ -51,17 +64,20 @@ for (const fn of functions) {
       AWS_SECRET_ACCESS_KEY: "bench",
     });
     times.push(p.initMs);
+    cpu.push(p.initCpuMs ?? Number.NaN);
     if (p.initError) throw new Error(`${name}: ${p.initError.errorType}: ${p.initError.errorMessage}`);
     await p.close();
   }
-  times.sort((a, b) => a - b);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0;
   const dirBytes = readdirSync(fn.bundleDir).reduce((n, f) => n + sizeOf(join(fn.bundleDir, f)), 0);
   rows.push({
     fn: name,
-    initMs: Math.round(times[Math.floor((times.length - 1) / 2)] ?? 0),
+    initMs: Math.round(median(times)),
+    initCpuMs: Math.round(median(cpu)),
     indexBytes: sizeOf(join(fn.bundleDir, "index.mjs")),
     mapBytes: sizeOf(join(fn.bundleDir, "index.mjs.map")),
     wasmBytes: sizeOf(join(fn.bundleDir, "cedar_wasm_bg.wasm")),
+    nodeModulesBytes: treeBytes(join(fn.bundleDir, "node_modules")),
     dirBytes,
   });
 }
@@ -73,7 +89,7 @@ if (json) {
   console.log(`bundles of ${stack} (${out}), module init median of ${runs} fresh processes:`);
   for (const r of rows)
     console.log(
-      `  ${r.fn.padEnd(18)} init ${String(r.initMs).padStart(5)} ms   index.mjs ${mb(r.indexBytes)} MB   map ${mb(r.mapBytes)} MB   wasm ${mb(r.wasmBytes)} MB`,
+      `  ${r.fn.padEnd(18)} init ${String(r.initMs).padStart(5)} ms (cpu ${String(r.initCpuMs).padStart(4)} ms)   index.mjs ${mb(r.indexBytes)} MB   lazy node_modules ${mb(r.nodeModulesBytes)} MB   map ${mb(r.mapBytes)} MB   wasm ${mb(r.wasmBytes)} MB`,
     );
   const u = cost.usd;
   console.log(
