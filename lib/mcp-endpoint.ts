@@ -62,13 +62,18 @@ export class McpEndpoint extends Construct {
       timeout: Duration.seconds(30),
       logRetention: props.logRetention,
       // The token's ARN only; the value is read from Secrets Manager at run time.
-      environment: tokenSecret ? { MCP_TOKEN_SECRET_ARN: tokenSecret.secretArn } : {},
+      // retry_run starts a retried run's new execution on the stack's state machine.
+      environment: {
+        STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
+        ...(tokenSecret ? { MCP_TOKEN_SECRET_ARN: tokenSecret.secretArn } : {}),
+      },
     });
     if (tokenSecret) grantSecretValue(fn, tokenSecret);
     grantLedger(fn, props.ledgerTable);
     // Upload only (submit_document): nothing on this path reads the bucket.
     grantObjects(fn, props.documentBucket, "write", [KEYS.incoming]);
     props.stateMachine.grantTaskResponse(fn);
+    props.stateMachine.grantStartExecution(fn);
     const url = fn.addFunctionUrl({
       authType: auth === "bearer" ? FunctionUrlAuthType.NONE : FunctionUrlAuthType.AWS_IAM,
     });

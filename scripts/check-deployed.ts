@@ -10,6 +10,7 @@
  *   npm run check:deployed -- [--json] [--reuse] [--out DIR] [--customers a,b]
  *
  * Last line with --json: { bundlesRun, awsCallsChecked, denied, errorNamesChecked, errorNameMismatches,
+ * costRecordsChecked, costMismatches, retriesChecked, medianRunAwsUsd,
  * coldStartMs: { <function>: median } }. Exit 1 when a call is denied, a name mismatches or a run breaks.
  */
 import { execFile } from "node:child_process";
@@ -21,11 +22,14 @@ import { promisify } from "node:util";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { runSimulation, runUnsafeSimulation } from "@cloud-copilot/iam-simulate";
+import { Ledger } from "../lambdas/shared/ledger/ledger.js";
 import { type LambdaRoute, LocalEngine, substitute } from "../local/engine.js";
+import { ExecutionHistories } from "../local/execution-history.js";
 import { listen, urlOf } from "../local/ports.js";
 import { startServices } from "../local/services.js";
 import { createSfnApiHandler } from "../local/sfn-api.js";
 import { bucketFor } from "../local/stack.js";
+import { lambdaTaskStates } from "../local/trace.js";
 import {
   BundleProcess,
   HANDLER_OF_ID,
@@ -199,6 +203,10 @@ async function main(): Promise<number> {
   const mismatches: string[] = [];
   const problems: string[] = [];
   const outcomes: string[] = [];
+  let costRecordsChecked = 0;
+  let retriesChecked = 0;
+  const costMismatches: string[] = [];
+  const costUsd: number[] = [];
   let sfnServer: Server | undefined;
 
   try {
@@ -259,9 +267,28 @@ async function main(): Promise<number> {
           throw Object.assign(new Error(out.errorMessage), { name: out.errorType });
         };
       }
-      const engine = new LocalEngine({ definition, routes, retryIntervalOverrides: 0, stateMachineArn });
+      // Each execution's history as GetExecutionHistory returns it (Finalize's bundle reads it to count
+      // the run's cost), and, independently, the engine's own counts to check the cost records against.
+      const histories = new ExecutionHistories();
+      const lambdaStates = lambdaTaskStates(definition);
+      const counted = new Map<string, { transitions: number; invocations: number }>();
+      const engine = new LocalEngine({
+        definition,
+        routes,
+        retryIntervalOverrides: 0,
+        stateMachineArn,
+        onEvent: (arn, event) => {
+          histories.onEvent(arn, event);
+          const c = counted.get(arn) ?? { transitions: 0, invocations: 0 };
+          counted.set(arn, c);
+          if (event.type === "StateEntered" || event.type === "StateRetried") c.transitions++;
+          if ((event.type === "StateEntered" && lambdaStates.has(event.state.name)) || event.type === "StateRetried")
+            c.invocations++;
+        },
+        onTask: (arn, task) => histories.onTask(arn, task),
+      });
       sfnServer?.close();
-      sfnServer = createServer(createSfnApiHandler(engine));
+      sfnServer = createServer(createSfnApiHandler(engine, { executionHistory: (arn) => histories.history(arn) }));
       await listen(sfnServer, 0);
       upstreams.states = urlOf(sfnServer);
 
@@ -328,6 +355,29 @@ async function main(): Promise<number> {
         );
       }
 
+      // Cost truth: every run's cost record (written by the Finalize or RecordFailure bundle from the
+      // execution's history) must hold the transitions and invocations the engine itself counted.
+      const ledger = new Ledger(dynamodb, deployment.tableName);
+      for (const run of await ledger.listRuns()) {
+        const want = counted.get(run.executionId);
+        const aws = run.cost?.aws;
+        if (!want || !aws) continue;
+        costRecordsChecked++;
+        costUsd.push(aws.totalUsd);
+        if (
+          aws.source !== "history" ||
+          aws.stateTransitions !== want.transitions ||
+          aws.lambdaInvocations !== want.invocations
+        )
+          costMismatches.push(
+            `${customer}/${run.runId}: cost record says ${aws.stateTransitions} transitions, ${aws.lambdaInvocations} invocations (${aws.source}); the execution made ${want.transitions} and ${want.invocations}`,
+          );
+        else
+          log(
+            `cost ${run.runId}: ${aws.stateTransitions} transitions, ${aws.lambdaInvocations} invocations (${aws.lambdaGbSeconds.toFixed(2)} GB-s), ${aws.dynamodbReadUnits}/${aws.dynamodbWriteUnits} DynamoDB RRU/WRU, ${aws.s3Requests} S3 requests, ${aws.logBytes} log bytes: $${aws.totalUsd.toFixed(6)}`,
+          );
+      }
+
       // Outside any execution: the scheduled backlog check and the MCP endpoint.
       const backlog = fns.find((f) => f.handler === "approval-backlog");
       if (backlog) {
@@ -346,6 +396,35 @@ async function main(): Promise<number> {
         };
         const out = await live.get(mcp.logicalId)?.invoke(functionUrlEvent("POST", "/mcp", JSON.stringify(rpc)));
         if (!out?.ok) problems.push(`${customer}: mcp-server: ${JSON.stringify(out)}`);
+      }
+
+      // Retry in AWS: a run fails (Save's DynamoDB answers 500 through every retry), then an operator
+      // calls retry_run on the MCP endpoint bundle; the new execution must reuse the stored turns and
+      // end saved, the audit must name the caller's principal, and the same bytes again stay a duplicate.
+      const save = fns.find((f) => f.handler === "save");
+      const sample = samples.find((f) => f.endsWith("-saved.json"));
+      if (save && mcp && sample) {
+        const problem = await checkRetry({
+          customer,
+          bucket,
+          // Another PO (a new number): the sample's own was saved by its run above.
+          body: Buffer.from(
+            readFileSync(join(sampleDir, sample), "utf8").replace(/"poNumber": "([^"]+)"/, '"poNumber": "$1-RETRY"'),
+          ),
+          engine,
+          ledger,
+          breakSave: (on) => recorder.inject(save.accessKeyId, "dynamodb", on ? faultFor("dynamodb") : undefined),
+          callMcp: async (name, args) => {
+            const rpc = { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name, arguments: args } };
+            const out = await live.get(mcp.logicalId)?.invoke(functionUrlEvent("POST", "/mcp", JSON.stringify(rpc)));
+            return out?.ok
+              ? toolResult(String((out.result as { body?: string }).body ?? ""))
+              : { isError: true, text: JSON.stringify(out) };
+          },
+          put: (key, body) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body })).then(() => {}),
+        });
+        if (problem) problems.push(`${customer}: retry_run: ${problem}`);
+        else retriesChecked++;
       }
 
       // Fault injection: each function the definition invokes, in a fresh process, with the event the run
@@ -400,17 +479,33 @@ async function main(): Promise<number> {
     for (const d of new Set(denied)) log(`DENIED ${d}`);
     for (const m of mismatches) log(`MISMATCH ${m}`);
     for (const p of problems) log(`PROBLEM ${p}`);
+    for (const c of costMismatches) log(`COST ${c}`);
     const summary = {
       bundlesRun,
       awsCallsChecked: recorder.calls.length,
       denied: denied.length,
       errorNamesChecked,
       errorNameMismatches: mismatches.length,
+      costRecordsChecked,
+      costMismatches: costMismatches.length,
+      retriesChecked,
+      medianRunAwsUsd: Number(
+        (costUsd.length ? ([...costUsd].sort((a, b) => a - b)[Math.floor((costUsd.length - 1) / 2)] ?? 0) : 0).toFixed(
+          6,
+        ),
+      ),
       coldStartMs,
     };
     log(`${((Date.now() - started) / 1000).toFixed(1)} s in all`);
     console.log(args.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2));
-    return denied.length > 0 || mismatches.length > 0 || problems.length > 0 || recorder.unmapped.length > 0 ? 1 : 0;
+    return denied.length > 0 ||
+      mismatches.length > 0 ||
+      problems.length > 0 ||
+      costMismatches.length > 0 ||
+      costRecordsChecked === 0 ||
+      recorder.unmapped.length > 0
+      ? 1
+      : 0;
   } finally {
     for (const p of processes) await p.close().catch(() => {});
     sfnServer?.close();
@@ -418,6 +513,89 @@ async function main(): Promise<number> {
     await services.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** The text of a tools/call answer (the stateless endpoint answers JSON or one SSE message). */
+function toolResult(body: string): { isError: boolean; text: string } {
+  const json = body.trim().startsWith("{")
+    ? body
+    : (body
+        .split("\n")
+        .find((l) => l.startsWith("data: "))
+        ?.slice(6) ?? "{}");
+  const res = (JSON.parse(json) as { result?: { isError?: boolean; content?: { text?: string }[] }; error?: unknown })
+    .result;
+  return { isError: res?.isError === true || !res, text: res?.content?.[0]?.text ?? json };
+}
+
+async function settled(engine: LocalEngine, executionArn: string) {
+  for (let i = 0; i < 600; i++) {
+    const d = engine.describeExecution(executionArn);
+    if (d && d.status !== "RUNNING") return d;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return engine.describeExecution(executionArn);
+}
+
+/** The retry scenario of main(); returns what went wrong, or undefined. */
+async function checkRetry(c: {
+  customer: string;
+  bucket: string;
+  body: Buffer;
+  engine: LocalEngine;
+  ledger: Ledger;
+  breakSave(on: boolean): void;
+  callMcp(name: string, args: Record<string, Json>): Promise<{ isError: boolean; text: string }>;
+  put(key: string, body: Buffer): Promise<void>;
+}): Promise<string | undefined> {
+  const event = (key: string, version: string) => ({
+    version: "0",
+    "detail-type": "Object Created",
+    source: "aws.s3",
+    account: ACCOUNT,
+    region: REGION,
+    resources: [`arn:aws:s3:::${c.bucket}`],
+    detail: { bucket: { name: c.bucket }, object: { key, size: c.body.byteLength, "version-id": version } },
+  });
+  await c.put("incoming/retry-check.json", c.body);
+  c.breakSave(true);
+  const first = c.engine.startExecution({
+    name: `deployed-${c.customer}-retry-check`,
+    input: event("incoming/retry-check.json", "vr1"),
+  });
+  const failedRun = await first.result.finally(() => c.breakSave(false));
+  const runs = await c.ledger.listRuns(["failed"]);
+  const run = runs.find((r) => r.executionId === first.executionArn);
+  if (failedRun.status !== "FAILED" || !run)
+    return `the run with Save failing did not end failed (${failedRun.status})`;
+  const turnsBefore = (await c.ledger.getTurns(run.runId)).length;
+
+  const answer = await c.callMcp("retry_run", { runId: run.runId });
+  if (answer.isError) return `the tool refused: ${answer.text.slice(0, 300)}`;
+  const retried = JSON.parse(answer.text) as { executionId: string; turnsReused: number };
+  if (retried.turnsReused !== turnsBefore || turnsBefore === 0)
+    return `reused ${retried.turnsReused} turns of ${turnsBefore} stored`;
+  const second = await settled(c.engine, retried.executionId);
+  const after = await c.ledger.getRun(run.runId);
+  if (second?.status !== "SUCCEEDED" || after?.status !== "saved")
+    return `the retried execution ended ${second?.status ?? "unstarted"}, the run ${after?.status}: ${after?.reason ?? ""}`;
+  const audit = (await c.ledger.getAudit(run.runId)).filter((a) => a.action === "run.retried");
+  const principal = `operator:mcp:arn:aws:iam::${ACCOUNT}:user/operator`;
+  if (audit.length !== 1 || audit[0]?.actor !== principal)
+    return `audit has ${audit.map((a) => a.actor).join(", ") || "no run.retried"}, expected one by ${principal}`;
+  if (after.cost?.aws.source !== "history") return "the retried run's cost record is not from its execution's history";
+
+  // The same bytes uploaded again: a duplicate, the run untouched.
+  await c.put("incoming/retry-check-again.json", c.body);
+  const again = await c.engine.startExecution({
+    name: `deployed-${c.customer}-retry-again`,
+    input: event("incoming/retry-check-again.json", "vr2"),
+  }).result;
+  const status = (again.output as { run?: { status?: string } } | undefined)?.run?.status;
+  const still = await c.ledger.getRun(run.runId);
+  if (status !== "duplicate" || still?.status !== "saved" || still.executionId !== retried.executionId)
+    return `the same bytes again gave ${again.status}/${status}; the run is ${still?.status}`;
+  return undefined;
 }
 
 function faultFor(service: string) {

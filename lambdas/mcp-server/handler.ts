@@ -1,6 +1,7 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from "aws-lambda";
 import { runIdFor } from "../shared/agent/deps.js";
+import { retryRun } from "../shared/agent/retry.js";
 import { agentDeps, clients, customer, env, secretValue, sfnClient } from "../shared/aws/runtime.js";
 import { sha256 } from "../shared/ledger/ledger.js";
 import { handleFunctionUrlEvent } from "../shared/mcp/http.js";
@@ -9,6 +10,8 @@ import { logger } from "../shared/observability.js";
 
 /** Secret holding the bearer token; unset when the Function URL uses AWS_IAM auth instead. */
 const tokenSecretArn = process.env.MCP_TOKEN_SECRET_ARN;
+/** The stack's state machine: retry_run starts the retried run's new execution on it. */
+const stateMachineArn = process.env.STATE_MACHINE_ARN;
 
 // approve/reject resume the waiting task: this function always needs Step Functions.
 const sfn = await sfnClient();
@@ -24,7 +27,44 @@ const backend: PoAgentBackend = {
     );
     return runIdFor(name, sha256(body));
   },
+  ...(stateMachineArn
+    ? { retry: (runId: string, operator: string) => retryExecution(stateMachineArn, runId, operator) }
+    : {}),
 };
+
+/**
+ * retry_run: the run goes back to running under a new execution name (core retryRun, audited with
+ * the caller's principal), then that execution starts with the input an upload's event gives
+ * Ingest; it replays the stored turns and tool results from the ledger. If the start fails, the
+ * run is failed again with the reason, so it can be retried once more.
+ */
+async function retryExecution(machineArn: string, runId: string, operator: string) {
+  const ledger = agentDeps().ledger;
+  const retried = await retryRun({ ledger }, { runId, operator });
+  const run = await ledger.requireRun(runId);
+  const { bucket, key, size, versionId } = run.document;
+  const input = {
+    version: "0",
+    source: "po-agent.retry",
+    "detail-type": "Retried run",
+    detail: { bucket: { name: bucket }, object: { key, size, "version-id": versionId ?? "" } },
+  };
+  const { StartExecutionCommand } = await import("@aws-sdk/client-sfn");
+  try {
+    await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: machineArn,
+        name: retried.executionName,
+        input: JSON.stringify(input),
+      }),
+    );
+  } catch (err) {
+    const reason = `retry could not start its execution: ${err instanceof Error ? err.message : String(err)}`;
+    await ledger.updateRun(runId, { status: "failed", reason: reason.slice(0, 1000) }, { onlyIfStatusIn: ["running"] });
+    throw new Error(reason);
+  }
+  return retried;
+}
 
 /**
  * po-agent's MCP endpoint on a Function URL: stateless Streamable HTTP, authenticated by IAM

@@ -72,6 +72,9 @@ export class LocalDeployment {
       if (type === "AWS::IAM::Role") return this.roleArn(id);
       return this.ref(id);
     }
+    if (attribute === "Name" && type === "AWS::StepFunctions::StateMachine") {
+      return this.stateMachineArn.split(":").pop() ?? "";
+    }
     if (attribute === "FunctionUrl") return `https://${id.toLowerCase()}.lambda-url.${REGION}.on.aws/`;
     return `${this.ref(id)}.${attribute}`;
   }

@@ -112,6 +112,7 @@ describe("grants match what each function's code does", () => {
       "mcp-server": [
         ...LEDGER,
         ...obj("write", "incoming/"),
+        "states:StartExecution state-machine", // retry_run
         "states:SendTaskFailure state-machine",
         "states:SendTaskHeartbeat state-machine",
         "states:SendTaskSuccess state-machine",

@@ -246,7 +246,7 @@ describe("MCP endpoint (po-agent as an MCP server)", () => {
     expect(env).not.toContain("MCP_TOKEN_SECRET_ARN");
   });
 
-  it("may resume waiting tasks of the state machine, write the ledger and upload only under incoming/", () => {
+  it("may resume waiting tasks of the state machine, start a retried run, write the ledger and upload only under incoming/", () => {
     // Prepare
     const bucketArn = { "Fn::GetAtt": [s.logicalId(s.stack.intake.bucket), "Arn"] };
     const stateMachine = { Ref: s.logicalId(s.stack.agentStateMachine.stateMachine) };
@@ -265,6 +265,8 @@ describe("MCP endpoint (po-agent as an MCP server)", () => {
         Action: expect.arrayContaining(["states:SendTaskSuccess", "states:SendTaskFailure"]),
         Resource: stateMachine,
       }),
+      // retry_run starts a retried run's new execution
+      expect.objectContaining({ Action: "states:StartExecution", Resource: stateMachine }),
     ]);
     const s3 = statements.filter((st) => actionsOf(st).some((a) => a.startsWith("s3:")));
     expect(s3).toEqual([

@@ -32,6 +32,14 @@ export interface PoAgentBackend {
   submit(customer: string, fileName: string, body: Uint8Array): Promise<string>;
   /** The run's trace events (states, model and tool calls), when this backend keeps them. */
   traceEvents?(runId: string): Promise<unknown[]>;
+  /**
+   * An operator retries a failed run (core retryRun, then a new execution of it); `operator` is the
+   * caller's principal, recorded in the audit. Unset: no retry_run tool.
+   */
+  retry?(
+    runId: string,
+    operator: string,
+  ): Promise<{ runId: string; executionId: string; turnsReused: number; toolResultsReused: number }>;
 }
 
 export interface PoAgentMcpOptions {
@@ -175,6 +183,27 @@ export function createPoAgentMcpServer(backend: PoAgentBackend, opts: PoAgentMcp
       );
     },
   );
+
+  const retry = backend.retry;
+  if (retry) {
+    server.registerTool(
+      "retry_run",
+      {
+        description:
+          "Retry a failed run (e.g. after the model key was set): it resumes under a new execution, reusing every stored model turn and tool result; recorded in the run's audit under your principal. A re-upload of the same bytes stays a duplicate.",
+        inputSchema: { runId: z.string().min(1) },
+        annotations: { destructiveHint: false, idempotentHint: false },
+      },
+      async ({ runId }) => {
+        if (!(await runOf(runId))) return fail(`no run ${runId}`);
+        try {
+          return text({ ...(await retry(runId, opts.actor())), status: "running" });
+        } catch (err) {
+          return fail(`not retried: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      },
+    );
+  }
 
   const decideTool =
     (decision: "approved" | "rejected") =>
