@@ -77,6 +77,22 @@ export class AgentStateMachine extends Construct {
         ],
       });
     }
+    // Finalize and RecordFailure price the run from its own execution's history (cost-estimate.ts):
+    // GetExecutionHistory on this machine's executions only, in a separate policy for the same reason.
+    const historyReaders = [props.functions.Finalize?.role, props.functions.RecordFailure?.role].filter(
+      (r): r is NonNullable<typeof r> => r !== undefined,
+    );
+    new Policy(this, "CostReadersReadHistory", {
+      roles: historyReaders,
+      statements: [
+        new PolicyStatement({
+          actions: ["states:GetExecutionHistory"],
+          resources: [
+            `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${stateMachine.stateMachineName}:*`,
+          ],
+        }),
+      ],
+    });
     this.stateMachine = stateMachine;
   }
 }

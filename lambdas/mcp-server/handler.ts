@@ -1,6 +1,6 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from "aws-lambda";
-import { runIdFor } from "../shared/agent/core.js";
+import { runIdFor } from "../shared/agent/deps.js";
 import { agentDeps, clients, customer, env, secretValue, sfnClient } from "../shared/aws/runtime.js";
 import { sha256 } from "../shared/ledger/ledger.js";
 import { handleFunctionUrlEvent } from "../shared/mcp/http.js";

@@ -1,4 +1,4 @@
-import { runTool } from "../shared/agent/core.js";
+import { runTool } from "../shared/agent/tool-run.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { agentDeps } from "../shared/aws/runtime.js";
 import { laneCallInput } from "../shared/tools/lane.js";

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { TOOLS } from "../agent/tool-lookup.js";
 import type { CustomerConfig, Weekday } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { lazyModule } from "../lazy.js";
 import { canonicalJson, sha256 } from "../ledger/ledger.js";
 import { toMinor } from "../po/money.js";
-import { TOOLS } from "../tools/registry.js";
 
 /**
  * The customer's approval policy as Cedar (the language of AWS Verified Permissions).
