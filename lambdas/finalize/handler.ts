@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { finalize } from "../shared/agent/core.js";
+import { finalize } from "../shared/agent/finalize.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { agentDeps } from "../shared/aws/runtime.js";
 import { Step } from "../shared/steps.js";

@@ -1,6 +1,7 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from "aws-lambda";
-import { retryRun, runIdFor } from "../shared/agent/core.js";
+import { runIdFor } from "../shared/agent/deps.js";
+import { retryRun } from "../shared/agent/retry.js";
 import { agentDeps, clients, customer, env, secretValue, sfnClient } from "../shared/aws/runtime.js";
 import { sha256 } from "../shared/ledger/ledger.js";
 import { handleFunctionUrlEvent } from "../shared/mcp/http.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { runTool } from "../shared/agent/core.js";
+import { runTool } from "../shared/agent/tool-run.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { withMcp } from "../shared/aws/mcp-deps.js";
 import { agentDeps } from "../shared/aws/runtime.js";

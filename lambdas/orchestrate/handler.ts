@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { orchestrate } from "../shared/agent/core.js";
+import { orchestrate } from "../shared/agent/turn.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { withMcp } from "../shared/aws/mcp-deps.js";
 import { modelFor } from "../shared/aws/model.js";

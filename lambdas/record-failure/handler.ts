@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { recordFailure } from "../shared/agent/core.js";
+import { recordFailure } from "../shared/agent/finalize.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { agentDeps } from "../shared/aws/runtime.js";
 

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { runIdFor } from "../../lambdas/shared/agent/core.js";
 import { loadCustomers } from "../../lambdas/shared/config/load.js";
 import { sha256 } from "../../lambdas/shared/ledger/ledger.js";
-import { FAULT_KINDS, type FaultKind, type FaultRates, mulberry32 } from "../../local/faults.js";
 import { LocalStack } from "../../local/stack.js";
+import { FAULT_KINDS, type FaultKind, type FaultRates, mulberry32 } from "../support/faults.js";
 
 /**
  * The durability benchmark: the same POs three times — fault-free, under seeded faults and

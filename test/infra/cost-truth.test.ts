@@ -12,9 +12,9 @@ import {
   USAGE_KEY,
   usageFromHistory,
 } from "../../lambdas/shared/cost-estimate.js";
-import { FaultInjector } from "../../local/faults.js";
 import { LocalStack } from "../../local/stack.js";
 import { LAMBDA_TASK_STATES } from "../../local/trace.js";
+import { FaultInjector } from "../support/faults.js";
 
 const ASL = JSON.parse(readFileSync("statemachines/agent.asl.json", "utf8")) as {
   States: Record<string, { Type: string; Next?: string; Default?: string; Choices?: { Next: string }[] }>;

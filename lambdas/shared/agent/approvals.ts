@@ -9,7 +9,7 @@ import { DEFAULTS } from "../constants.js";
 import { ApprovalError } from "../errors.js";
 import type { ApprovalRecord } from "../ledger/records.js";
 import { policyRevisionOf } from "../policy/cedar.js";
-import type { AgentDeps } from "./core.js";
+import type { AgentDeps } from "./deps.js";
 import { bindingProblem, policyRevisionOfApproval } from "./guard.js";
 
 /** What the approval gate needs beyond the agent core. */
@@ -382,7 +382,12 @@ export async function decide(
     via: decider.via === "link" ? "signed-link" : decider.via === "mcp" ? "mcp" : "operator-override",
     approver: approverId ?? "(operator override)",
   });
-  await deps.ledger.updateRun(approval.runId, { status: "running" }, { onlyIfStatusIn: ["awaiting_approval"] });
+  // The decided record rides along on the run: the resumed run's next step reads it there (no extra read).
+  await deps.ledger.updateRun(
+    approval.runId,
+    { status: "running" },
+    { onlyIfStatusIn: ["awaiting_approval"], decided: after },
+  );
   if (after.taskToken) {
     try {
       await sendDecision(deps.sfn, after.taskToken, { approvalId: approval.approvalId, decision: status });

@@ -22,8 +22,9 @@ import { ZERO_COUNTERS } from "../ledger/records.js";
 import { detect } from "../po/detect.js";
 import { parseOptionsFor, readDocumentAll } from "../po/parse.js";
 import { noopTelemetry } from "../telemetry.js";
-import { type AgentDeps, documentRefOf, type IngestInput, ingest, runIdFor } from "./core.js";
+import { type AgentDeps, runIdFor } from "./deps.js";
 import { childRunId } from "./fanout-settle.js";
+import { documentRefOf, type IngestInput, ingest } from "./ingest.js";
 
 export { childRunId, settleParent } from "./fanout-settle.js";
 

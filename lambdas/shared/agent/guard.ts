@@ -7,9 +7,9 @@ import { formatMinor } from "../po/money.js";
 import { policyRevisionOf } from "../policy/cedar.js";
 import { evaluatePolicy } from "../policy/evaluate.js";
 import type { PolicyInput } from "../policy/types.js";
-import { ESCALATE_TOOL, findTool, TOOLS } from "../tools/registry.js";
 import type { Tool } from "../tools/types.js";
 import { type ArtifactRef, describeDiff, documentVersion, findVersion, poOf } from "./artifacts.js";
+import { ESCALATE_TOOL, findTool, TOOLS } from "./tool-lookup.js";
 
 export interface ApprovalRequest {
   /** Why, in words; ends with the policy revision `(policy cedar-…)` until records carry it as a field. */

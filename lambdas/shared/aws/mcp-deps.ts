@@ -1,4 +1,4 @@
-import type { AgentDeps } from "../agent/core.js";
+import type { AgentDeps } from "../agent/deps.js";
 import { type McpToolset, openToolsets } from "../mcp/client.js";
 import { customer, secretValue } from "./runtime.js";
 

@@ -5,7 +5,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { SESv2Client } from "@aws-sdk/client-sesv2";
 import type { SFNClient } from "@aws-sdk/client-sfn";
-import type { AgentDeps } from "../agent/core.js";
+import type { AgentDeps } from "../agent/deps.js";
 import { CustomerConfig } from "../config/schema.js";
 import { ConfigError, requireEnv } from "../errors.js";
 import { Ledger } from "../ledger/ledger.js";

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
+  BatchGetCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -10,7 +11,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { SCHEMA_VERSION } from "../constants.js";
-import { TransientError } from "../errors.js";
+import { RecordTooLargeError, TransientError } from "../errors.js";
 import {
   type ApprovalRecord as Approval,
   ApprovalRecord,
@@ -20,7 +21,9 @@ import {
   ArtifactRecord,
   type AuditRecord as Audit,
   AuditRecord,
+  type CounterDelta,
   type Counters,
+  type EmbeddedAudit,
   type OrderRecord as Order,
   OrderRecord,
   parseRecord,
@@ -77,16 +80,38 @@ function classifyDynamoError(err: unknown): unknown {
   return err;
 }
 
+/** DynamoDB's item size limit; the JSON size of an item is a little over its DynamoDB size. */
+const MAX_ITEM_BYTES = 400 * 1024;
+
+/** One line naming the limit instead of DynamoDB's ValidationException (or "UnknownError") mid-run. */
+function refuseOversizedItem(item: Record<string, unknown>): void {
+  const bytes = Buffer.byteLength(JSON.stringify(item));
+  if (bytes <= MAX_ITEM_BYTES) return;
+  const kind = String(item.sk ?? "record")
+    .split("#")[0]
+    ?.toLowerCase();
+  throw new RecordTooLargeError(
+    `the ${kind} record of ${String(item.pk ?? "").replace(/^RUN#/, "run ")} would be ${(bytes / 1024 / 1024).toFixed(1)} MB, over DynamoDB's 400 KB item limit: a PO this large cannot be kept in the ledger (split the order into smaller POs); the document is kept`,
+  );
+}
+
 function isConditionalFailure(err: unknown): boolean {
   return (err as { name?: string } | undefined)?.name === "ConditionalCheckFailedException";
 }
+
+/**
+ * The ledger's port: what the agent core, the approval paths and the local runtime use. Two
+ * stores implement it: `DynamoLedger` (deployed and local, on dynalite) and `MemoryLedger`
+ * (`ledger/memory.ts`, the loop's unit tests). `new Ledger(client, table)` is the DynamoDB store.
+ */
+export type Ledger = { [K in keyof DynamoLedger]: DynamoLedger[K] };
 
 /**
  * The durability ledger: one DynamoDB table holding runs, model turns, tool calls, approvals,
  * saved orders and the audit log. Writes of results are conditional (`attribute_not_exists`),
  * so a retry that lost a race reads the winner's record instead of writing twice.
  */
-export class Ledger {
+export class DynamoLedger {
   private readonly doc: DynamoDBDocumentClient;
 
   constructor(
@@ -114,6 +139,139 @@ export class Ledger {
     return this.now().toISOString();
   }
 
+  private stamp(lines: readonly AuditLine[]): EmbeddedAudit[] {
+    const at = this.iso();
+    return lines.map((l) => ({ at: l.at ?? at, actor: l.actor, action: l.action, detail: l.detail }));
+  }
+
+  /**
+   * The run's state in one query: the run record, its turns, tool calls and PO versions (the run's
+   * partition without its audit lines). Every agent step starts here instead of reading each kind apart.
+   */
+  async loadRunState(runId: string): Promise<RunState | undefined> {
+    const items = await this.queryAll({
+      KeyConditionExpression: "pk = :pk",
+      // Audit records are the only items with an `action`; the key itself cannot be filtered on.
+      FilterExpression: "attribute_not_exists(#action)",
+      ExpressionAttributeNames: { "#action": "action" },
+      ExpressionAttributeValues: { ":pk": `RUN#${runId}` },
+      ConsistentRead: true,
+    });
+    let run: Run | undefined;
+    const state: Omit<RunState, "run"> = { turns: [], toolCalls: [], artifacts: [] };
+    for (const item of items) {
+      const sk = String(item.sk);
+      if (sk === "RUN") run = parseRecord(RunRecord, "run", stripKeys(item));
+      else if (sk.startsWith("TURN#")) state.turns.push(parseRecord(TurnRecord, "turn", stripKeys(item)));
+      else if (sk.startsWith("TOOL#")) state.toolCalls.push(parseRecord(ToolCallRecord, "tool call", stripKeys(item)));
+      else if (sk.startsWith("ARTIFACT#"))
+        state.artifacts.push(parseRecord(ArtifactRecord, "artifact", stripKeys(item)));
+    }
+    return run ? { run, ...state } : undefined;
+  }
+
+  /**
+   * Adds the counter deltas of step records not yet counted to the run's counters, in one
+   * conditional update that also records their keys: a step is counted once however often this
+   * runs (a retry, a crash between a step's write and this one). `set` and `decided` ride along.
+   */
+  async foldRun(
+    runId: string,
+    fold: {
+      steps: readonly { key: string; delta?: CounterDelta }[];
+      turn?: number;
+      poNumber?: string;
+      decided?: readonly Approval[];
+    },
+  ): Promise<void> {
+    let steps = [...fold.steps];
+    let turn = fold.turn;
+    for (let attempt = 0; ; attempt++) {
+      const sets = ["updatedAt = :updatedAt"];
+      const adds: string[] = [];
+      const names: Record<string, string> = {};
+      const values: Record<string, unknown> = { ":updatedAt": this.iso() };
+      const conditions = ["attribute_exists(pk)"];
+      if (steps.length) {
+        names["#folded"] = "folded";
+        values[":empty"] = [];
+        values[":keys"] = steps.map((s) => s.key);
+        sets.push("#folded = list_append(if_not_exists(#folded, :empty), :keys)");
+        const sum: Record<string, number> = {};
+        steps.forEach((s, i) => {
+          values[`:k${i}`] = s.key;
+          conditions.push(`NOT contains(#folded, :k${i})`);
+          for (const [k, v] of Object.entries(s.delta ?? {})) if (v) sum[k] = (sum[k] ?? 0) + v;
+        });
+        names["#c"] = "counters";
+        for (const [k, v] of Object.entries(sum)) {
+          names[`#${k}`] = k;
+          values[`:${k}`] = v;
+          adds.push(`#c.#${k} :${k}`);
+        }
+      }
+      if (turn !== undefined) {
+        names["#turn"] = "turn";
+        values[":turn"] = turn;
+        sets.push("#turn = :turn");
+        conditions.push("#turn <= :turn");
+      }
+      if (fold.poNumber !== undefined) {
+        values[":po"] = fold.poNumber;
+        sets.push("poNumber = if_not_exists(poNumber, :po)");
+      }
+      if (fold.decided?.length) {
+        names["#decided"] = "decided";
+        values[":none"] = [];
+        values[":decided"] = fold.decided;
+        sets.push("#decided = list_append(if_not_exists(#decided, :none), :decided)");
+      }
+      if (sets.length === 1) return;
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: runKey(runId),
+            UpdateExpression: `SET ${sets.join(", ")}${adds.length ? ` ADD ${adds.join(", ")}` : ""}`,
+            ConditionExpression: conditions.join(" AND "),
+            ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+            ExpressionAttributeValues: values,
+          }),
+        );
+        return;
+      } catch (err) {
+        if (!isConditionalFailure(err) || attempt >= 3) throw err;
+        // Another attempt folded some of these steps (or moved the turn on): fold what is left.
+        const run = await this.requireRun(runId);
+        const done = new Set(run.folded ?? []);
+        steps = steps.filter((s) => !done.has(s.key));
+        if (turn !== undefined && run.turn > turn) turn = undefined;
+      }
+    }
+  }
+
+  /** Approvals by id in one round trip (missing ids are absent from the answer). */
+  async getApprovals(approvalIds: readonly string[]): Promise<Approval[]> {
+    const out: Approval[] = [];
+    let keys: Record<string, unknown>[] = [...new Set(approvalIds)].map((id) => approvalKey(id));
+    for (let i = 0; keys.length > 0; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, Math.min(1_000, 25 * 2 ** i)));
+      if (i > 8) throw new TransientError(`DynamoDB left ${keys.length} approvals unread after ${i} attempts`);
+      const chunk = keys.slice(0, 100);
+      const res = await this.doc.send(
+        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: chunk, ConsistentRead: true } } }),
+      );
+      for (const item of res.Responses?.[this.tableName] ?? []) {
+        out.push(parseRecord(ApprovalRecord, "approval", stripKeys(item)));
+      }
+      keys = [
+        ...((res.UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? []),
+        ...keys.slice(100),
+      ];
+    }
+    return out;
+  }
+
   /**
    * Writes `item` only if no item has its key; otherwise returns the stored one. The one way every
    * result enters the ledger, so a retry reads the first writer's record instead of writing again.
@@ -123,6 +281,7 @@ export class Ledger {
     stored: T,
     readExisting: () => Promise<T | undefined>,
   ): Promise<{ value: T; created: boolean }> {
+    refuseOversizedItem(item);
     try {
       await this.doc.send(
         new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: "attribute_not_exists(pk)" }),
@@ -138,10 +297,22 @@ export class Ledger {
 
   // ---- runs -------------------------------------------------------------------------------
 
-  /** Creates the run if absent; returns the stored run either way (`created` tells which). */
-  async openRun(run: Omit<Run, "schemaVersion" | "createdAt" | "updatedAt">): Promise<{ run: Run; created: boolean }> {
+  /**
+   * Creates the run if absent; returns the stored run either way (`created` tells which). `audit`
+   * lines (the run's opening) are written with the record, so they exist exactly when it does.
+   */
+  async openRun(
+    run: Omit<Run, "schemaVersion" | "createdAt" | "updatedAt" | "audit">,
+    audit: readonly AuditLine[] = [],
+  ): Promise<{ run: Run; created: boolean }> {
     const at = this.iso();
-    const item: Run = { ...run, schemaVersion: SCHEMA_VERSION, createdAt: at, updatedAt: at };
+    const item: Run = {
+      ...run,
+      schemaVersion: SCHEMA_VERSION,
+      createdAt: at,
+      updatedAt: at,
+      ...(audit.length ? { audit: this.stamp(audit) } : {}),
+    };
     const { value, created } = await this.putOnce({ ...runKey(run.runId), ...item, ...statusIndex(item) }, item, () =>
       this.getRun(run.runId),
     );
@@ -181,11 +352,21 @@ export class Ledger {
         | "children"
       >
     >,
-    options: { onlyIfStatusIn?: RunStatus[] } = {},
+    options: {
+      onlyIfStatusIn?: RunStatus[];
+      /** A decided approval to keep on the run (see `RunRecord.decided`). */
+      decided?: Approval;
+    } = {},
   ): Promise<boolean> {
     const sets: string[] = ["updatedAt = :updatedAt"];
     const values: Record<string, unknown> = { ":updatedAt": this.iso() };
     const names: Record<string, string> = {};
+    if (options.decided) {
+      names["#decided"] = "decided";
+      values[":none"] = [];
+      values[":decided"] = [options.decided];
+      sets.push("#decided = list_append(if_not_exists(#decided, :none), :decided)");
+    }
     for (const [k, v] of Object.entries(fields)) {
       if (v === undefined) continue;
       names[`#${k}`] = k;
@@ -269,6 +450,15 @@ export class Ledger {
       await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: item.pk, sk: item.sk } }));
     }
     await this.updateRun(runId, { turn: 0, status: "running" }, { onlyIfStatusIn: ["running"] });
+    // The forgotten steps are stored again under the same keys: they count again, as paid again.
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: runKey(runId),
+        UpdateExpression: "REMOVE folded",
+        ConditionExpression: "attribute_exists(pk)",
+      }),
+    );
   }
 
   // ---- turns ------------------------------------------------------------------------------
@@ -278,15 +468,25 @@ export class Ledger {
     return items.map((i) => parseRecord(TurnRecord, "turn", stripKeys(i)));
   }
 
-  /** Stores a model turn once. Returns the stored turn: ours, or the one a concurrent attempt wrote first. */
-  async putTurn(turn: Omit<Turn, "schemaVersion" | "createdAt">): Promise<{ turn: Turn; created: boolean }> {
-    const item: Turn = { ...turn, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+  /**
+   * Stores a model turn once, with its counter delta and audit lines. Returns the stored turn: ours,
+   * or the one a concurrent attempt wrote first. The run's counters take the delta in `foldRun`.
+   */
+  async putTurn(
+    turn: Omit<Turn, "schemaVersion" | "createdAt" | "audit">,
+    audit: readonly AuditLine[] = [],
+  ): Promise<{ turn: Turn; created: boolean }> {
+    const item: Turn = {
+      ...turn,
+      schemaVersion: SCHEMA_VERSION,
+      createdAt: this.iso(),
+      ...(audit.length ? { audit: this.stamp(audit) } : {}),
+    };
     const key = { pk: `RUN#${turn.runId}`, sk: turnSk(turn.turn) };
     const { value, created } = await this.putOnce({ ...key, ...item }, item, async () => {
       const res = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
       return res.Item ? parseRecord(TurnRecord, "turn", stripKeys(res.Item)) : undefined;
     });
-    if (created) await this.updateRun(turn.runId, { turn: turn.turn });
     return { turn: value, created };
   }
 
@@ -308,10 +508,17 @@ export class Ledger {
     return items.map((i) => parseRecord(ToolCallRecord, "tool call", stripKeys(i)));
   }
 
+  /** Stores a tool call's result once, with its counter delta and audit lines (see `putTurn`). */
   async putToolCall(
-    call: Omit<ToolCall, "schemaVersion" | "createdAt">,
+    call: Omit<ToolCall, "schemaVersion" | "createdAt" | "audit">,
+    audit: readonly AuditLine[] = [],
   ): Promise<{ call: ToolCall; created: boolean }> {
-    const item: ToolCall = { ...call, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+    const item: ToolCall = {
+      ...call,
+      schemaVersion: SCHEMA_VERSION,
+      createdAt: this.iso(),
+      ...(audit.length ? { audit: this.stamp(audit) } : {}),
+    };
     const { value, created } = await this.putOnce(
       { pk: `RUN#${call.runId}`, sk: toolSk(call.toolUseId, call.argsHash), ...item },
       item,
@@ -557,9 +764,27 @@ export class Ledger {
     );
   }
 
+  /** The run's audit log, oldest first: standalone lines and those stored with a step's record. */
   async getAudit(runId: string): Promise<Audit[]> {
-    const items = await this.queryPrefix(`RUN#${runId}`, "AUDIT#");
-    return items.map((i) => parseRecord(AuditRecord, "audit", stripKeys(i)));
+    const items = await this.queryAll({
+      KeyConditionExpression: "pk = :pk",
+      ProjectionExpression: "sk, schemaVersion, runId, #at, actor, #action, detail, #audit",
+      ExpressionAttributeNames: { "#at": "at", "#action": "action", "#audit": "audit" },
+      ExpressionAttributeValues: { ":pk": `RUN#${runId}` },
+      ConsistentRead: true,
+    });
+    const out: Audit[] = [];
+    for (const item of items) {
+      if (String(item.sk).startsWith("AUDIT#")) out.push(parseRecord(AuditRecord, "audit", stripKeys(item)));
+      else if (Array.isArray(item.audit)) {
+        for (const line of item.audit as EmbeddedAudit[]) out.push({ schemaVersion: SCHEMA_VERSION, runId, ...line });
+      }
+    }
+    // Stable: lines of one step keep their order.
+    return out
+      .map((a, i) => ({ a, i }))
+      .sort((x, y) => x.a.at.localeCompare(y.a.at) || x.i - y.i)
+      .map((x) => x.a);
   }
 
   /** Runs of one status index partition (eventually consistent, like any GSI read). */
@@ -595,6 +820,25 @@ export class Ledger {
     } while (start);
     return items;
   }
+}
+
+/** The DynamoDB store under the port's name, so `new Ledger(client, table)` reads as before. */
+export const Ledger = DynamoLedger;
+
+/** An audit line to store with a step's record (`at` defaults to the write's time). */
+export interface AuditLine {
+  actor: string;
+  action: string;
+  detail: Record<string, unknown>;
+  at?: string;
+}
+
+/** Everything an agent step reads about its run, from one query (see `Ledger.loadRunState`). */
+export interface RunState {
+  run: Run;
+  turns: Turn[];
+  toolCalls: ToolCall[];
+  artifacts: Artifact[];
 }
 
 function statusIndex(run: Run): Record<string, string> {

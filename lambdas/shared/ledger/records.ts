@@ -67,6 +67,23 @@ export const DocumentRef = z.object({
 });
 export type DocumentRef = z.infer<typeof DocumentRef>;
 
+/**
+ * An audit line stored inside the record of the step that caused it (a turn, a tool call, the run's
+ * opening): written in the same conditional put, so it exists exactly when the step's outcome does.
+ * `Ledger.getAudit` returns these together with the standalone audit records.
+ */
+export const EmbeddedAudit = z.object({
+  at: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  detail: z.record(z.unknown()),
+});
+export type EmbeddedAudit = z.infer<typeof EmbeddedAudit>;
+
+/** What one step adds to the run's counters; folded into the run record once (see `Ledger.foldRun`). */
+export const CounterDelta = Counters.partial();
+export type CounterDelta = z.infer<typeof CounterDelta>;
+
 export const RunRecord = z.object({
   schemaVersion: Version,
   runId: z.string(),
@@ -97,6 +114,15 @@ export const RunRecord = z.object({
     .optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
+  /** Keys of the step records (turns, tool calls) whose counter deltas the run's counters include. */
+  folded: z.array(z.string()).optional(),
+  /**
+   * Decided approvals of this run, copied when they were decided: later steps read them here
+   * instead of one read per approval. The approval record stays the source (a copy may be missing).
+   */
+  decided: z.array(z.lazy(() => ApprovalRecord)).optional(),
+  /** Audit lines of the run's opening, written with the run record. */
+  audit: z.array(EmbeddedAudit).optional(),
   finishedAt: z.string().optional(),
   durationMs: z.number().optional(),
   counters: Counters,
@@ -142,6 +168,10 @@ export const TurnRecord = z.object({
   costUsd: z.number(),
   /** Wall-clock time of the model call. */
   durationMs: z.number().optional(),
+  /** This turn's counters (paid model calls, tokens, retries...): folded into the run once. */
+  delta: CounterDelta.optional(),
+  /** The guard's decisions and the model call's retries, stored with the turn. */
+  audit: z.array(EmbeddedAudit).optional(),
   createdAt: z.string(),
 });
 export type TurnRecord = z.infer<typeof TurnRecord>;
@@ -158,6 +188,10 @@ export const ToolCallRecord = z.object({
   isError: z.boolean(),
   approvalId: z.string().optional(),
   durationMs: z.number(),
+  /** This execution's counters (the tool call, an extraction's model call): folded into the run once. */
+  delta: CounterDelta.optional(),
+  /** `tool.executed` and the tool's own lines (`order.saved`), stored with the result. */
+  audit: z.array(EmbeddedAudit).optional(),
   createdAt: z.string(),
 });
 export type ToolCallRecord = z.infer<typeof ToolCallRecord>;
