@@ -140,6 +140,7 @@ describe("local stack end to end", () => {
 
     expect(run?.status).toBe("failed");
     expect(run?.reason).toMatch(/JSON/);
+    expect(run?.reason).toContain("(read_document shows its raw text)"); // text a model could still read
     const kept = await stack.s3.send(new GetObjectCommand({ Bucket: bucketFor("customer37"), Key: run?.document.key }));
     expect(await kept.Body?.transformToString()).toBe(
       readFileSync("samples/customer37/07-malformed-truncated.json", "utf8"),
@@ -152,6 +153,9 @@ describe("local stack end to end", () => {
 
     expect(run?.status).toBe("failed");
     expect(run?.reason).toMatch(/^cannot read the document: the document is a ZIP archive/);
+    // read_document could show nothing of a ZIP: the reason must not send the reader there.
+    expect(run?.reason).not.toContain("read_document");
+    expect(run?.reason).toMatch(/it holds no text to read\)$/);
   });
 
   it("does not run the same bytes twice", async () => {

@@ -10,7 +10,7 @@ import { detect } from "../po/detect.js";
 import type { EmailThread } from "../po/email.js";
 import { parseOptionsFor, readDocument, readDocumentAt } from "../po/parse.js";
 import { error, forModel, implement, json, refOf, storeDocumentVersion } from "./common.js";
-import { readDocumentRun } from "./read-document.js";
+import { hasReadableText, readDocumentRun } from "./read-document.js";
 import type { Tool } from "./types.js";
 
 /** The document lane (the Extract Lambda): parsers, PDF text, email threads, Claude reading scans. */
@@ -69,7 +69,8 @@ const extract = implement("document", "extract", async (_input, ctx) => {
       }
     }
     // A document the parser cannot read is the model's problem to report, not a crash.
-    return error(`cannot read the document: ${err.message} (read_document shows its raw text)`);
+    const hint = hasReadableText(bytes, kind) ? " (read_document shows its raw text)" : " (it holds no text to read)";
+    return error(`cannot read the document: ${err.message}${hint}`);
   }
 });
 

@@ -56,14 +56,27 @@ async function textOf(bytes: Uint8Array, kind: string | undefined): Promise<stri
     return `(binary ${kind}, ${bytes.byteLength} bytes: no text)`;
   }
   const text = decoder.decode(bytes);
-  // Control characters other than tab, newline and carriage return (or undecodable bytes) say it is not text.
+  return isText(text) ? text : `(binary data, ${bytes.byteLength} bytes: no text)`;
+}
+
+/**
+ * Whether bytes read as text: control characters other than tab, newline and carriage return (or
+ * undecodable bytes) in more than 1 in 20 characters say they do not.
+ */
+export function isText(text: string): boolean {
   let odd = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if ((c < 32 && c !== 9 && c !== 10 && c !== 13) || c === 0xfffd) odd++;
   }
-  const binary = odd > text.length / 20;
-  return binary ? `(binary data, ${bytes.byteLength} bytes: no text)` : text;
+  return odd <= text.length / 20;
+}
+
+/** Whether read_document has text to show for these bytes (so a failed parse can point the model to it). */
+export function hasReadableText(bytes: Uint8Array, kind: string | undefined): boolean {
+  if (kind === "pdf" || kind === "application/pdf") return true; // its text layer, when it has one
+  if (kind === "image" || kind?.startsWith("image/") || kind === "zip") return false;
+  return isText(decoder.decode(bytes.subarray(0, 64 * 1024)));
 }
 
 /**
