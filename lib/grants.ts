@@ -2,6 +2,7 @@ import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { Grant, type IGrantable } from "aws-cdk-lib/aws-iam";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
+import type { Prefix } from "../lambdas/shared/catalogue.js";
 
 /**
  * What the ledger code sends (lambdas/shared/ledger/ledger.ts): GetCommand, PutCommand, UpdateCommand
@@ -60,6 +61,11 @@ export function grantSecretArn(grantee: IGrantable, arn: string): Grant {
   });
 }
 
+/** The object ARN pattern of a catalogue prefix (`results` → `results/*`). */
+export function keyPattern(prefix: Prefix): string {
+  return `${prefix}/*`;
+}
+
 /** Key prefixes of the document bucket, in one place (the core writes these, lambdas/shared/agent/core.ts). */
 export const KEYS = {
   incoming: "incoming/*",
@@ -69,4 +75,4 @@ export const KEYS = {
   context: "context/*",
   /** Saved orders. */
   processed: "processed/*",
-} as const;
+} as const satisfies Record<Prefix, string>;

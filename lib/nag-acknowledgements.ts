@@ -37,6 +37,7 @@ export function nagAcknowledgements(stack: PoAgentStack): NagAcknowledgement[] {
   ];
   const table = logicalId(stack.ledger.table);
   const bucket = logicalId(stack.intake.bucket);
+  const machine = logicalId(stack.agentStateMachine.stateMachine);
   return [
     {
       id: "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
@@ -72,6 +73,11 @@ export function nagAcknowledgements(stack: PoAgentStack): NagAcknowledgement[] {
       id: `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/results/*]`,
       reason:
         "Tool results over 100 KiB are written by the tool that produced them under results/<runId>/<toolUseId>.json and read back by orchestrate; run ids are known only at run time.",
+    },
+    {
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${machine}.Name>:*]`,
+      reason:
+        "Finalize and RecordFailure read their own run's execution history to count its cost; execution names are chosen at run time, and the grant names this stack's state machine only.",
     },
     {
       id: `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/context/*]`,

@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Duration } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
@@ -6,30 +9,50 @@ import { LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-n
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
+import { buildSync } from "esbuild";
+import { type HandlerName, ROLES, type RoleId } from "../lambdas/shared/catalogue.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 
-/** The folders under `lambdas/` that hold a `handler.ts`; each becomes one Lambda. */
-export type HandlerName =
-  | "ingest"
-  | "orchestrate"
-  | "extract"
-  | "validate"
-  | "transform"
-  | "save"
-  | "mcp-tool"
-  | "request-approval"
-  | "approval-timeout"
-  | "approval-callback"
-  | "finalize"
-  | "record-failure"
-  | "approval-backlog"
-  | "mcp-server";
+export type { HandlerName } from "../lambdas/shared/catalogue.js";
 
 /** File name of the customer config inside every bundle; handlers read it via `CUSTOMER_CONFIG_FILE`. */
 export const CUSTOMER_CONFIG_FILE = "customer.json";
 
-/** The Cedar policy engine's WebAssembly, copied next to each handler whose bundle loads it. */
-const CEDAR_WASM = repoPath("node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm");
+/**
+ * Dependencies too large for every cold start: left out of `index.mjs` (external) and shipped beside
+ * it under `node_modules/`, only into bundles whose code names them; the code loads them on first use
+ * (`lazyModule`, lambdas/shared/lazy.ts, or unpdf's own dynamic import of PDF.js). `copy` takes files
+ * as they are from the repository's node_modules; `bundle` makes one CommonJS file of a module that
+ * spans many. The bundle size limit (1.5 MB) is on `index.mjs`; these files are extra, in the asset.
+ */
+export const LAZY_DEPENDENCIES: readonly LazyDependency[] = [
+  // PDF.js (1.6 MB): unpdf imports it on the first PDF; extract and ingest read PDFs.
+  { specifier: "unpdf/pdfjs", copy: ["unpdf/package.json", "unpdf/dist/pdfjs.mjs"] },
+  // The Cedar engine and its 4.1 MB wasm, compiled on the first policy evaluation.
+  {
+    specifier: "@cedar-policy/cedar-wasm/nodejs",
+    copy: [
+      "@cedar-policy/cedar-wasm/package.json",
+      "@cedar-policy/cedar-wasm/nodejs/package.json",
+      "@cedar-policy/cedar-wasm/nodejs/cedar_wasm.js",
+      "@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm",
+    ],
+  },
+  // cl100k_base ranks (1 MB): counted only when compressing a thread or estimating unreported usage.
+  {
+    specifier: "gpt-tokenizer/encoding/cl100k_base",
+    bundle: { entry: "gpt-tokenizer/cjs/encoding/cl100k_base.js", to: "gpt-tokenizer/encoding/cl100k_base.js" },
+  },
+];
+
+export interface LazyDependency {
+  /** What the code imports or requires; external to esbuild, and the test of whether a bundle needs it. */
+  readonly specifier: string;
+  /** Paths under node_modules/ copied as they are. */
+  readonly copy?: readonly string[];
+  /** One entry under node_modules/ bundled (CommonJS, minified) to one file at `to`. */
+  readonly bundle?: { readonly entry: string; readonly to: string };
+}
 
 /** Repository root: the esbuild project root and the base of every path the app reads. */
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -40,8 +63,11 @@ export function repoPath(relative: string): string {
 }
 
 export interface PoAgentFunctionProps {
-  /** Folder under `lambdas/` whose `handler.ts` exports `handler`. */
-  readonly handlerName: HandlerName;
+  /**
+   * Folder under `lambdas/` whose `handler.ts` exports `handler`; must be the catalogue's for the id.
+   * @default - the catalogue's handler of the construct id (lambdas/shared/catalogue.ts ROLES)
+   */
+  readonly handlerName?: HandlerName;
   /** Validated customer config; copied into the bundle as `customer.json`, never into env vars. */
   readonly customer: CustomerConfig;
   readonly ledgerTable: ITable;
@@ -73,10 +99,15 @@ export class PoAgentFunction extends NodejsFunction {
   /** The `lambdas/` folder this function runs. */
   readonly handlerName: HandlerName;
 
-  constructor(scope: Construct, id: string, props: PoAgentFunctionProps) {
+  /** Its role in the catalogue (the construct id). Not `role`: that is the function's IAM role. */
+  readonly catalogueRole: RoleId;
+
+  /** `id` is the function's role in the catalogue, which names its handler folder. */
+  constructor(scope: Construct, id: RoleId, props: PoAgentFunctionProps) {
+    const handlerName = handlerOf(id, props.handlerName);
     const customerJson = JSON.stringify(props.customer);
     super(scope, id, {
-      entry: repoPath(`lambdas/${props.handlerName}/handler.ts`),
+      entry: repoPath(`lambdas/${handlerName}/handler.ts`),
       handler: "handler",
       projectRoot: REPO_ROOT,
       depsLockFilePath: repoPath("package-lock.json"),
@@ -113,19 +144,90 @@ export class PoAgentFunction extends NodejsFunction {
         // No source maps: a 3.4 MB map per bundle, and --enable-source-maps makes every stack trace
         // expensive; keepNames keeps function and class names readable in traces and error types.
         sourceMap: false,
+        // The runtime provides the AWS SDK; the lazy dependencies are shipped beside the bundle.
+        externalModules: ["@aws-sdk/*", ...LAZY_DEPENDENCIES.map((d) => d.specifier)],
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
           afterBundling: (_inputDir: string, outputDir: string) => [
             `printf '%s' ${shellQuote(customerJson)} > ${shellQuote(`${outputDir}/${CUSTOMER_CONFIG_FILE}`)}`,
-            // Only into bundles that load the Cedar engine (approval-backlog, for one, never evaluates policy).
-            `if grep -q cedar_wasm_bg.wasm ${shellQuote(`${outputDir}/index.mjs`)}; then cp ${shellQuote(CEDAR_WASM)} ${shellQuote(`${outputDir}/cedar_wasm_bg.wasm`)}; fi`,
+            ...LAZY_DEPENDENCIES.map((d) => shipCommand(d, outputDir)),
           ],
         },
       },
     });
-    this.handlerName = props.handlerName;
+    this.handlerName = handlerName;
+    this.catalogueRole = id;
   }
+}
+
+function handlerOf(role: RoleId, given: HandlerName | undefined): HandlerName {
+  const entry = ROLES[role];
+  if (entry === undefined)
+    throw new Error(`unknown function role "${String(role)}": add it to lambdas/shared/catalogue.ts`);
+  if (given !== undefined && given !== entry.handler) {
+    throw new Error(`function ${role} runs lambdas/${entry.handler} in the catalogue, not lambdas/${given}`);
+  }
+  return entry.handler;
+}
+
+/**
+ * Every catalogue role's function under `scope`, by role; throws when one is missing (unless listed in
+ * `except`: created later) or doubled, so the state machine and the alarms cannot forget a Lambda.
+ */
+export function functionsByRole(
+  scope: Construct,
+  opts: { readonly except?: readonly RoleId[] } = {},
+): Partial<Record<RoleId, PoAgentFunction>> {
+  const found = scope.node.findAll().filter((c): c is PoAgentFunction => c instanceof PoAgentFunction);
+  const byRole: Partial<Record<RoleId, PoAgentFunction>> = {};
+  for (const fn of found) {
+    const role = fn.catalogueRole;
+    const seen = byRole[role];
+    if (seen) throw new Error(`two functions for role ${role}: ${seen.node.path}, ${fn.node.path}`);
+    byRole[role] = fn;
+  }
+  const missing = (Object.keys(ROLES) as RoleId[]).filter(
+    (r) => byRole[r] === undefined && !(opts.except ?? []).includes(r),
+  );
+  if (missing.length > 0) throw new Error(`no function for catalogue role(s) ${missing.join(", ")}`);
+  return byRole;
+}
+
+/** Copies one lazy dependency into `outputDir/node_modules` when the bundle's code names it. */
+function shipCommand(dep: LazyDependency, outputDir: string): string {
+  const index = shellQuote(`${outputDir}/index.mjs`);
+  const files = [
+    ...(dep.copy ?? []).map((path) => ({ from: repoPath(`node_modules/${path}`), to: path })),
+    ...(dep.bundle ? [{ from: bundledDependency(dep.bundle), to: dep.bundle.to }] : []),
+  ];
+  const copies = files.map(({ from, to }) => {
+    const target = `${outputDir}/node_modules/${to}`;
+    return `mkdir -p ${shellQuote(dirname(target))} && cp ${shellQuote(from)} ${shellQuote(target)}`;
+  });
+  return `if grep -qF ${shellQuote(dep.specifier)} ${index}; then ${copies.join(" && ")}; fi`;
+}
+
+const bundled = new Map<string, string>();
+
+/** A dependency bundled once per synthesis into a temporary file (esbuild, as the handlers are). */
+function bundledDependency(spec: { entry: string; to: string }): string {
+  const hit = bundled.get(spec.entry);
+  if (hit) return hit;
+  const outfile = join(mkdtempSync(join(tmpdir(), "po-agent-lazy-")), basename(spec.to));
+  buildSync({
+    entryPoints: [repoPath(`node_modules/${spec.entry}`)],
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node22",
+    minify: true,
+    legalComments: "none",
+    outfile,
+    logLevel: "warning",
+  });
+  bundled.set(spec.entry, outfile);
+  return outfile;
 }
 
 /** POSIX single-quoting: the config is written verbatim whatever characters it holds. */

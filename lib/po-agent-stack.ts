@@ -12,6 +12,7 @@ import { Ledger } from "./ledger.js";
 import { type McpAuth, McpEndpoint } from "./mcp-endpoint.js";
 import { acknowledgeNagFindings } from "./nag-acknowledgements.js";
 import { Observability } from "./observability.js";
+import { functionsByRole } from "./po-agent-function.js";
 import { ToolFunctions } from "./tool-functions.js";
 
 export interface PoAgentStackProps extends StackProps {
@@ -87,20 +88,9 @@ export class PoAgentStack extends Stack {
     });
 
     const agent = this.agentFunctions;
-    const tools = this.toolFunctions;
     const approvals = this.approvalGate;
     this.agentStateMachine = new AgentStateMachine(this, "AgentStateMachine", {
-      ingestFunction: agent.ingest,
-      orchestrateFunction: agent.orchestrate,
-      extractFunction: tools.extract,
-      validateFunction: tools.validate,
-      transformFunction: tools.transform,
-      saveFunction: tools.save,
-      mcpToolFunction: tools.mcpTool,
-      requestApprovalFunction: approvals.requestApproval,
-      approvalTimeoutFunction: approvals.approvalTimeout,
-      finalizeFunction: agent.finalize,
-      recordFailureFunction: agent.recordFailure,
+      functions: functionsByRole(this, { except: ["Server"] }),
       logRetention,
     });
     const stateMachine = this.agentStateMachine.stateMachine;
@@ -110,22 +100,7 @@ export class PoAgentStack extends Stack {
 
     this.observability = new Observability(this, "Observability", {
       stateMachine,
-      functions: [
-        agent.ingest,
-        agent.orchestrate,
-        tools.extract,
-        tools.validate,
-        tools.transform,
-        tools.save,
-        tools.mcpTool,
-        approvals.requestApproval,
-        approvals.approvalTimeout,
-        approvals.approvalCallback,
-        agent.finalize,
-        agent.recordFailure,
-        agent.approvalBacklog,
-        this.mcpEndpoint.function,
-      ],
+      functions: Object.values(functionsByRole(this)),
       // The state machine's functions fail runs (alarmed as ExecutionsFailed); these run outside any execution.
       alarmedFunctions: [approvals.approvalCallback, agent.approvalBacklog, this.mcpEndpoint.function],
       dashboard: props.dashboard,

@@ -1,13 +1,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { RetryRefusedError } from "../lambdas/shared/agent/core.js";
 import { loadCustomers } from "../lambdas/shared/config/load.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { ApprovalError, ConfigError } from "../lambdas/shared/errors.js";
-import type { AuditRecord, RunRecord } from "../lambdas/shared/ledger/records.js";
+import type { RunRecord } from "../lambdas/shared/ledger/records.js";
 import { auditCommand } from "./audit-command.js";
-import { KEY_HEADER } from "./control.js";
+import { type ControlBackend, ControlRefusedError, HttpBackend, InProcessBackend } from "./backend.js";
 import { extractCommand } from "./extract-command.js";
 import { StoreCorruptError } from "./integrity.js";
 import { serveMcpStdio } from "./mcp-server.js";
@@ -103,35 +102,52 @@ const defaultIo: Io = {
   err: (line) => process.stderr.write(`${terminalSafe(line)}\n`),
 };
 
-/** A running po-agent process that owns the data dir and serves its API. */
-interface Remote {
-  url: string;
-  key: string;
-}
-
 /**
  * The live owner of this data dir, if any: CLI commands talk to it instead of opening the store.
  * An owner that does not answer is named in one line (its pid), never raced for the store.
  */
-async function attached(dataDir: string): Promise<Remote | undefined> {
+async function attached(dataDir: string, customers: () => string[]): Promise<HttpBackend | undefined> {
   const owner = readOwner(dataDir);
   if (!owner) return undefined;
   const busy = `${dataDir} is in use by po-agent ${owner.command} (pid ${owner.pid})`;
   if (!owner.httpUrl || !owner.key) throw new UsageError(`${busy}, which is still starting; try again in a moment`);
-  const remote = { url: owner.httpUrl, key: owner.key };
-  try {
-    const res = await remoteFetch(remote, "/api/runs", { signal: AbortSignal.timeout(5000) });
-    if (res.ok) return remote;
-  } catch {
-    // Not answering: said below.
-  }
+  const remote = new HttpBackend(owner.httpUrl, owner.key, customers());
+  if (await remote.answers()) return remote;
   throw new UsageError(`${busy}, which does not answer at ${owner.httpUrl}; stop it or use another --data-dir`);
 }
 
-function remoteFetch(remote: Remote, path: string, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  headers.set(KEY_HEADER, remote.key);
-  return fetch(`${remote.url}${path}`, { ...init, headers });
+/**
+ * Runs `fn` against the data dir's backend: the owner's control API when a po-agent process owns
+ * it, else a stack this command opens (and closes) itself. Commands are written once against it.
+ */
+async function withBackend<T>(
+  globals: Globals,
+  fn: (backend: ControlBackend) => Promise<T>,
+  onEvent?: (e: RunEvent) => void,
+): Promise<T> {
+  const remote = await attached(globals.dataDir, () => {
+    try {
+      return loadConfigs(globals.customersDir).map((c) => c.name);
+    } catch {
+      return [];
+    }
+  });
+  if (remote) return fn(remote);
+  const stack = await LocalStack.start({
+    dataDir: globals.dataDir,
+    customers: loadConfigs(globals.customersDir),
+    command: "cli",
+    onEvent: (e) => {
+      if (e.type === "warning" && !onEvent) globals.warn?.(`po-agent: warning: ${e.message}`);
+      onEvent?.(e);
+    },
+  });
+  const backend = new InProcessBackend(stack, true);
+  try {
+    return await fn(backend);
+  } finally {
+    await backend.close();
+  }
 }
 
 function loadConfigs(dir: string): CustomerConfig[] {
@@ -280,29 +296,6 @@ function printRunsTable(runs: RunRecord[], io: Io): void {
   }
 }
 
-async function withStack<T>(
-  globals: Globals,
-  fn: (stack: LocalStack) => Promise<T>,
-  onEvent?: (e: RunEvent) => void,
-  command = "cli",
-): Promise<T> {
-  const customers = loadConfigs(globals.customersDir);
-  const stack = await LocalStack.start({
-    dataDir: globals.dataDir,
-    customers,
-    command,
-    onEvent: (e) => {
-      if (e.type === "warning" && !onEvent) globals.warn?.(`po-agent: warning: ${e.message}`);
-      onEvent?.(e);
-    },
-  });
-  try {
-    return await fn(stack);
-  } finally {
-    await stack.close();
-  }
-}
-
 async function cmdRun(args: string[], io: Io, globals: Globals): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -315,43 +308,22 @@ async function cmdRun(args: string[], io: Io, globals: Globals): Promise<number>
   if (!values.customer) throw new UsageError("po-agent run needs --customer <name>");
   if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`file not found: ${file}`);
   const customers = loadConfigs(globals.customersDir);
-  if (!customers.some((c) => c.name === values.customer)) {
-    throw new UsageError(`unknown customer "${values.customer}"; known: ${customers.map((c) => c.name).join(", ")}`);
+  const customer = values.customer;
+  if (!customers.some((c) => c.name === customer)) {
+    throw new UsageError(`unknown customer "${customer}"; known: ${customers.map((c) => c.name).join(", ")}`);
   }
   const body = readFileSync(file);
   const log = values.json ? { out: (l: string) => io.err(l), err: io.err } : io;
-  const remote = await attached(globals.dataDir);
-  let run: RunRecord | undefined;
-  if (remote) {
-    const submitted = await postJson<{ runId: string }>(remote, "/api/submit", {
-      customer: values.customer,
-      fileName: basename(file),
-      contentBase64: body.toString("base64"),
-    });
-    log.out(`submitted to the running local stack at ${remote.url}: run ${submitted.runId}`);
-    for (;;) {
-      const res = await remoteFetch(remote, `/api/runs/${encodeURIComponent(submitted.runId)}`);
-      if (res.ok) {
-        const state = (await res.json()) as { run: RunRecord; settled: boolean };
-        if (state.settled) {
-          run = state.run;
-          break;
-        }
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  } else {
-    const customer = values.customer;
-    run = await withStack(
-      globals,
-      async (stack) => {
-        log.out(stack.models.get(customer)?.note ?? "");
-        const runId = await stack.submit(customer, file, body);
-        return stack.waitSettled(runId);
-      },
-      progressPrinter(log, new Map()),
-    );
-  }
+  const run = await withBackend(
+    globals,
+    async (backend) => {
+      const note = backend.describe(customer);
+      if (note) log.out(note);
+      const runId = await backend.submit(customer, basename(file), body);
+      return backend.waitSettled(runId);
+    },
+    progressPrinter(log, new Map()),
+  );
   if (!run) throw new Error("the run left no record in the ledger");
   const summary = summarize(run);
   if (values.json) io.out(JSON.stringify(summary));
@@ -376,28 +348,19 @@ async function cmdDecide(decision: "approved" | "rejected", args: string[], io: 
   if (!approvalId) throw new UsageError(`po-agent ${verb} needs an approval id (see po-agent runs or the console)`);
   if (decision === "rejected" && !values.reason) throw new UsageError("po-agent reject needs --reason TEXT");
   const comment = values.reason ?? values.comment;
-  const by = `cli:${process.env.USER ?? "operator"}`;
-  const remote = await attached(globals.dataDir);
-  if (remote) {
-    const res = await postJson<{ decided: boolean; status: string; runId: string }>(
-      remote,
-      `/api/approvals/${encodeURIComponent(approvalId)}/decide`,
-      { decision, by, comment },
-    );
-    if (!res.decided) throw new UsageError(`approval ${approvalId} was already ${res.status}`);
-    io.out(`${approvalId} ${decision}; run ${res.runId} continues in the running local stack`);
-    return 0;
-  }
-  const run = await withStack(
+  const run = await withBackend(
     globals,
-    async (stack) => {
-      const approval = await stack.ledger.getApproval(approvalId);
-      if (!approval) throw new UsageError(`no approval with id ${approvalId}`);
-      const { decided, approval: after } = await stack.decideByOperator(approvalId, decision, by, comment);
-      if (!decided) throw new UsageError(`approval ${approvalId} was already ${after.status.replace("_", " ")}`);
-      io.out(`${approvalId} ${decision}; resuming run ${after.runId}`);
-      await stack.resumeRuns((r) => r.runId === after.runId);
-      return stack.waitSettled(after.runId);
+    async (backend) => {
+      const result = await backend.decide(approvalId, {
+        decision,
+        by: process.env.USER ?? "operator",
+        channel: "cli",
+        ...(comment !== undefined ? { comment } : {}),
+      });
+      if (!result.decided)
+        throw new UsageError(`approval ${approvalId} was already ${result.status.replace("_", " ")}`);
+      io.out(`${approvalId} ${decision}; run ${result.runId} continues`);
+      return backend.waitSettled(result.runId);
     },
     progressPrinter(io, new Map()),
   );
@@ -411,27 +374,14 @@ async function cmdRetry(args: string[], io: Io, globals: Globals): Promise<numbe
   const runId = positionals[0];
   if (!runId) throw new UsageError("po-agent retry needs a run id (see po-agent runs)");
   const operator = process.env.USER ?? "operator";
-  const remote = await attached(globals.dataDir);
-  if (remote) {
-    const res = await postJson<{ executionName?: string; error?: string }>(
-      remote,
-      `/api/runs/${encodeURIComponent(runId)}/retry`,
-      { operator },
-    ).catch((err: Error): { executionName?: string; error?: string } => ({ error: err.message }));
-    if (res.error) throw new UsageError(res.error);
-    io.out(`run ${runId} retried as ${res.executionName}; it continues in the running local stack`);
-    return 0;
-  }
-  const run = await withStack(
+  const run = await withBackend(
     globals,
-    async (stack) => {
-      const retried = await stack.retryRun(runId, operator).catch((err: unknown) => {
-        throw err instanceof RetryRefusedError ? new UsageError(err.message) : err;
-      });
+    async (backend) => {
+      const retried = await backend.retry(runId, operator);
       io.out(
         `run ${runId} retried as ${retried.executionName} (${retried.turnsReused} model turns and ${retried.toolResultsReused} tool results reused)`,
       );
-      return stack.waitSettled(runId);
+      return backend.waitSettled(runId);
     },
     progressPrinter(io, new Map()),
   );
@@ -441,64 +391,21 @@ async function cmdRetry(args: string[], io: Io, globals: Globals): Promise<numbe
 
 async function cmdRuns(args: string[], io: Io, globals: Globals): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: "boolean" } }, strict: true });
-  const remote = await attached(globals.dataDir);
-  const runs = remote
-    ? ((await (await remoteFetch(remote, "/api/runs")).json()) as RunRecord[])
-    : await withStack(globals, (stack) => stack.ledger.listRuns());
+  const runs = await withBackend(globals, (backend) => backend.listRuns());
   if (values.json) io.out(JSON.stringify(runs.map(summarize)));
   else if (runs.length === 0) io.out("no runs yet: try `npm start` or `npx po-agent run <file> --customer <name>`");
   else printRunsTable(runs, io);
   return 0;
 }
 
-async function cmdTrace(args: string[], io: Io, globals: Globals): Promise<number> {
-  const remote = await attached(globals.dataDir);
-  const wanted = args.find((a) => !a.startsWith("--"));
-  if (remote && wanted && !args.includes("--json")) {
-    const res = await remoteFetch(remote, `/runs/${encodeURIComponent(wanted)}/trace.txt`);
-    if (res.ok) {
-      io.out((await res.text()).trimEnd());
-      return 0;
-    }
-  }
-  return withStack(globals, (stack) =>
+function cmdTrace(args: string[], io: Io, globals: Globals): Promise<number> {
+  return withBackend(globals, (backend) =>
     traceCommand(args, io, {
       dataDir: globals.dataDir,
-      listRunIds: async () => (await stack.ledger.listRuns()).map((r) => r.runId),
-      loadRun: async (runId) => {
-        const run = await stack.ledger.getRun(runId);
-        if (!run) return undefined;
-        const turns = await stack.ledger.getTurns(runId);
-        const approvalIds = turns.flatMap((t) =>
-          t.dispositions.flatMap((d) => (d.kind === "approval" ? [d.approvalId] : [])),
-        );
-        const approvals = (await Promise.all(approvalIds.map((id) => stack.ledger.getApproval(id)))).filter(
-          (a): a is NonNullable<typeof a> => a !== undefined,
-        );
-        return { run, turns, toolCalls: await stack.ledger.getToolCalls(runId), approvals };
-      },
+      listRunIds: async () => (await backend.listRuns()).map((r) => r.runId),
+      loadRun: (runId) => backend.runBundle(runId),
     }),
   );
-}
-
-async function postJson<T>(remote: Remote, path: string, body: unknown): Promise<T> {
-  const res = await remoteFetch(remote, path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) {
-    const why = (() => {
-      try {
-        return (JSON.parse(text) as { error?: string }).error ?? text;
-      } catch {
-        return text;
-      }
-    })();
-    throw new UsageError(`the running local stack refused ${path}: ${why.slice(0, 300)}`);
-  }
-  return JSON.parse(text) as T;
 }
 
 /** `--port N`: an integer 0–65535 (0 = any free port). */
@@ -558,19 +465,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await cmdRuns(args, io, globals);
       case "trace":
         return await cmdTrace(args, io, globals);
-      case "audit": {
-        const remote = await attached(globals.dataDir);
-        return await auditCommand(args, io, (fn) =>
-          remote
-            ? fn({
-                getAudit: async (id) =>
-                  (await (
-                    await remoteFetch(remote, `/api/runs/${encodeURIComponent(id)}/audit`)
-                  ).json()) as AuditRecord[],
-              })
-            : withStack(globals, (stack) => fn(stack.ledger)),
-        );
-      }
+      case "audit":
+        return await auditCommand(args, io, (fn) => withBackend(globals, fn));
       case "extract":
         return await extractCommand(args, io, globals.customersDir);
       case "mcp": {
@@ -600,7 +496,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       err instanceof DataDirBusyError ||
       err instanceof IntakeError ||
       err instanceof ApprovalError ||
-      err instanceof StoreCorruptError
+      err instanceof StoreCorruptError ||
+      err instanceof ControlRefusedError
     ) {
       io.err(`po-agent: ${err.message}`);
       return 1;

@@ -26,6 +26,13 @@ type RetryIntervalOverrides = NonNullable<Overrides["retryIntervalOverrides"]>;
 /** One event of an execution's history, as the engine reports it (states entered/exited/failed/retried/caught...). */
 export type EventLog = ReturnType<StateMachine["run"]>["eventLogs"] extends AsyncGenerator<infer E> ? E : never;
 
+/** One attempt of a Lambda Task; `attempt` ties its phases together (parallel Map iterations interleave). */
+export type TaskAttempt = { attempt: number; stateName: string } & (
+  | { phase: "scheduled"; resource: string; functionName: string }
+  | { phase: "succeeded" | "submitted"; output: unknown }
+  | { phase: "failed"; error: string; cause: string }
+);
+
 export type ExecutionStatus = "RUNNING" | "SUCCEEDED" | "FAILED" | "ABORTED" | "TIMED_OUT";
 
 export interface ExecutionResult {
@@ -70,6 +77,11 @@ export interface LocalEngineOptions {
   routes: Record<string, LambdaRoute>;
   /** Receives every history event; a throwing listener is ignored. */
   onEvent?: (executionArn: string, event: EventLog) => void;
+  /**
+   * Receives each Lambda attempt of a Task (scheduled, then its raw result or error), as AWS's history
+   * records TaskScheduled/TaskSucceeded/TaskFailed (local/execution-history.ts); a throwing listener is ignored.
+   */
+  onTask?: (executionArn: string, task: TaskAttempt) => void;
   /**
    * Milliseconds to wait before each retry instead of the definition's backoff: one number for every state, or
    * the engine's per-state-name map. Tests use 0 to keep retries instant.
@@ -251,6 +263,8 @@ export class LocalEngine {
   private readonly retryIntervalOverrides: RetryIntervalOverrides | undefined;
   private readonly stateMachineArn: string;
   private readonly onEvent: LocalEngineOptions["onEvent"];
+  private readonly onTask: LocalEngineOptions["onTask"];
+  private attempts = 0;
   private readonly waiters = new Map<string, TaskWaiter>();
   private readonly expiredTokens = new Set<string>();
   private readonly executions = new Map<string, ExecutionRecord>();
@@ -293,6 +307,7 @@ export class LocalEngine {
         : opts.retryIntervalOverrides;
     this.stateMachineArn = opts.stateMachineArn ?? DEFAULT_STATE_MACHINE_ARN;
     this.onEvent = opts.onEvent;
+    this.onTask = opts.onTask;
   }
 
   /** Starts an execution; like AWS, a name (execution ARN) already used on this engine is refused. */
@@ -464,11 +479,39 @@ export class LocalEngine {
     }
     const route = this.requireRoute(input.FunctionName);
     const payload = toJson(input.Payload ?? {});
+    const attempt = ++this.attempts;
+    const tell = (task: TaskAttempt) => {
+      try {
+        this.onTask?.(executionArn, task);
+      } catch {
+        // An observer's bug must not break the run.
+      }
+    };
+    tell({ attempt, stateName, phase: "scheduled", resource: shape.resource, functionName: input.FunctionName });
+    const told = async (invoked: Promise<JsonValue>, phase: "succeeded" | "submitted") => {
+      try {
+        const out = await invoked;
+        tell({ attempt, stateName, phase, output: out });
+        return out;
+      } catch (error) {
+        tell({ attempt, stateName, phase: "failed", error: (error as Error).name, cause: (error as Error).message });
+        throw error;
+      }
+    };
     if (shape.kind === "invoke") {
-      return { Payload: await this.invoke(route, payload), StatusCode: 200, ExecutedVersion: "$LATEST" };
+      const out = await told(this.invoke(route, payload), "succeeded");
+      return { Payload: out, StatusCode: 200, ExecutedVersion: "$LATEST" };
     }
     const seconds = shape.timeoutSeconds ?? secondsAt(input, shape.timeoutSecondsPath);
-    return this.waitForTaskToken(executionArn, stateName, { ...shape, timeoutSeconds: seconds }, route, payload);
+    const submitted = (invoked: Promise<JsonValue>) => told(invoked, "submitted");
+    return this.waitForTaskToken(
+      executionArn,
+      stateName,
+      { ...shape, timeoutSeconds: seconds },
+      route,
+      payload,
+      submitted,
+    );
   }
 
   private async waitForTaskToken(
@@ -477,6 +520,7 @@ export class LocalEngine {
     shape: TaskShape,
     route: LambdaRoute,
     payload: JsonValue,
+    submitted: (invoked: Promise<JsonValue>) => Promise<JsonValue> = (invoked) => invoked,
   ): Promise<JsonValue> {
     const record = this.executions.get(executionArn);
     if (record?.description.status !== "RUNNING") throw new ExecutionStoppedError();
@@ -498,7 +542,7 @@ export class LocalEngine {
     });
     settled.catch(() => {});
     try {
-      await this.invoke(route, tokenPayload);
+      await submitted(this.invoke(route, tokenPayload));
     } catch (error) {
       this.dropWaiter(taskToken);
       throw error;

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { HistoryEvent } from "@aws-sdk/client-sfn";
 import type { LocalEngine } from "./engine.js";
 
 const JSON_1_0 = "application/x-amz-json-1.0";
@@ -20,6 +21,7 @@ const CLIENT_ERRORS = new Set([
   "ExecutionAlreadyExists",
   "InvalidName",
   "StateMachineDoesNotExist",
+  "ExecutionDoesNotExist",
   "SerializationException",
   "UnknownOperationException",
 ]);
@@ -39,6 +41,8 @@ class ApiError extends Error {
 export interface SfnApiHooks {
   stateMachineArn?: string;
   startExecution?(name: string, input: unknown): { executionArn: string };
+  /** GetExecutionHistory's events (local/execution-history.ts); unset: the operation is unsupported. */
+  executionHistory?(executionArn: string): readonly HistoryEvent[];
 }
 
 type Operation = (engine: LocalEngine, body: Record<string, unknown>, hooks: SfnApiHooks) => Record<string, unknown>;
@@ -72,6 +76,18 @@ const OPERATIONS: Record<string, Operation> = {
       ? hooks.startExecution(name, input)
       : engine.startExecution({ name, input: input ?? {} });
     return { executionArn: started.executionArn, startDate: Date.now() / 1000 };
+  },
+  GetExecutionHistory(engine, body, hooks) {
+    const arn = requireString(body, "executionArn", 2048);
+    if (!hooks.executionHistory)
+      throw new ApiError("UnknownOperationException", "unsupported operation: GetExecutionHistory");
+    if (!engine.describeExecution(arn))
+      throw new ApiError("ExecutionDoesNotExist", `Execution Does Not Exist: '${arn}'`);
+    const all = hooks.executionHistory(arn);
+    const max = typeof body.maxResults === "number" && body.maxResults > 0 ? Math.min(body.maxResults, 1000) : 100;
+    const from = Number(optionalString(body, "nextToken", 1024) ?? 0) || 0;
+    const page = all.slice(from, from + max).map((e) => ({ ...e, timestamp: (e.timestamp?.getTime() ?? 0) / 1000 }));
+    return { events: page, ...(from + max < all.length ? { nextToken: String(from + max) } : {}) };
   },
   SendTaskHeartbeat(engine, body) {
     engine.sendTaskHeartbeat(requireString(body, "taskToken", 1024));

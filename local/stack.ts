@@ -7,7 +7,10 @@ import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, DynamoDBC
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SFNClient } from "@aws-sdk/client-sfn";
+import { getRequestListener } from "@hono/node-server";
+import { Hono } from "hono";
 import { z } from "zod";
+import { APPROVAL_LINK_PATH, approvalRoutes } from "../lambdas/approval-callback/routes.js";
 import {
   ApprovalClockInput,
   type ApprovalDeps,
@@ -16,7 +19,6 @@ import {
   approverIndexOf,
   decide,
   decisionValueOf,
-  handleApprovalRequest,
   RequestApprovalInput,
   requestApproval,
 } from "../lambdas/shared/agent/approvals.js";
@@ -24,7 +26,6 @@ import {
   type AgentDeps,
   finalize,
   orchestrate,
-  RetryRefusedError,
   recordFailure,
   retryRun,
   runIdFor,
@@ -33,11 +34,12 @@ import {
 import { ingestDocument, sfnChildStarter } from "../lambdas/shared/agent/fanout.js";
 import { verifyApprovalLink } from "../lambdas/shared/approval/links.js";
 import { DocumentStore } from "../lambdas/shared/aws/documents.js";
+import { historyUsage } from "../lambdas/shared/aws/execution-history.js";
+import { ROLE_OF_PLACEHOLDER } from "../lambdas/shared/catalogue.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { ApprovalError, ConfigError } from "../lambdas/shared/errors.js";
 import { Ledger, sha256 } from "../lambdas/shared/ledger/ledger.js";
 import type { RunRecord } from "../lambdas/shared/ledger/records.js";
-import { decodeBase64 } from "../lambdas/shared/mcp/base64.js";
 import { type McpToolset, openToolsets } from "../lambdas/shared/mcp/client.js";
 import { ReferenceModelClient } from "../lambdas/shared/model/reference.js";
 import type { RetryPolicy } from "../lambdas/shared/model/retry.js";
@@ -46,6 +48,10 @@ import type { ModelClient, ModelRequest, ModelResponse } from "../lambdas/shared
 import { type ParseOptions, readDocument } from "../lambdas/shared/po/parse.js";
 import { pdfTextLines } from "../lambdas/shared/po/pdf.js";
 import { Step, ToolCallRef } from "../lambdas/shared/steps.js";
+import { ALL_TOOLS } from "../lambdas/shared/tools/all.js";
+import { meterDynamoDb, meterS3, withUsage } from "../lambdas/shared/usage-meter.js";
+import { controlRoutes } from "./api-routes.js";
+import { InProcessBackend, IntakeError } from "./backend.js";
 import { handleConsoleRequest } from "./console/index.js";
 import {
   checkRequest,
@@ -56,7 +62,7 @@ import {
   SECURITY_HEADERS,
 } from "./control.js";
 import { type EventLog, type LambdaRoute, LocalEngine, substitute } from "./engine.js";
-import type { FaultInjector } from "./faults.js";
+import { ExecutionHistories } from "./execution-history.js";
 import { acquireOwner, type OwnerLock } from "./owner.js";
 import { ParsePool } from "./parse-pool.js";
 import { closeServer, LOOPBACK, listen } from "./ports.js";
@@ -71,20 +77,8 @@ const STATE_MACHINE_ARN = `arn:aws:states:${REGION}:000000000000:stateMachine:Po
 const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 const SENDER = "po-agent@local.test";
 
-/** The Lambda roles of the state machine, as placeholders in the ASL file. */
-export const FUNCTION_ROLES = {
-  IngestFunctionArn: "Ingest",
-  OrchestrateFunctionArn: "Orchestrate",
-  ExtractFunctionArn: "Extract",
-  ValidateFunctionArn: "Validate",
-  TransformFunctionArn: "Transform",
-  SaveFunctionArn: "Save",
-  RequestApprovalFunctionArn: "RequestApproval",
-  ApprovalTimeoutFunctionArn: "ApprovalTimeout",
-  FinalizeFunctionArn: "Finalize",
-  RecordFailureFunctionArn: "RecordFailure",
-  McpToolFunctionArn: "McpTool",
-} as const;
+/** The Lambda roles of the state machine, by their placeholder in the ASL file (from the catalogue). */
+export const FUNCTION_ROLES = ROLE_OF_PLACEHOLDER;
 
 /** Where stdio MCP servers of the customer configs start (their paths are relative to the repository). */
 const REPO_DIR = fileURLToPath(new URL("../", import.meta.url));
@@ -109,6 +103,21 @@ export type RunEvent =
   /** Something under the data dir the user should know about (one line, names the file). */
   | { type: "warning"; message: string };
 
+/**
+ * Where a test or benchmark may inject faults into the runtime's clients (test/support/faults.ts
+ * implements them with seeded draws). The runtime carries these hooks, not the machinery behind them.
+ */
+export interface RuntimeFaults {
+  /** Wraps the document reads (a missing object, decided per key). */
+  hideDocuments(s3: S3Client): void;
+  /** Wraps the ledger's client (throttling inside the SDK's retries). */
+  throttleDynamo(dynamodb: DynamoDBClient): void;
+  /** Decides the core's crash points (a SIGKILL of this process). */
+  installCrashes(): void;
+  /** Wraps a customer's model client; `onPaid` sees every answer actually received. */
+  wrapModel(inner: ModelClient, onPaid?: (request: ModelRequest, response: ModelResponse) => void): ModelClient;
+}
+
 export interface LocalStackOptions {
   /** State kept across restarts (DynamoDB, S3, signing key). */
   dataDir: string;
@@ -122,8 +131,8 @@ export interface LocalStackOptions {
   retryIntervalMs?: number;
   /** Model retry policy (tests and benchmarks shorten the waits). @default - DEFAULTS.modelRetry */
   modelRetry?: RetryPolicy;
-  /** Seeded fault injection (durability tests and benchmark only). @default - no faults */
-  faults?: FaultInjector;
+  /** Fault hooks (durability tests and benchmark: test/support/faults.ts). @default - no faults */
+  faults?: RuntimeFaults;
   /** Called for every model answer actually received (paid), before anything is stored. */
   onModelAnswer?: (customer: string, request: ModelRequest, response: ModelResponse) => void;
   /** What this process runs, recorded in the data dir's owner file (`start`, `mcp`, …). @default "stack" */
@@ -155,6 +164,8 @@ export class LocalStack {
   readonly models = new Map<string, SelectedModel>();
   /** Per-run traces under <dataDir>/traces (po-agent trace, the console). */
   readonly traces: TraceStore;
+  /** Executions' histories as GetExecutionHistory returns them (Finalize counts a run's cost from them). */
+  readonly histories = new ExecutionHistories();
   private readonly tracked = new Map<string, Tracked>();
   /** Runs whose approval request was sent and whose execution now waits on a task token. */
   private readonly parked = new Set<string>();
@@ -166,6 +177,8 @@ export class LocalStack {
   private owner: OwnerLock | undefined;
   /** Documents are read in worker threads with a time and memory budget when parseInWorker is set. */
   private parsing: ParsePool | undefined;
+  /** The approval links (the approval-callback Lambda's routes) and the control API, behind the door. */
+  private readonly routes: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
   private constructor(
     readonly opts: LocalStackOptions,
@@ -182,6 +195,28 @@ export class LocalStack {
     this.traces = new TraceStore(opts.dataDir);
     this.ledger = ledger;
     this.s3 = s3;
+    const app = new Hono();
+    app.route("/", approvalRoutes({ deps: (token) => this.approvalDepsFor(token) }));
+    app.route("/", controlRoutes(new InProcessBackend(this)));
+    app.notFound((c) => c.text("not found", 404));
+    // overrideGlobalObjects: false keeps Node's own Request/Response for the rest of the process.
+    const listener = getRequestListener(app.fetch, { overrideGlobalObjects: false });
+    this.routes = async (req, res) => {
+      await listener(req, res);
+    };
+  }
+
+  /** The wiring for an approval link: the customer of the approval it names (a bad link renders its reason). */
+  private async approvalDepsFor(token: string): Promise<ApprovalDeps> {
+    let customer = this.opts.customers[0] as CustomerConfig;
+    try {
+      const claims = verifyApprovalLink(this.signingKey, token, Math.floor(Date.now() / 1000));
+      const record = await this.ledger.getApproval(claims.approvalId);
+      if (record) customer = this.customer(record.customer);
+    } catch {
+      // handleApprovalRequest renders the precise reason.
+    }
+    return this.deps(customer);
   }
 
   /** Documents read in parse workers so far (0 without parseInWorker). */
@@ -225,6 +260,8 @@ export class LocalStack {
       // Injected faults see the key as the core asked for it, before the local version rewrite.
       opts.faults?.hideDocuments(s3);
       emulateObjectVersions(s3);
+      meterDynamoDb(dynamodb);
+      meterS3(s3);
       opts.faults?.throttleDynamo(dynamodb);
       opts.faults?.installCrashes();
       await ensureTable(dynamodb);
@@ -260,7 +297,9 @@ export class LocalStack {
       for (const [placeholder, role] of Object.entries(FUNCTION_ROLES)) {
         routes[localFunctionArn(role)] = (payload) => {
           if (!holder.stack) throw new Error("local stack not started");
-          return holder.stack.invoke(placeholder as keyof typeof FUNCTION_ROLES, payload);
+          // Metered as the handler wrapper meters a Lambda: the usage rides into the history.
+          const stack = holder.stack;
+          return withUsage(() => stack.invoke(placeholder as keyof typeof FUNCTION_ROLES, payload));
         };
       }
       const substitutions = Object.fromEntries(
@@ -270,6 +309,7 @@ export class LocalStack {
         definition: substitute(readFileSync(ASL_PATH, "utf8"), substitutions),
         routes,
         onEvent: (arn, event) => holder.stack?.onEngineEvent(arn, event),
+        onTask: (arn, task) => holder.stack?.histories.onTask(arn, task),
         ...(opts.retryIntervalMs !== undefined ? { retryIntervalOverrides: opts.retryIntervalMs } : {}),
         stateMachineArn: STATE_MACHINE_ARN,
       });
@@ -333,6 +373,9 @@ export class LocalStack {
       modelRetry: this.opts.modelRetry,
       telemetry: this.traces.telemetry(),
       mcp: () => this.toolset(customer),
+      // Every lane runs in this process (a Lambda loads only its own lane's tools).
+      tools: ALL_TOOLS,
+      executionUsage: historyUsage(async () => this.clients.sfn),
       ...(this.parsing
         ? {
             readDocument: (bytes: Uint8Array, name: string, o: ParseOptions) =>
@@ -438,6 +481,7 @@ export class LocalStack {
   }
 
   private onEngineEvent(executionArn: string, event: EventLog): void {
+    this.histories.onEvent(executionArn, event);
     this.traces.onEngineEvent(executionArn, event);
     const runId = executionArn.split(":").pop() ?? executionArn;
     if (event.type === "StateEntered" && "state" in event) {
@@ -729,7 +773,7 @@ export class LocalStack {
       port: Number(new URL(this.httpUrl).port),
       key: this.controlKey,
       // Signed approval links (the emails) carry their own credential.
-      selfAuthenticating: (path) => /^\/approvals\/[A-Za-z0-9_.-]+$/.test(path),
+      selfAuthenticating: (path) => APPROVAL_LINK_PATH.test(path),
     };
   }
 
@@ -754,99 +798,13 @@ export class LocalStack {
       createSfnApiHandler(this.engine, {
         stateMachineArn: STATE_MACHINE_ARN,
         startExecution: (name, input) => this.startNamedExecution(name, input),
+        executionHistory: (arn) => this.histories.history(arn),
       })(req, res);
       return;
     }
-    const approval = /^\/approvals\/([A-Za-z0-9_.-]+)$/.exec(url.pathname);
-    if (approval?.[1]) {
-      const token = approval[1];
-      const form = req.method === "POST" ? Object.fromEntries(new URLSearchParams(await readBody(req))) : undefined;
-      let customer = this.opts.customers[0] as CustomerConfig;
-      try {
-        const claims = verifyApprovalLink(this.signingKey, token, Math.floor(Date.now() / 1000));
-        const record = await this.ledger.getApproval(claims.approvalId);
-        if (record) customer = this.customer(record.customer);
-      } catch {
-        // handleApprovalRequest renders the precise reason.
-      }
-      const result = await handleApprovalRequest(this.deps(customer), { method: req.method ?? "GET", token, form });
-      res.writeHead(result.status, { "content-type": "text/html; charset=utf-8" }).end(result.html);
+    if (url.pathname.startsWith("/api/") || APPROVAL_LINK_PATH.test(url.pathname)) {
+      await this.routes(req, res);
       return;
-    }
-    if (url.pathname === "/api/runs" && req.method === "GET") {
-      return sendJson(res, 200, await this.ledger.listRuns());
-    }
-    const runMatch = /^\/api\/runs\/([^/]+)$/.exec(url.pathname);
-    if (runMatch?.[1] && req.method === "GET") {
-      const run = await this.ledger.getRun(decodeURIComponent(runMatch[1]));
-      return run
-        ? sendJson(res, 200, { run, settled: this.isSettled(run.runId) })
-        : sendJson(res, 404, { error: "no such run" });
-    }
-    if (url.pathname === "/api/submit" && req.method === "POST") {
-      if (!isJson(req)) return sendJson(res, 415, { error: "send the document as application/json" });
-      const parsed = SubmitBody.safeParse(parseJson(await readBody(req)));
-      if (!parsed.success) {
-        const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
-        return sendJson(res, 400, { error: `expected { customer, fileName, contentBase64 }: ${problems}` });
-      }
-      const body = decodeBase64(parsed.data.contentBase64);
-      if (!body) return sendJson(res, 400, { error: "contentBase64 is not valid base64" });
-      if (!this.opts.customers.some((c) => c.name === parsed.data.customer)) {
-        return sendJson(res, 400, { error: `unknown customer "${parsed.data.customer}"` });
-      }
-      const runId = await this.submitDurably(parsed.data.customer, parsed.data.fileName, body);
-      return sendJson(res, 200, { runId });
-    }
-    const decideMatch = /^\/api\/approvals\/([^/]+)\/decide$/.exec(url.pathname);
-    if (decideMatch?.[1] && req.method === "POST") {
-      const approvalId = decodeURIComponent(decideMatch[1]);
-      const form = isForm(req);
-      if (!form && !isJson(req)) return sendJson(res, 415, { error: "send the decision as JSON or a form" });
-      const raw = await readBody(req);
-      const parsed = DecideBody.safeParse(form ? Object.fromEntries(new URLSearchParams(raw)) : parseJson(raw));
-      if (!parsed.success) return sendJson(res, 400, { error: "expected { decision: approved|rejected, comment? }" });
-      const { decision, comment } = parsed.data;
-      if (decision === "rejected" && !comment?.trim())
-        return sendJson(res, 400, { error: "a rejection needs a reason" });
-      // The console form is the local operator holding this start's key; the CLI names its user. The
-      // caller never picks an approver: decide() records this as an operator override (off unless configured).
-      const channel = form ? "console" : "cli";
-      const by = form
-        ? (process.env.USER ?? "operator")
-        : /^cli:[\w.-]{1,64}$/.test(parsed.data.by ?? "")
-          ? (parsed.data.by ?? "").slice(4)
-          : "operator";
-      const result = await this.decideByOperator(approvalId, decision, by, comment?.trim() || undefined, channel).catch(
-        (err: unknown) => (err instanceof ApprovalError ? err : Promise.reject(err)),
-      );
-      if (result instanceof ApprovalError) return sendJson(res, 400, { error: result.message });
-      if (form) {
-        const back =
-          parsed.data.back?.startsWith("/") && !parsed.data.back.startsWith("//") ? parsed.data.back : "/approvals";
-        res.writeHead(303, { location: back }).end();
-        return;
-      }
-      return sendJson(res, 200, {
-        decided: result.decided,
-        status: result.approval.status,
-        runId: result.approval.runId,
-      });
-    }
-    const retryMatch = /^\/api\/runs\/([^/]+)\/retry$/.exec(url.pathname);
-    if (retryMatch?.[1] && req.method === "POST") {
-      const body = JSON.parse(await readBody(req)) as { operator?: unknown };
-      const operator = typeof body.operator === "string" ? body.operator.slice(0, 64) : "console";
-      try {
-        return sendJson(res, 200, await this.retryRun(decodeURIComponent(retryMatch[1]), operator));
-      } catch (err) {
-        if (err instanceof RetryRefusedError) return sendJson(res, 400, { error: err.message });
-        throw err;
-      }
-    }
-    const auditMatch = /^\/api\/runs\/([^/]+)\/audit$/.exec(url.pathname);
-    if (auditMatch?.[1] && req.method === "GET") {
-      return sendJson(res, 200, await this.ledger.getAudit(decodeURIComponent(auditMatch[1])));
     }
     const served = await handleConsoleRequest(
       {
@@ -900,13 +858,7 @@ export class LocalStack {
   }
 }
 
-/** A submission was stored but its run could not be confirmed. */
-export class IntakeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
+export { IntakeError } from "./backend.js";
 
 async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
   const keys: string[] = [];
@@ -1045,56 +997,4 @@ function loadSigningKey(dataDir: string): string {
   writeFileSync(path, `${key}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
   return key;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > 20 * 1024 * 1024) {
-        reject(new Error("request body over 20 MB"));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
-
-const SubmitBody = z.object({
-  customer: z.string().min(1),
-  fileName: z
-    .string()
-    .min(1)
-    .max(200)
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-    .refine((name) => !/[\u0000-\u001f\u007f]/.test(name), "a file name without control characters"),
-  contentBase64: z.string(),
-});
-const DecideBody = z.object({
-  decision: z.enum(["approved", "rejected"]),
-  by: z.string().min(1).max(200).optional(),
-  comment: z.string().max(1000).optional(),
-  /** Where the console form returns to (a path on this server). */
-  back: z.string().max(500).optional(),
-});
-
-const mediaType = (req: IncomingMessage) => (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
-const isJson = (req: IncomingMessage) => mediaType(req) === "application/json";
-const isForm = (req: IncomingMessage) => mediaType(req) === "application/x-www-form-urlencoded";
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
 }

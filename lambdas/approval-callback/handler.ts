@@ -1,23 +1,26 @@
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from "aws-lambda";
-import { handleApprovalRequest } from "../shared/agent/approvals.js";
+// hono/aws-lambda is marked for a move to @hono/aws-lambda in hono v5; it is the adapter of the hono
+// version the MCP SDK already brings (one copy of hono in the tree and the bundle).
+import { handle, type LambdaEvent } from "hono/aws-lambda";
 import { approvalDeps } from "../shared/aws/approval-deps.js";
 import { logger } from "../shared/observability.js";
+import { approvalRoutes } from "./routes.js";
 
 /**
- * The Function URL behind the email links: GET /approvals/<token> shows a confirmation page,
- * POST decides. The base URL is the Function URL itself, read from the request.
+ * The Function URL behind the email links (routes.ts, the same routes `npm start` serves). The base
+ * URL of the rendered links is the Function URL itself, read from the request.
  */
-export const handler = async (event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> => {
-  const match = /^\/approvals\/([A-Za-z0-9_.-]+)$/.exec(event.rawPath);
-  if (!match?.[1]) return { statusCode: 404, headers: { "content-type": "text/plain" }, body: "not found" };
-  const body = event.body
-    ? event.isBase64Encoded
-      ? Buffer.from(event.body, "base64").toString("utf8")
-      : event.body
-    : "";
-  const form = Object.fromEntries(new URLSearchParams(body));
-  const deps = await approvalDeps(`https://${event.requestContext.domainName}`);
-  const result = await handleApprovalRequest(deps, { method: event.requestContext.http.method, token: match[1], form });
-  logger.info("approval link used", { status: result.status, method: event.requestContext.http.method });
-  return { statusCode: result.status, headers: { "content-type": "text/html; charset=utf-8" }, body: result.html };
-};
+const app = approvalRoutes({
+  deps: (_token, origin) => approvalDeps(origin),
+  onAnswer: ({ status, method }) => logger.info("approval link used", { status, method }),
+});
+
+const lambdaHandler = handle(app);
+
+/**
+ * A Function URL event is API Gateway's v2 payload (the adapter picks its processor by `rawPath` and
+ * `requestContext.http`); hono's own event type differs from @types/aws-lambda's only in optional
+ * fields (`authorizer`, `body: null`), hence the cast.
+ */
+export const handler = async (event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> =>
+  (await lambdaHandler(event as unknown as LambdaEvent)) as LambdaFunctionURLResult;

@@ -1,15 +1,15 @@
-import { z } from "zod";
 import { runTool } from "../shared/agent/tool-run.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { modelFor } from "../shared/aws/model.js";
 import { agentDeps } from "../shared/aws/runtime.js";
-import { ToolCallRef } from "../shared/steps.js";
+import { DOCUMENT_TOOLS } from "../shared/tools/document.js";
+import { laneCallInput } from "../shared/tools/lane.js";
 
-const Input = z.object({ runId: z.string(), call: ToolCallRef.extend({ name: z.enum(["extract", "fetch_context"]) }) });
+const Input = laneCallInput("document");
 
 // The model client lets extract read scans and images with Claude (document blocks); on the offline
 // reference model such a document fails with that reason, as it does locally.
 export const handler = instrumented("tool.read", Input, async (input) => {
   const { client, modelId } = await modelFor();
-  return runTool(agentDeps({ client, modelId }), input);
+  return runTool({ ...agentDeps({ client, modelId }), tools: DOCUMENT_TOOLS }, input);
 });

@@ -1,9 +1,11 @@
-import { z } from "zod";
 import { runTool } from "../shared/agent/tool-run.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { agentDeps } from "../shared/aws/runtime.js";
-import { ToolCallRef } from "../shared/steps.js";
+import { laneCallInput } from "../shared/tools/lane.js";
+import { SAVE_TOOLS } from "../shared/tools/save.js";
 
-const Input = z.object({ runId: z.string(), call: ToolCallRef.extend({ name: z.literal("save") }) });
+const Input = laneCallInput("save");
 
-export const handler = instrumented("tool.save", Input, (input) => runTool(agentDeps(), input));
+export const handler = instrumented("tool.save", Input, (input) =>
+  runTool({ ...agentDeps(), tools: SAVE_TOOLS }, input),
+);

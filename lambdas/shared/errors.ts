@@ -21,6 +21,9 @@ export class DocumentError extends PoAgentError {}
 /** A persisted record has an unknown schemaVersion or shape. Never silently reinterpreted. */
 export class LedgerSchemaError extends PoAgentError {}
 
+/** A record would exceed DynamoDB's 400 KB item limit (a PO of tens of thousands of lines). The run fails with this reason. */
+export class RecordTooLargeError extends PoAgentError {}
+
 /** A conditional write lost a race; the caller re-reads instead of writing twice. */
 export class LedgerConflictError extends PoAgentError {}
 

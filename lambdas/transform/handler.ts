@@ -1,9 +1,11 @@
-import { z } from "zod";
 import { runTool } from "../shared/agent/tool-run.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { agentDeps } from "../shared/aws/runtime.js";
-import { ToolCallRef } from "../shared/steps.js";
+import { laneCallInput } from "../shared/tools/lane.js";
+import { VERSION_TOOLS } from "../shared/tools/version.js";
 
-const Input = z.object({ runId: z.string(), call: ToolCallRef.extend({ name: z.literal("transform") }) });
+const Input = laneCallInput("version");
 
-export const handler = instrumented("tool.transform", Input, (input) => runTool(agentDeps(), input));
+export const handler = instrumented("tool.transform", Input, (input) =>
+  runTool({ ...agentDeps(), tools: VERSION_TOOLS }, input),
+);

@@ -1,9 +1,11 @@
-import { z } from "zod";
 import { runTool } from "../shared/agent/tool-run.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { agentDeps } from "../shared/aws/runtime.js";
-import { ToolCallRef } from "../shared/steps.js";
+import { CHECK_TOOLS } from "../shared/tools/check.js";
+import { laneCallInput } from "../shared/tools/lane.js";
 
-const Input = z.object({ runId: z.string(), call: ToolCallRef.extend({ name: z.literal("validate") }) });
+const Input = laneCallInput("check");
 
-export const handler = instrumented("tool.validate", Input, (input) => runTool(agentDeps(), input));
+export const handler = instrumented("tool.validate", Input, (input) =>
+  runTool({ ...agentDeps(), tools: CHECK_TOOLS }, input),
+);

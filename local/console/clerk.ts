@@ -174,6 +174,8 @@ export function renderWaterfall(events: readonly TraceEvent[], live: boolean): s
 }
 
 export const CLERK_STYLE = `.num{text-align:right;font-variant-numeric:tabular-nums}.nowrap{white-space:nowrap}
+.changes{margin:.3rem 0 .6rem}table.diff{font-size:.85rem}table.diff td.from{background:#fff0f0;text-decoration:line-through;text-decoration-color:#c0392b80}table.diff td.to{background:#eefbf0;font-weight:600}
+tr.changes-row>td{border-top:none;padding-top:0}ol.versions{margin:.3rem 0;font-size:.85rem;color:#444}
 table.list{font-size:.88rem}table.list td.reason{min-width:12rem;max-width:19rem}table.list td.wide{min-width:14rem}table.list td,table.list th{padding:.3rem .45rem}
 table.list td.doc-name{max-width:15rem}
 .side{display:grid;grid-template-columns:minmax(0,1.1fr) minmax(0,1fr);gap:1.2rem;align-items:start}

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Ledger } from "../../lambdas/shared/ledger/ledger.js";
 import type { ApprovalRecord, RunRecord } from "../../lambdas/shared/ledger/records.js";
 import { mergeTrace, renderTimeline, type TraceStore } from "../trace.js";
+import { changesFor, renderChanges } from "./changes.js";
 import { poOfRun } from "./clerk.js";
 import {
   currentState,
@@ -16,7 +17,7 @@ export { currentState, renderApprovalsPage, renderRunPage, renderRunsPage } from
 
 /** What the console reads; LocalStack provides all of it. */
 export interface ConsoleContext {
-  ledger: Pick<Ledger, "listRuns" | "getRun" | "getTurns" | "getToolCalls" | "listApprovals">;
+  ledger: Pick<Ledger, "listRuns" | "getRun" | "getTurns" | "getToolCalls" | "listApprovals" | "getArtifacts">;
   traces: TraceStore;
   /** Base URL of the stack's HTTP server (the confirm pages live there). */
   httpUrl: string;
@@ -28,6 +29,10 @@ export interface ConsoleContext {
   loadResult?(run: RunRecord, key: string): Promise<string>;
   /** The run's original document as text (a PDF's text layer). @default - not shown */
   loadDocument?(run: RunRecord): Promise<{ text?: string; note?: string }>;
+}
+
+async function changesHtml(ctx: ConsoleContext, approval: ApprovalRecord): Promise<string> {
+  return renderChanges(approval, changesFor(await ctx.ledger.getArtifacts(approval.runId), approval));
 }
 
 const HTML = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" };
@@ -76,12 +81,17 @@ export async function handleConsoleRequest(
   }
   if (path === "/approvals") {
     const all = await ctx.ledger.listApprovals();
-    const html = renderApprovalsPage({
-      approvals: all
+    const listed = await Promise.all(
+      all
         .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
-        .map((approval) => ({ approval, approver: ctx.approverOf(approval) })),
-      inboxUrl: ctx.sesEndpoint,
-    });
+        .map(async (approval) => ({
+          approval,
+          approver: ctx.approverOf(approval),
+          // What each waiting decision would write, against the document (few are pending at a time).
+          ...(approval.status === "pending" ? { changes: await changesHtml(ctx, approval) } : {}),
+        })),
+    );
+    const html = renderApprovalsPage({ approvals: listed, inboxUrl: ctx.sesEndpoint });
     res.writeHead(200, HTML).end(html);
     return true;
   }
@@ -124,7 +134,13 @@ export async function handleConsoleRequest(
     run,
     turns,
     toolCalls,
-    approvals: approvals.map((approval) => ({ approval, approver: ctx.approverOf(approval) })),
+    approvals: await Promise.all(
+      approvals.map(async (approval) => ({
+        approval,
+        approver: ctx.approverOf(approval),
+        changes: await changesHtml(ctx, approval),
+      })),
+    ),
     events,
     results,
     inboxUrl: ctx.sesEndpoint,

@@ -12,6 +12,8 @@ const TERMINAL = new Set(["saved", "rejected", "failed"]);
 export interface ListedApproval {
   approval: ApprovalRecord;
   approver: string;
+  /** The diff between the document and what the approved call would save (changes.ts), as HTML. */
+  changes?: string;
 }
 
 /**
@@ -158,10 +160,11 @@ export function renderApprovalsPage(input: { approvals: readonly ListedApproval[
       ({
         approval: a,
         approver,
+        changes,
       }) => `<tr data-approval="${esc(a.approvalId)}"><td class="nowrap"><a href="${runHref(a.runId)}" title="${esc(a.runId)}"><code>${esc(shortRunId(a.runId))}</code></a></td>
 <td class="nowrap">${esc(a.summary.poNumber)}</td><td>${esc(a.summary.supplierName)}</td><td class="num nowrap">${esc(a.summary.amount)}</td>
 <td class="reason wide">${shortText(a.reason, 90)} <span class="muted">(rule ${esc(a.rule)})</span></td><td>${esc(approver)}</td><td class="nowrap">${esc(shortTime(a.createdAt))}</td>
-<td>${decisionForms(a, "/approvals")}</td></tr>`,
+<td>${decisionForms(a, "/approvals")}</td></tr>${changes ? `\n<tr class="changes-row" data-changes-row="${esc(a.approvalId)}"><td colspan="8">${changes}</td></tr>` : ""}`,
     )
     .join("\n");
   const history = decided
@@ -249,9 +252,9 @@ export function renderRunPage(input: {
   const pending = input.approvals.filter((a) => a.approval.status === "pending");
   const approvals = input.approvals.length
     ? `<h2>Approvals</h2><ul>${input.approvals
-        .map(({ approval: a }) => {
+        .map(({ approval: a, changes }) => {
           const act = a.status === "pending" ? ` ${decisionForms(a, runHref(a.runId))}` : "";
-          return `<li data-approval="${esc(a.approvalId)}"><code>${esc(a.approvalId)}</code> ${esc(a.call.name)}: ${shortText(a.reason, 140)} — ${statusCell(a.status)}${a.decidedBy ? ` by ${esc(a.decidedBy)}` : ""}${act}</li>`;
+          return `<li data-approval="${esc(a.approvalId)}"><code>${esc(a.approvalId)}</code> ${esc(a.call.name)}: ${shortText(a.reason, 140)} — ${statusCell(a.status)}${a.decidedBy ? ` by ${esc(a.decidedBy)}` : ""}${act}${changes ?? ""}</li>`;
         })
         .join("")}</ul>`
     : "";

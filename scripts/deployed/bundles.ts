@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { HANDLER_OF_ROLE } from "../../lambdas/shared/catalogue.js";
 
 /** Repository root: the bundles resolve the runtime-provided `@aws-sdk/*` from its node_modules. */
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -170,19 +171,4 @@ export function synthesizedFunctions(
 }
 
 /** Construct id of each function (the `aws:cdk:path` segment before `/Resource`) → its lambdas/ folder. */
-export const HANDLER_OF_ID: Record<string, string> = {
-  Ingest: "ingest",
-  Orchestrate: "orchestrate",
-  Finalize: "finalize",
-  RecordFailure: "record-failure",
-  ApprovalBacklog: "approval-backlog",
-  Extract: "extract",
-  Validate: "validate",
-  Transform: "transform",
-  Save: "save",
-  McpTool: "mcp-tool",
-  RequestApproval: "request-approval",
-  ApprovalTimeout: "approval-timeout",
-  ApprovalCallback: "approval-callback",
-  Server: "mcp-server",
-};
+export const HANDLER_OF_ID: Record<string, string> = HANDLER_OF_ROLE;

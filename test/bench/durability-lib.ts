@@ -6,8 +6,8 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { runIdFor } from "../../lambdas/shared/agent/core.js";
 import { loadCustomers } from "../../lambdas/shared/config/load.js";
 import { sha256 } from "../../lambdas/shared/ledger/ledger.js";
-import { FAULT_KINDS, type FaultKind, type FaultRates, mulberry32 } from "../../local/faults.js";
 import { LocalStack } from "../../local/stack.js";
+import { FAULT_KINDS, type FaultKind, type FaultRates, mulberry32 } from "../support/faults.js";
 
 /**
  * The durability benchmark: the same POs three times — fault-free, under seeded faults and

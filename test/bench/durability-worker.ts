@@ -8,8 +8,8 @@ import { appendFileSync, readFileSync } from "node:fs";
 import { runIdFor } from "../../lambdas/shared/agent/core.js";
 import { loadCustomers } from "../../lambdas/shared/config/load.js";
 import { sha256 } from "../../lambdas/shared/ledger/ledger.js";
-import { FaultInjector, type FaultKind } from "../../local/faults.js";
 import { LocalStack } from "../../local/stack.js";
+import { FaultInjector, type FaultKind } from "../support/faults.js";
 import { recordObjectWrites, type WorkerConfig } from "./durability-lib.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";

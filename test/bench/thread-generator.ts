@@ -13,7 +13,7 @@
 import { renderMessage } from "../../lambdas/shared/context/passages.js";
 import type { ThreadMessage } from "../../lambdas/shared/context/types.js";
 import { estimateTokens } from "../../lambdas/shared/model/tokens.js";
-import { mulberry32 } from "../../local/prng.js";
+import { mulberry32 } from "../support/prng.js";
 
 export interface PlantedFact {
   /** Same key scheme as the context module's facts: `poNumber`, `total`, `quantity:SKU`… */

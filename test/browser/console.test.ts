@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REFERENCE_MODEL } from "../../lambdas/shared/constants.js";
 import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
 import { closeServer, listen } from "../../local/ports.js";
+import { AmendingModel, AMENDED_SAMPLE as TAMPERED } from "../support/amending-model.js";
 import { realCustomers, sampleBytes, startTestStack, type TestStack } from "../support/stack.js";
 import { browserSuitePlan, findBrowser, machineSearchEnv } from "./find-browser.js";
 
@@ -53,7 +54,11 @@ describe.skipIf(!plan.run)("local console in Chromium", () => {
   beforeAll(async () => {
     t = await startTestStack({
       customers: realCustomers(),
-      model: () => ({ client: new ReferenceModelClient(), modelId: REFERENCE_MODEL, note: "reference" }),
+      model: () => ({
+        client: new AmendingModel(new ReferenceModelClient()),
+        modelId: REFERENCE_MODEL,
+        note: "reference (amends one document)",
+      }),
     });
     // The console `npm start` serves: the stack's own HTTP server, opened once with the printed URL (its key).
     consoleUrl = t.stack.httpUrl;
@@ -156,6 +161,46 @@ describe.skipIf(!plan.run)("local console in Chromium", () => {
     expect(run?.status).toBe("saved");
     await page.goto(`${consoleUrl}/approvals`);
     expect(await page.locator("#decided [data-status=approved]").count()).toBeGreaterThan(0);
+  });
+
+  it("shows the approver what the model changed: document against the version that would be saved", async () => {
+    // Prepare: the model amends the fasteners order before saving it.
+    const runId = await t.stack.submit("acme", TAMPERED, sampleBytes("acme", TAMPERED));
+    const settled = await t.stack.waitSettled(runId);
+    expect(settled?.status, settled?.reason).toBe("awaiting_approval");
+    const approval = (await t.stack.ledger.listApprovals("pending")).find((a) => a.runId === runId);
+    if (!approval) throw new Error("no pending approval for the amended run");
+    await page.goto(t.stack.consoleUrl);
+    // Act
+    await page.goto(`${consoleUrl}/approvals`);
+    const diff = page.locator(`[data-changes-for="${approval.approvalId}"]`);
+    // Assess: one row per changed field, the document's value against the one to be saved, in dollars
+    const rows = await diff.locator("table.diff tbody tr").evaluateAll((trs) =>
+      trs.map((tr) => ({
+        path: tr.getAttribute("data-path"),
+        kind: tr.getAttribute("data-kind"),
+        from: tr.querySelector("td.from")?.textContent,
+        to: tr.querySelector("td.to")?.textContent,
+      })),
+    );
+    expect(rows).toEqual([
+      { path: "/lines/0/amountMinor", kind: "money", from: "$840.00", to: "$1,050.00" },
+      { path: "/lines/0/quantity", kind: "quantity", from: "2000", to: "2500" },
+      { path: "/totalMinor", kind: "money", from: "$3,275.40", to: "$3,485.40" },
+    ]);
+    // The chain of versions says who changed what and why; the reason is the model's, shown as such.
+    const versions = await diff.locator("ol.versions li").allTextContents();
+    expect(versions[0]).toMatch(/^v1: read from the document/);
+    expect(versions.at(-1)).toMatch(/amended by the model — “quantity confirmed with the buyer” \(money, quantity\)/);
+    expect(await diff.locator("[data-tampered]").count()).toBe(0);
+    // The diff sits right under the decision it is about, and the run page shows it too.
+    const pendingRow = page.locator(`#approvals tr[data-approval="${approval.approvalId}"]`);
+    expect(await pendingRow.locator("button.approve").count()).toBe(1);
+    expect(await page.locator(`#approvals tr[data-changes-row="${approval.approvalId}"] table.diff`).count()).toBe(1);
+    await page.goto(`${consoleUrl}/runs/${encodeURIComponent(runId)}`);
+    expect(
+      await page.locator(`[data-approval] [data-changes-for="${approval.approvalId}"] table.diff tbody tr`).count(),
+    ).toBe(3);
   });
 
   it("a cross-site page's text/plain form decides nothing and submits nothing", async () => {

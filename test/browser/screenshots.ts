@@ -3,15 +3,19 @@
  *
  *   npx tsx test/browser/screenshots.ts [outDir]      (default docs/)
  *
- * A fresh local stack on the offline model processes the acme samples; the browser is the one the
- * browser suite finds (find-browser.ts).
+ * A fresh local stack on the offline model processes the acme samples (on one of them the model
+ * amends the order first, so the approvals page shows a diff); the browser is the one the browser
+ * suite finds (find-browser.ts).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { loadCustomers } from "../../lambdas/shared/config/load.js";
+import { REFERENCE_MODEL } from "../../lambdas/shared/constants.js";
+import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
 import { LocalStack } from "../../local/stack.js";
+import { AMENDED_SAMPLE, AmendingModel } from "../support/amending-model.js";
 import { CUSTOMERS_DIR, SAMPLES_DIR } from "../support/stack.js";
 import { findBrowser, machineSearchEnv } from "./find-browser.js";
 
@@ -23,7 +27,15 @@ if (!found.found) {
 }
 process.env.ANTHROPIC_API_KEY = "";
 const dataDir = mkdtempSync(join(tmpdir(), "po-agent-shots-"));
-const stack = await LocalStack.start({ dataDir, customers: loadCustomers(CUSTOMERS_DIR) });
+const stack = await LocalStack.start({
+  dataDir,
+  customers: loadCustomers(CUSTOMERS_DIR),
+  model: () => ({
+    client: new AmendingModel(new ReferenceModelClient()),
+    modelId: REFERENCE_MODEL,
+    note: `offline reference model (amends ${AMENDED_SAMPLE})`,
+  }),
+});
 const browser = await chromium.launch({ executablePath: found.path, headless: true, args: ["--no-sandbox"] });
 try {
   const ids = new Map<string, string>();
@@ -55,7 +67,7 @@ try {
     await stack.resumeRuns((r) => r.runId === first.runId);
     await stack.waitSettled(first.runId);
   }
-  await shoot("/approvals", "console-approvals.png", 600);
+  await shoot("/approvals", "console-approvals.png", 900);
 } finally {
   await browser.close();
   await stack.close();

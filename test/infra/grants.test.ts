@@ -67,6 +67,8 @@ const obj = (access: "read" | "write", prefix: string) =>
     ? [`s3:GetObject bucket/${prefix}*`, `s3:GetObjectVersion bucket/${prefix}*`]
     : [`s3:PutObject bucket/${prefix}*`];
 
+const HISTORY = "states:GetExecutionHistory arn:<Partition>:states:<Region>:<AccountId>:execution:state-machine:*";
+
 let s: SynthesizedStack;
 beforeAll(() => {
   s = synthPoAgentStack("acme");
@@ -79,8 +81,9 @@ describe("grants match what each function's code does", () => {
       // StartExecution: a multi-PO document starts one child execution per PO (agent/fanout.ts).
       ingest: [...LEDGER, ...obj("read", "incoming/"), "states:StartExecution state-machine"],
       orchestrate: [...LEDGER, ...obj("read", "results/"), "secretsmanager:GetSecretValue model-key"],
-      finalize: LEDGER,
-      "record-failure": LEDGER,
+      // GetExecutionHistory: the run's cost is counted from its own execution's events (cost-estimate.ts).
+      finalize: [...LEDGER, HISTORY],
+      "record-failure": [...LEDGER, HISTORY],
       "approval-backlog": [
         "dynamodb:GetItem table",
         "dynamodb:GetItem table/index/*",

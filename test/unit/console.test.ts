@@ -57,6 +57,7 @@ beforeAll(async () => {
       getTurns: async (id) => (id === SAVED.runId ? turns : []),
       getToolCalls: async (id) => (id === SAVED.runId ? toolCalls : []),
       listApprovals: async (status) => [pending, approvalRecord()].filter((a) => !status || a.status === status),
+      getArtifacts: async () => [],
     },
     traces,
     httpUrl: "http://stack.local",

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { DocumentError } from "../../lambdas/shared/errors.js";
 import { NormalizedPo } from "../../lambdas/shared/po/model.js";
 import { readDocument, readDocumentAll } from "../../lambdas/shared/po/parse.js";
-import { mulberry32 } from "../../local/prng.js";
+import { mulberry32 } from "../support/prng.js";
 
 const prng = mulberry32;
 

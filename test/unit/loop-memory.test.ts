@@ -10,6 +10,7 @@ import { loadCustomerFile } from "../../lambdas/shared/config/load.js";
 import { MemoryLedger } from "../../lambdas/shared/ledger/memory.js";
 import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
 import type { Step } from "../../lambdas/shared/steps.js";
+import { ALL_TOOLS } from "../../lambdas/shared/tools/all.js";
 import { memoryS3 } from "./memory-s3.js";
 
 const customer = loadCustomerFile("customers/acme.yaml");
@@ -23,6 +24,7 @@ function setup(ledger = new MemoryLedger()) {
     customer,
     bucket: BUCKET,
     model: { client: new ReferenceModelClient(), modelId: "reference" },
+    tools: ALL_TOOLS,
   };
   return { s3, ledger, deps };
 }

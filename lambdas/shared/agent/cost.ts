@@ -1,13 +1,22 @@
 /** The per-run cost record written by Finalize. */
-import { type RunCostRecord, runCostRecord } from "../cost-estimate.js";
+import { type AwsUsage, type RunCostRecord, runCostRecord } from "../cost-estimate.js";
 import type { RunRecord, ToolCallRecord, TurnRecord } from "../ledger/records.js";
+import type { AgentDeps } from "./deps.js";
 
 /**
  * The per-run cost record: model tokens and dollars from the counters, plus an AWS estimate.
- * Transitions are counted from the run's shape (a run's state history is not visible to a
- * Lambda); Lambda time is the measured model and tool durations plus a fixed overhead per call.
+ * With `measured` (the execution's own history) the AWS part is what the run really used; without
+ * it, transitions are counted from the run's shape and Lambda time is the measured model and tool
+ * durations plus a fixed overhead per call.
  */
-export function costRecordOf(run: RunRecord, turns: TurnRecord[], tools: ToolCallRecord[]): RunCostRecord {
+export function costRecordOf(
+  run: RunRecord,
+  turns: TurnRecord[],
+  tools: ToolCallRecord[],
+  measured?: AwsUsage,
+): RunCostRecord {
+  if (measured)
+    return runCostRecord({ runId: run.runId, customer: run.customer, counters: run.counters, aws: measured });
   const approvals = turns.flatMap((t) => t.dispositions.filter((d) => d.kind === "approval")).length;
   const overheadMs = 150;
   const invocations = [
@@ -25,4 +34,18 @@ export function costRecordOf(run: RunRecord, turns: TurnRecord[], tools: ToolCal
     counters: run.counters,
     aws: { stateTransitions, lambdaInvocations: invocations },
   });
+}
+
+/** The execution's usage from its history; undefined (the shape estimate) when it cannot be read. */
+export async function measuredUsage(
+  deps: AgentDeps,
+  run: RunRecord,
+  extraTransitions: number,
+): Promise<AwsUsage | undefined> {
+  if (!deps.executionUsage || !run.executionId.includes(":execution:")) return undefined;
+  try {
+    return await deps.executionUsage(run.executionId, extraTransitions);
+  } catch {
+    return undefined; // the record then says source "shape": a cost figure never fails a finished run
+  }
 }

@@ -4,12 +4,13 @@
  */
 import type { DocumentStore } from "../aws/documents.js";
 import type { CustomerConfig } from "../config/schema.js";
+import type { AwsUsage } from "../cost-estimate.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { McpToolset } from "../mcp/client.js";
 import type { RetryPolicy } from "../model/retry.js";
 import type { ModelClient } from "../model/types.js";
 import { noopTelemetry, type Telemetry } from "../telemetry.js";
-import type { ToolContext } from "../tools/types.js";
+import type { Tool, ToolContext } from "../tools/types.js";
 import type { guardCall } from "./guard.js";
 
 /** Everything the agent core touches, injected: the same core runs in Lambda and locally. */
@@ -29,9 +30,20 @@ export interface AgentDeps {
    * caches). Their tools join the built-ins for the model, the guard and runTool. @default - none
    */
   mcp?: () => Promise<Pick<McpToolset, "tools" | "problems">>;
+  /**
+   * The built-in tools this process runs (a tool Lambda: its lane's, `tools/<lane>.ts`; locally:
+   * all). Their specs come from tools/registry.ts, so the core imports no implementation.
+   * @default - none: runTool refuses every built-in tool
+   */
+  tools?: readonly Tool[];
   /** Reads documents for the extract tool (locally: off the event loop). @default - in this thread */
   readDocument?: ToolContext["readDocument"];
   now?: () => Date;
+  /**
+   * What the run's execution used so far, counted from its history (cost-estimate.ts); Finalize and
+   * RecordFailure price it into the cost record. @default - estimated from the run's shape
+   */
+  executionUsage?: (executionArn: string, extraTransitions: number) => Promise<AwsUsage>;
   /**
    * The guard, injectable only so the compromised-model suite can prove its check fails without
    * it (a guard that lets everything run must let attacks through). @default guardCall

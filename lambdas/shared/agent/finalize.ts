@@ -1,10 +1,12 @@
 /** Finalize and failures: the run's outcome, its cost record, and the state machine's catch-all. */
+
+import { runCostRecord, TRANSITIONS_AFTER } from "../cost-estimate.js";
 import { sha256 } from "../ledger/ledger.js";
 import type { ApprovalRecord, TurnRecord } from "../ledger/records.js";
 import { ZERO_COUNTERS } from "../ledger/records.js";
 import type { Step } from "../steps.js";
 import { approvalsOf, checkpointRun, effectiveCounters } from "./checkpoint.js";
-import { costRecordOf } from "./cost.js";
+import { costRecordOf, measuredUsage } from "./cost.js";
 import { type AgentDeps, type Ending, TERMINAL, telemetryOf } from "./deps.js";
 import { settleParent } from "./fanout-settle.js";
 
@@ -23,7 +25,8 @@ export async function finalize(
     // The counters of steps stored since the last checkpoint (a crash in between) are counted first.
     await checkpointRun(deps, state);
     const counters = effectiveCounters(state);
-    const cost = costRecordOf({ ...run, counters }, turns, state.toolCalls);
+    const measured = await measuredUsage(deps, run, TRANSITIONS_AFTER.Finalize);
+    const cost = costRecordOf({ ...run, counters }, turns, state.toolCalls, measured);
     await deps.ledger.updateRun(input.runId, {
       status: outcome,
       reason,
@@ -72,9 +75,15 @@ export async function recordFailure(
     // A run that already reached an outcome keeps it (e.g. saved, then a later audit write failed).
     if (!TERMINAL.has(run.status)) {
       await checkpointRun(deps, known);
+      const measured = await measuredUsage(deps, run, TRANSITIONS_AFTER.RecordFailure);
       await deps.ledger.updateRun(runId, {
         status: "failed",
         reason,
+        ...(measured
+          ? {
+              cost: runCostRecord({ runId, customer: run.customer, counters: effectiveCounters(known), aws: measured }),
+            }
+          : {}),
         finishedAt: now.toISOString(),
         durationMs: now.getTime() - Date.parse(run.createdAt),
       });

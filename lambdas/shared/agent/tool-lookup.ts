@@ -3,4 +3,13 @@
  * MCP tools: the turn loop's tool list, the guard's lookup and the escalation tool's name, the
  * tool a call runs. Swapping the registry for an injected one changes this file only.
  */
+import type { Tool } from "../tools/types.js";
+
 export { ESCALATE_TOOL, findTool, TOOLS, toolSpecs } from "../tools/registry.js";
+
+/** The implementation a call runs: a mounted MCP tool, else one of this process's built-ins. */
+export function toolToRun(name: string, mounted: readonly Tool[], builtins: readonly Tool[] = []): Tool {
+  const tool = mounted.find((t) => t.name === name) ?? builtins.find((t) => t.name === name);
+  if (!tool) throw new Error(`tool ${name} does not run in this function (unknown, or another lane's)`);
+  return tool;
+}

@@ -15,7 +15,7 @@ import { type AgentDeps, mcpOf, telemetryOf } from "./deps.js";
 import { crashPoint } from "./faults.js";
 import { argsHash, bindingProblem, guardCall } from "./guard.js";
 import { saveOrderOnce } from "./save.js";
-import { findTool } from "./tool-lookup.js";
+import { findTool, toolToRun } from "./tool-lookup.js";
 
 /**
  * Executes one tool call exactly once. A replay (Step Functions retry, restarted local run)
@@ -89,8 +89,7 @@ export async function runTool(
     }
   }
 
-  const tool = findTool(use.name, mounted);
-  if (!tool) throw new Error(`unknown tool ${use.name}`);
+  const tool = toolToRun(use.name, mounted, deps.tools);
   const args = tool.input.parse(use.input);
   const started = Date.now();
   const sink = newSink();

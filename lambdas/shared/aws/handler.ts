@@ -1,6 +1,7 @@
 import type { Context } from "aws-lambda";
 import type { z } from "zod";
 import { logger, metrics, tagRun, tracer, untagRun } from "../observability.js";
+import { withUsage } from "../usage-meter.js";
 
 /** Run keys an event may carry at the edge; the core adds `poNumber` once it has read the run. */
 function keysOf(input: unknown): { runId?: string; turn?: number } {
@@ -15,6 +16,17 @@ function keysOf(input: unknown): { runId?: string; turn?: number } {
  * errors through by name (Step Functions matches on it).
  */
 export function instrumented<S extends z.ZodTypeAny, R>(
+  name: string,
+  schema: S,
+  core: (input: z.infer<S>) => Promise<R>,
+): (event: unknown, context?: Context) => Promise<R> {
+  const inner = invocation(name, schema, core);
+  // What the invocation used rides beside its result into the execution history (every state's
+  // ResultSelector drops it), where Finalize counts the run's cost from it (cost-estimate.ts).
+  return (event, context) => withUsage(() => inner(event, context));
+}
+
+function invocation<S extends z.ZodTypeAny, R>(
   name: string,
   schema: S,
   core: (input: z.infer<S>) => Promise<R>,

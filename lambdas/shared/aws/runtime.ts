@@ -10,7 +10,9 @@ import { CustomerConfig } from "../config/schema.js";
 import { ConfigError, requireEnv } from "../errors.js";
 import { Ledger } from "../ledger/ledger.js";
 import { telemetry, tracer } from "../observability.js";
+import { meterDynamoDb, meterS3 } from "../usage-meter.js";
 import { DocumentStore } from "./documents.js";
+import { historyUsage } from "./execution-history.js";
 
 /**
  * Module-scope wiring for the Lambda handlers: environment read once (failing fast with the
@@ -25,8 +27,8 @@ export const env = {
 
 /** The clients every function uses (the ledger, the documents), created at module scope. */
 export const clients = {
-  dynamodb: tracer.captureAWSv3Client(new DynamoDBClient({})),
-  s3: tracer.captureAWSv3Client(new S3Client({})),
+  dynamodb: meterDynamoDb(tracer.captureAWSv3Client(new DynamoDBClient({}))),
+  s3: meterS3(tracer.captureAWSv3Client(new S3Client({}))),
 };
 
 /**
@@ -77,6 +79,7 @@ export function agentDeps(model?: AgentDeps["model"]): AgentDeps {
     bucket: env.documentBucket,
     model,
     telemetry,
+    executionUsage: historyUsage(sfnClient),
   };
 }
 

@@ -11,7 +11,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { SCHEMA_VERSION } from "../constants.js";
-import { TransientError } from "../errors.js";
+import { RecordTooLargeError, TransientError } from "../errors.js";
 import {
   type ApprovalRecord as Approval,
   ApprovalRecord,
@@ -89,6 +89,21 @@ function classifyDynamoError(err: unknown): unknown {
     return new TransientError(`DynamoDB ${e.name ?? "error"} (HTTP ${status}) after the SDK's retries`, { cause: err });
   }
   return err;
+}
+
+/** DynamoDB's item size limit; the JSON size of an item is a little over its DynamoDB size. */
+const MAX_ITEM_BYTES = 400 * 1024;
+
+/** One line naming the limit instead of DynamoDB's ValidationException (or "UnknownError") mid-run. */
+function refuseOversizedItem(item: Record<string, unknown>): void {
+  const bytes = Buffer.byteLength(JSON.stringify(item));
+  if (bytes <= MAX_ITEM_BYTES) return;
+  const kind = String(item.sk ?? "record")
+    .split("#")[0]
+    ?.toLowerCase();
+  throw new RecordTooLargeError(
+    `the ${kind} record of ${String(item.pk ?? "").replace(/^RUN#/, "run ")} would be ${(bytes / 1024 / 1024).toFixed(1)} MB, over DynamoDB's 400 KB item limit: a PO this large cannot be kept in the ledger (split the order into smaller POs); the document is kept`,
+  );
 }
 
 function isConditionalFailure(err: unknown): boolean {
@@ -277,6 +292,7 @@ export class DynamoLedger {
     stored: T,
     readExisting: () => Promise<T | undefined>,
   ): Promise<{ value: T; created: boolean }> {
+    refuseOversizedItem(item);
     try {
       await this.doc.send(
         new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: "attribute_not_exists(pk)" }),

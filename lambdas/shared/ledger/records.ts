@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { SCHEMA_VERSION } from "../constants.js";
+import { RunCostRecord } from "../cost-estimate.js";
 import { LedgerSchemaError } from "../errors.js";
 
 /**
@@ -168,24 +169,7 @@ export const RunRecord = z.object({
   durationMs: z.number().optional(),
   counters: Counters,
   /** Written when the run finishes: tokens by kind, model dollars and an AWS cost estimate. */
-  cost: z
-    .object({
-      runId: z.string(),
-      customer: z.string(),
-      tokens: z.object({ input: z.number(), output: z.number(), cacheRead: z.number(), cacheWrite: z.number() }),
-      modelUsd: z.number(),
-      aws: z.object({
-        stepFunctionsUsd: z.number(),
-        lambdaUsd: z.number(),
-        totalUsd: z.number(),
-        stateTransitions: z.number(),
-        lambdaInvocations: z.number(),
-        lambdaGbSeconds: z.number(),
-        priceDate: z.string(),
-      }),
-      totalUsd: z.number(),
-    })
-    .optional(),
+  cost: RunCostRecord.optional(),
 });
 export type RunRecord = z.infer<typeof RunRecord>;
 

@@ -1,14 +1,8 @@
 import { z } from "zod";
+import { BUILT_IN_TOOL_NAMES as CATALOGUE_TOOL_NAMES } from "../catalogue.js";
 
 /** Tool names built into po-agent: a mounted tool never takes one of these (see `openToolsets`). */
-export const BUILT_IN_TOOL_NAMES: readonly string[] = [
-  "extract",
-  "validate",
-  "transform",
-  "save",
-  "escalate_to_human",
-  "fetch_context",
-];
+export const BUILT_IN_TOOL_NAMES: readonly string[] = CATALOGUE_TOOL_NAMES;
 
 /** How long one connect, list or call may take before it is given up. @default 10 s */
 export const DEFAULT_MCP_TIMEOUT_MS = 10_000;

@@ -1,4 +1,4 @@
-import { countTokens } from "gpt-tokenizer/encoding/cl100k_base";
+import { lazyModule } from "../lazy.js";
 import type { ModelRequest, ModelResponse, Usage } from "./types.js";
 
 /**
@@ -8,13 +8,16 @@ import type { ModelRequest, ModelResponse, Usage } from "./types.js";
  */
 export const TOKEN_ESTIMATE_METHOD = "gpt-tokenizer@4 cl100k_base (approximation of Claude's tokenizer)";
 
+// About 1 MB of ranks: loaded on the first count, not at every cold start (most functions never count).
+const tokenizer = lazyModule<typeof import("gpt-tokenizer/encoding/cl100k_base")>("gpt-tokenizer/encoding/cl100k_base");
+
 /** Text from emails may contain `<|endoftext|>` and friends; count them as plain text, never throw. */
 const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
 /** Offline token estimate for one text (see TOKEN_ESTIMATE_METHOD). */
 export function estimateTokens(text: string): number {
   if (text.length === 0) return 0;
-  return countTokens(text, PLAIN_TEXT);
+  return tokenizer.countTokens(text, PLAIN_TEXT);
 }
 
 /** A token figure that says whether it was billed by the model or estimated here. */

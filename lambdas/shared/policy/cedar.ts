@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import { TOOLS } from "../agent/tool-lookup.js";
 import type { CustomerConfig, Weekday } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
+import { lazyModule } from "../lazy.js";
 import { canonicalJson, sha256 } from "../ledger/ledger.js";
 import { toMinor } from "../po/money.js";
 
@@ -18,6 +18,9 @@ import { toMinor } from "../po/money.js";
  * The policy text is generated from the YAML tiers, so the numbers live in one place, and is
  * checked in as `customers/<name>.cedar` (a test fails when the file and the YAML drift apart).
  */
+
+// The engine compiles 4 MB of wasm when loaded: only on the first evaluation, not at every cold start.
+const cedar = lazyModule<typeof import("@cedar-policy/cedar-wasm/nodejs")>("@cedar-policy/cedar-wasm/nodejs");
 
 export const NAMESPACE = "PoAgent";
 /** The only principal allowed to ask for writes: the orchestrator acting on the model's tool calls. */

@@ -1,15 +1,12 @@
 import type { z } from "zod";
+import type { Effect } from "../catalogue.js";
 import type { CustomerConfig } from "../config/schema.js";
 import type { PreparedContext } from "../context/types.js";
 import type { ArtifactRecord } from "../ledger/records.js";
 import type { ContentBlock } from "../model/types.js";
 import type { ParsedDocument, ParseOptions } from "../po/parse.js";
 
-/**
- * What a tool may do to the world. The guard checks `write` and `dangerous` calls against the
- * customer's policy before they run; `dangerous` always needs a human.
- */
-export type Effect = "read" | "write" | "dangerous";
+export type { Effect } from "../catalogue.js";
 
 /** Everything a tool may touch, injected so tools stay testable without AWS. */
 export interface ToolContext {
@@ -52,11 +49,18 @@ export interface ToolOutput {
   isError?: boolean;
 }
 
-/** Tools are data: name, description, effect, input schema, run. */
-export interface Tool<I = unknown> {
+/**
+ * What the model, the guard and the policy know of a tool: light (a zod schema, no implementation),
+ * so the orchestrator and the guard never load a parser.
+ */
+export interface ToolSpec<I = unknown> {
   name: string;
   description: string;
   effect: Effect;
   input: z.ZodType<I>;
+}
+
+/** Tools are data: name, description, effect, input schema, run. */
+export interface Tool<I = unknown> extends ToolSpec<I> {
   run(input: I, ctx: ToolContext): Promise<ToolOutput>;
 }

@@ -1,17 +1,18 @@
 import { createHash } from "node:crypto";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { type CrashPoint, installCrashPlan } from "../lambdas/shared/agent/faults.js";
-import { ModelTransientError, PromptTooLongError } from "../lambdas/shared/model/anthropic.js";
-import type { ModelClient, ModelRequest, ModelResponse } from "../lambdas/shared/model/types.js";
+import { type CrashPoint, installCrashPlan } from "../../lambdas/shared/agent/faults.js";
+import { ModelTransientError, PromptTooLongError } from "../../lambdas/shared/model/anthropic.js";
+import type { ModelClient, ModelRequest, ModelResponse } from "../../lambdas/shared/model/types.js";
+import type { RuntimeFaults } from "../../local/stack.js";
 import { mulberry32 } from "./prng.js";
 
 export { mulberry32 };
 
 /**
- * The seeded fault layer for durability tests and `npm run bench:durability`. It lives in local/
- * (never bundled into a Lambda) and is only active when a FaultInjector is passed to the local
- * stack; the crash points it drives refuse to run inside AWS Lambda.
+ * The seeded fault layer for durability tests and `npm run bench:durability`. It is test support:
+ * the runtime only knows the RuntimeFaults hooks (local/stack.ts) that a FaultInjector fills in when
+ * a test or the benchmark passes one; the crash points it drives refuse to run inside AWS Lambda.
  */
 export const FAULT_KINDS = [
   "model_429",
@@ -41,7 +42,7 @@ export function keyedDraw(seed: number, key: string): number {
   return h.readUInt32BE(0) / 4294967296;
 }
 
-export class FaultInjector {
+export class FaultInjector implements RuntimeFaults {
   readonly counts: Record<FaultKind, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<
     FaultKind,
     number
