@@ -9,6 +9,7 @@ import { loadCustomerFile } from "../../lambdas/shared/config/load.js";
 import { type LedgerDump, MemoryLedger } from "../../lambdas/shared/ledger/memory.js";
 import { RECORD_VERSIONS } from "../../lambdas/shared/ledger/records.js";
 import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
+import { ALL_TOOLS } from "../../lambdas/shared/tools/all.js";
 import { memoryS3 } from "./memory-s3.js";
 
 /**
@@ -34,6 +35,7 @@ describe("a run parked on an approval in the old record shape", () => {
       customer: loadCustomerFile("customers/acme.yaml"),
       bucket: "acme-intake",
       model: { client: new ReferenceModelClient(), modelId: "reference" },
+      tools: ALL_TOOLS,
     };
     const run = dump.runs?.[0] ?? {};
     const runId = String(run.runId);

@@ -17,6 +17,7 @@ import { MemoryLedger } from "../../lambdas/shared/ledger/memory.js";
 import { ZERO_COUNTERS } from "../../lambdas/shared/ledger/records.js";
 import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
 import { parseDocument } from "../../lambdas/shared/po/parse.js";
+import { ALL_TOOLS } from "../../lambdas/shared/tools/all.js";
 import { artifactOf, refOf, stateWith } from "../support/artifacts.js";
 import { memoryS3 } from "./memory-s3.js";
 
@@ -155,6 +156,7 @@ describe("PO numbers are folded (NFKC, trim, case) before the duplicate check", 
       customer: acme,
       bucket: "acme-intake",
       model: { client: new ReferenceModelClient(), modelId: "reference" },
+      tools: ALL_TOOLS,
     };
     const original = JSON.parse(readFileSync("samples/acme/01-packaging-saved.json", "utf8")) as Record<
       string,
