@@ -1,11 +1,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TOOLS } from "../agent/tool-lookup.js";
-import type { CustomerConfig, Weekday } from "../config/schema.js";
+import type { Weekday } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { lazyModule } from "../lazy.js";
 import { canonicalJson, sha256 } from "../ledger/ledger.js";
 import { toMinor } from "../po/money.js";
+import { type PolicyConfig, policyDataOf } from "./types.js";
 
 /**
  * The customer's approval policy as Cedar (the language of AWS Verified Permissions).
@@ -74,7 +75,7 @@ export interface CedarCall {
 }
 
 /** One tier's effective days: its `when.weekdays` minus the days an earlier tier already decides. */
-export function effectiveDays(customer: CustomerConfig): { tier: string; days: Weekday[] }[] {
+export function effectiveDays(customer: PolicyConfig): { tier: string; days: Weekday[] }[] {
   const taken = new Set<Weekday>();
   return customer.approvalPolicy.tiers.map((t) => {
     const days = (t.when.weekdays ?? ALL_DAYS).filter((d) => !taken.has(d));
@@ -92,8 +93,11 @@ const SCOPE = `principal == ${NAMESPACE}::Agent::"${ORCHESTRATOR}",
   action in ${NAMESPACE}::Action::"write",
   resource is ${NAMESPACE}::Document`;
 
-/** The Cedar policy text for one customer: deterministic, so its hash is a revision id. */
-export function cedarPolicyText(customer: CustomerConfig): string {
+/**
+ * The Cedar policy text for one customer: deterministic, so its hash is a revision id. The name
+ * and display name appear only in its header comments (and so are in the hashed text).
+ */
+export function cedarPolicyText(customer: PolicyConfig): string {
   const out: string[] = [
     `// Approval policy of ${oneLine(customer.displayName)} (${customer.name}), in Cedar.`,
     `// Generated from customers/${customer.name}.yaml (approvalPolicy); regenerate with`,
@@ -144,20 +148,9 @@ function oneLine(text: string): string {
   return text.replace(/\s+/g, " ").trim();
 }
 
-/** What the decision depends on besides the policy text: routing and the inputs TypeScript derives. */
-function policyData(customer: CustomerConfig): unknown {
-  return {
-    timeZone: customer.timeZone,
-    currency: customer.currency,
-    approvalPolicy: customer.approvalPolicy,
-    approvers: customer.approvers,
-    vendors: customer.vendors,
-  };
-}
-
 /** sha256 of the policy text and the config it is read with, shortened: recorded with every decision. */
-export function policyRevisionOf(customer: CustomerConfig, policyText = compiled(customer).text): string {
-  return `cedar-${sha256(`${policyText}\n${canonicalJson(policyData(customer))}`).slice(0, 16)}`;
+export function policyRevisionOf(customer: PolicyConfig, policyText = compiled(customer).text): string {
+  return `cedar-${sha256(`${policyText}\n${canonicalJson(policyDataOf(customer))}`).slice(0, 16)}`;
 }
 
 interface Compiled {
@@ -166,9 +159,9 @@ interface Compiled {
   revision: string;
 }
 
-const cache = new WeakMap<CustomerConfig, Compiled>();
+const cache = new WeakMap<PolicyConfig, Compiled>();
 
-function compiled(customer: CustomerConfig): Compiled {
+function compiled(customer: PolicyConfig): Compiled {
   const hit = cache.get(customer);
   if (hit) return hit;
   const text = cedarPolicyText(customer);
@@ -201,7 +194,7 @@ export interface CedarDecision {
 }
 
 /** Asks Cedar about one call. A policy set that does not parse throws; evaluation errors deny (fail closed). */
-export function authorize(customer: CustomerConfig, call: CedarCall, policyText?: string): CedarDecision {
+export function authorize(customer: PolicyConfig, call: CedarCall, policyText?: string): CedarDecision {
   const c = policyText === undefined ? compiled(customer) : undefined;
   const policies = c?.policies ?? splitPolicies(policyText ?? "");
   const revision = c?.revision ?? policyRevisionOf(customer, policyText);

@@ -1,8 +1,8 @@
-import type { Approver, CustomerConfig, PolicyTier, Vendor, Weekday } from "../config/schema.js";
+import type { Approver, PolicyTier, Vendor, Weekday } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { formatMinor, toMinor } from "../po/money.js";
 import { authorize, ORCHESTRATOR } from "./cedar.js";
-import type { PolicyDecision, PolicyInput } from "./types.js";
+import type { PolicyConfig, PolicyDecision, PolicyInput } from "./types.js";
 
 const WEEKDAYS: readonly Weekday[] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 export const DAY_NAMES: Record<Weekday, string> = {
@@ -78,7 +78,7 @@ export function vendorNameConsistent(vendor: Vendor, name: string): boolean {
  * for a human, never an exemption); a name-only match is a known vendor without preferred status.
  */
 export function vendorStanding(
-  customer: CustomerConfig,
+  customer: PolicyConfig,
   supplier: { name: string; id?: string },
 ): { vendor?: Vendor; preferred: boolean; mismatch?: string } {
   const id = supplier.id?.trim().toLowerCase();
@@ -108,12 +108,12 @@ export function vendorStanding(
  * The configured vendor a supplier is, or undefined: by id with a consistent name, else by name
  * when no contradicting id is given (a look-alike must not inherit a vendor's standing).
  */
-export function findVendor(customer: CustomerConfig, supplier: { name: string; id?: string }): Vendor | undefined {
+export function findVendor(customer: PolicyConfig, supplier: { name: string; id?: string }): Vendor | undefined {
   return vendorStanding(customer, supplier).vendor;
 }
 
 /** Preferred only by id with the name consistent with the vendor master. */
-export function isPreferredVendor(customer: CustomerConfig, supplier: { name: string; id?: string }): boolean {
+export function isPreferredVendor(customer: PolicyConfig, supplier: { name: string; id?: string }): boolean {
   return vendorStanding(customer, supplier).preferred;
 }
 
@@ -123,10 +123,10 @@ export function configAmountToMinor(amount: number, currency: string): number {
 }
 
 /** The tier that decides on a weekday: the first whose `when` matches. */
-export function tierFor(customer: CustomerConfig, weekday: Weekday): PolicyTier {
+export function tierFor(customer: PolicyConfig, weekday: Weekday): PolicyTier {
   const tier = customer.approvalPolicy.tiers.find((t) => !t.when.weekdays || t.when.weekdays.includes(weekday));
   if (!tier) {
-    throw new ConfigError(`customer ${customer.name}: no approval tier applies on ${DAY_NAMES[weekday]}`);
+    throw new ConfigError(`approvalPolicy: no approval tier applies on ${DAY_NAMES[weekday]}`);
   }
   return tier;
 }
@@ -137,7 +137,7 @@ export function tierFor(customer: CustomerConfig, weekday: Weekday): PolicyTier 
  * a required approval to people. Pure and deterministic: the same config and input always give the
  * same decision, so replays and the guard agree.
  */
-export function evaluatePolicy(customer: CustomerConfig, input: PolicyInput): PolicyDecision {
+export function evaluatePolicy(customer: PolicyConfig, input: PolicyInput): PolicyDecision {
   const weekday = weekdayOf(input.orderDate);
   const tier = tierFor(customer, weekday);
   const standing = vendorStanding(customer, { name: input.supplierName, id: input.supplierId });
@@ -209,7 +209,7 @@ export function evaluatePolicy(customer: CustomerConfig, input: PolicyInput): Po
  * eligible delegates; when nobody is eligible (or the amount is in another currency), those without a limit.
  */
 function routeApprovers(
-  customer: CustomerConfig,
+  customer: PolicyConfig,
   tier: PolicyTier,
   weekday: Weekday,
   input: PolicyInput,
@@ -228,7 +228,7 @@ function routeApprovers(
  * that pass `keep`, without repeats. A delegate who could not approve the amount would only delay
  * the escalation, so delegates are filtered too; an ineligible approver's eligible delegate stays.
  */
-function withDelegates(customer: CustomerConfig, tier: PolicyTier, keep: (a: Approver) => boolean): string[] {
+function withDelegates(customer: PolicyConfig, tier: PolicyTier, keep: (a: Approver) => boolean): string[] {
   const byId = new Map(customer.approvers.map((a) => [a.id, a]));
   const resolve = (ids: readonly string[]) => ids.map((id) => byId.get(id)).filter((a) => a !== undefined);
   const tierApprovers = resolve(tier.approvers);
@@ -240,7 +240,7 @@ function withDelegates(customer: CustomerConfig, tier: PolicyTier, keep: (a: App
  * Fallback when nobody is eligible: the tier's approvers and delegates without a limit; if every one
  * of them has a limit, all of them, so the request still reaches a person who can escalate it.
  */
-function unlimitedApprovers(customer: CustomerConfig, tier: PolicyTier): string[] {
+function unlimitedApprovers(customer: PolicyConfig, tier: PolicyTier): string[] {
   const unlimited = withDelegates(customer, tier, (a) => a.limit === undefined);
   return unlimited.length > 0 ? unlimited : withDelegates(customer, tier, () => true);
 }
