@@ -27,12 +27,14 @@ afterEach(() => {
 describe("lambda bundling", () => {
   /** handler name → bundle directory, filled by the bundling test. */
   const bundles = new Map<string, string>();
+  /** The cloud assembly the first test synthesizes; check:deployed below runs on it (one synth, not two). */
+  let outdir = "";
 
   // The one test that really bundles: every other infra test skips it with aws:cdk:bundling-stacks = [].
   // The app runs in a child process, exactly as `cdk synth` runs it, so this worker stays responsive.
   it("bundles every handler with the local esbuild, without Docker, and ships the customer config", async () => {
     // Prepare: any attempt to use Docker fails loudly.
-    const outdir = mkdtempSync(join(tmpdir(), "po-agent-cdk-"));
+    outdir = mkdtempSync(join(tmpdir(), "po-agent-cdk-"));
     const stackName = "PoAgent-acme";
 
     // Act
@@ -204,4 +206,30 @@ describe("lambda bundling", () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 600_000);
+  /**
+   * `npm run check:deployed` inside `npm test`, so a grant or an error name can never drift again:
+   * on the assembly synthesized above (`--reuse`), it runs acme's samples through the bundles and
+   * fails on any denied AWS call, error-name mismatch, cost record that differs from its execution's
+   * events, or a failed retry_run scenario.
+   */
+  it("check:deployed: acme's samples through these bundles, no denied call, no error-name or cost mismatch", async () => {
+    expect(existsSync(join(outdir, "manifest.json"))).toBe(true);
+    const { stdout } = await promisify(execFile)(
+      "npx",
+      ["tsx", "scripts/check-deployed.ts", "--json", "--customers", "acme", "--reuse", "--out", outdir],
+      {
+        maxBuffer: 64 * 1024 * 1024,
+        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+      },
+    ).catch((err: { stdout?: string; stderr?: string }) => {
+      throw new Error(`check:deployed failed:\n${err.stderr ?? ""}\n${err.stdout ?? ""}`);
+    });
+    const last = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as Record<string, unknown>;
+    expect(last).toMatchObject({ bundlesRun: 14, denied: 0, errorNameMismatches: 0, costMismatches: 0 });
+    // every sample's cost record equals its execution's counts; retry_run resumed a failed run on the bundles
+    expect(Number(last.costRecordsChecked)).toBeGreaterThanOrEqual(9);
+    expect(last.retriesChecked).toBe(1);
+    expect(Number(last.awsCallsChecked)).toBeGreaterThan(100);
+    expect(Number(last.errorNamesChecked)).toBeGreaterThanOrEqual(10);
+  }, 900_000);
 });

@@ -8,7 +8,7 @@ import { customerConfig } from "./helpers.js";
 
 /**
  * retry_run on the deployed MCP endpoint, through the same Function URL path the Lambda serves
- * (the full scenario on the synthesized bundles is in check:deployed: test/infra/deployed.test.ts).
+ * (the full scenario on the synthesized bundles is in check:deployed, run by test/infra/bundling.test.ts).
  */
 const PRINCIPAL = "arn:aws:iam::111122223333:user/ops-alice";
 
