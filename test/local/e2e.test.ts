@@ -158,6 +158,15 @@ describe("local stack end to end", () => {
     expect(run?.reason).toMatch(/it holds no text to read\)$/);
   });
 
+  it("fails a scanned PDF offline without sending the reader to read_document, which has no text for it", async () => {
+    const runId = await submitSample("customer37", "10-scanned-pdf-no-text-layer.pdf");
+    const run = await stack.waitSettled(runId);
+
+    expect(run?.status).toBe("failed");
+    expect(run?.reason).toMatch(/^cannot read the document: the PDF has no text layer/);
+    expect(run?.reason).not.toContain("read_document");
+  });
+
   it("does not run the same bytes twice", async () => {
     const first = await submitSample("acme", "02-fasteners-saved.csv");
     expect((await stack.waitSettled(first))?.status).toBe("saved");

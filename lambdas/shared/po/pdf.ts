@@ -86,11 +86,14 @@ function toLines(items: Item[]): string[] {
   });
 }
 
+/** How a PDF without a text layer is refused (read_document has nothing to show for it either). */
+export const NO_TEXT_LAYER = "the PDF has no text layer (a scanned image?)";
+
 export async function readPdf(bytes: Uint8Array, fileName: string, opts: ParseOptions): Promise<NormalizedPo> {
   const lines = await pdfTextLines(bytes);
   if (lines.join("").trim() === "") {
     throw new DocumentError(
-      "the PDF has no text layer (a scanned image?); it cannot be read offline. With Claude as the model it is sent as a document block; otherwise ask the sender for a text PDF or a structured format",
+      `${NO_TEXT_LAYER}; it cannot be read offline. With Claude as the model it is sent as a document block; otherwise ask the sender for a text PDF or a structured format`,
     );
   }
   return parsePoText(lines, fileName, opts, "pdf");

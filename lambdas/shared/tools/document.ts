@@ -69,7 +69,9 @@ const extract = implement("document", "extract", async (_input, ctx) => {
       }
     }
     // A document the parser cannot read is the model's problem to report, not a crash.
-    const hint = hasReadableText(bytes, kind) ? " (read_document shows its raw text)" : " (it holds no text to read)";
+    const hint = hasReadableText(bytes, kind, err.message)
+      ? " (read_document shows its raw text)"
+      : " (it holds no text to read)";
     return error(`cannot read the document: ${err.message}${hint}`);
   }
 });

@@ -1,6 +1,6 @@
 import PostalMime from "postal-mime";
 import { detect } from "../po/detect.js";
-import { pdfTextLines } from "../po/pdf.js";
+import { NO_TEXT_LAYER, pdfTextLines } from "../po/pdf.js";
 import type { ToolContext, ToolOutput } from "./types.js";
 
 /** Characters per page of raw text: bounded so one call never floods the conversation. */
@@ -72,9 +72,12 @@ export function isText(text: string): boolean {
   return odd <= text.length / 20;
 }
 
-/** Whether read_document has text to show for these bytes (so a failed parse can point the model to it). */
-export function hasReadableText(bytes: Uint8Array, kind: string | undefined): boolean {
-  if (kind === "pdf" || kind === "application/pdf") return true; // its text layer, when it has one
+/**
+ * Whether read_document has text to show for these bytes, given why the parser refused them (so a
+ * failed parse points the model to read_document only when it can help).
+ */
+export function hasReadableText(bytes: Uint8Array, kind: string | undefined, refusal: string): boolean {
+  if (kind === "pdf" || kind === "application/pdf") return !refusal.startsWith(NO_TEXT_LAYER);
   if (kind === "image" || kind?.startsWith("image/") || kind === "zip") return false;
   return isText(decoder.decode(bytes.subarray(0, 64 * 1024)));
 }
