@@ -63,7 +63,7 @@ try {
     (a) => a.runId === ids.get("03-controls-needs-approval.json"),
   );
   if (first) {
-    await stack.decideByOperator(first.approvalId, "approved", "console:ap-clerk", "checked against the quote");
+    await stack.decideByOperator(first.approvalId, "approved", "ap-clerk", "checked against the quote", "console");
     await stack.resumeRuns((r) => r.runId === first.runId);
     await stack.waitSettled(first.runId);
   }
