@@ -21,8 +21,9 @@ export function costRecordOf(
   const overheadMs = 150;
   const invocations = [
     { durationMs: overheadMs, memoryMb: 256 }, // Ingest
-    ...turns.map((t) => ({ durationMs: (t.durationMs ?? 0) + overheadMs, memoryMb: 1024 })),
-    { durationMs: overheadMs, memoryMb: 1024 }, // the Orchestrate call that returns "done"
+    // Orchestrate runs at 512 MB (lib/agent-functions.ts), Extract at 1024 MB, the rest at 256 MB.
+    ...turns.map((t) => ({ durationMs: (t.durationMs ?? 0) + overheadMs, memoryMb: 512 })),
+    { durationMs: overheadMs, memoryMb: 512 }, // the Orchestrate call that returns "done"
     ...tools.map((c) => ({ durationMs: c.durationMs + overheadMs, memoryMb: c.name === "extract" ? 1024 : 256 })),
     ...Array.from({ length: approvals * 2 }, () => ({ durationMs: overheadMs, memoryMb: 256 })),
     { durationMs: overheadMs, memoryMb: 256 }, // Finalize
