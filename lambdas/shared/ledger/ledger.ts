@@ -186,15 +186,7 @@ export class DynamoLedger {
    * conditional update that also records their keys: a step is counted once however often this
    * runs (a retry, a crash between a step's write and this one). `set` and `decided` ride along.
    */
-  async foldRun(
-    runId: string,
-    fold: {
-      steps: readonly { key: string; delta?: CounterDelta }[];
-      turn?: number;
-      poNumber?: string;
-      decided?: readonly Approval[];
-    },
-  ): Promise<void> {
+  async foldRun(runId: string, fold: RunFold): Promise<void> {
     let steps = [...fold.steps];
     let turn = fold.turn;
     for (let attempt = 0; ; attempt++) {
@@ -875,6 +867,14 @@ export class DynamoLedger {
 export const Ledger = DynamoLedger;
 
 /** An audit line to store with a step's record (`at` defaults to the write's time). */
+/** What `foldRun` adds to a run record: uncounted steps' deltas, and the fields that ride along. */
+export interface RunFold {
+  steps: readonly { key: string; delta?: CounterDelta }[];
+  turn?: number;
+  poNumber?: string;
+  decided?: readonly Approval[];
+}
+
 export interface AuditLine {
   actor: string;
   action: string;

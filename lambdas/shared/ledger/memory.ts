@@ -1,5 +1,5 @@
 import { SCHEMA_VERSION } from "../constants.js";
-import { type AuditLine, foldPoNumber, type Ledger, type RunState } from "./ledger.js";
+import { type AuditLine, foldPoNumber, type Ledger, type RunFold, type RunState } from "./ledger.js";
 import {
   type ApprovalRecord as Approval,
   ApprovalRecord,
@@ -9,7 +9,6 @@ import {
   ArtifactRecord,
   type AuditRecord as Audit,
   AuditRecord,
-  type CounterDelta,
   type Counters,
   type EmbeddedAudit,
   type OrderRecord as Order,
@@ -188,15 +187,7 @@ export class MemoryLedger implements Ledger {
     };
   }
 
-  async foldRun(
-    runId: string,
-    fold: {
-      steps: readonly { key: string; delta?: CounterDelta }[];
-      turn?: number;
-      poNumber?: string;
-      decided?: readonly Approval[];
-    },
-  ): Promise<void> {
+  async foldRun(runId: string, fold: RunFold): Promise<void> {
     if (!fold.steps.length && fold.turn === undefined && fold.poNumber === undefined && !fold.decided?.length) return;
     this.count("foldRun");
     const run = this.runs.get(runId);

@@ -4,11 +4,9 @@ import { type CallToolResult, ErrorCode, McpError } from "@modelcontextprotocol/
 import { z } from "zod";
 import { type ApprovalDeps, decide } from "../agent/approvals.js";
 import { runIdFor } from "../agent/deps.js";
-import { bindingProblem, policyRevisionOfApproval } from "../agent/guard.js";
 import type { CustomerConfig } from "../config/schema.js";
 import { type Ledger, sha256 } from "../ledger/ledger.js";
-import type { ApprovalRecord, RunRecord } from "../ledger/records.js";
-import { policyRevisionOf } from "../policy/cedar.js";
+import type { RunRecord } from "../ledger/records.js";
 import { decodeBase64 } from "./base64.js";
 
 /** Largest document submit_document accepts (bytes, decoded). */
@@ -328,12 +326,4 @@ function enforceProtocolErrors(server: McpServer): void {
       }
     });
   }
-}
-
-/** Why an approval requested under another policy revision cannot be decided now, or undefined. */
-function stalePolicy(customer: CustomerConfig, approval: ApprovalRecord): string | undefined {
-  const recorded = policyRevisionOfApproval(approval);
-  const current = policyRevisionOf(customer);
-  if (recorded === undefined || recorded === current) return undefined;
-  return `the approval policy changed since it was requested (${recorded}, now ${current})`;
 }
