@@ -13,6 +13,7 @@ import type {
   ToolCallRecord,
   TurnRecord,
 } from "../ledger/records.js";
+import type { ModelResponse } from "../model/types.js";
 import type { AgentDeps } from "./deps.js";
 
 /** Counters and audit lines an invocation gathers for the step it stores (written with the step's record). */
@@ -27,6 +28,18 @@ export function addDelta(sink: StepSink, delta: CounterDelta): void {
   for (const [k, v] of Object.entries(delta) as [keyof Counters, number | undefined][]) {
     if (v) sink.delta[k] = (sink.delta[k] ?? 0) + v;
   }
+}
+
+/** What one paid model answer adds to the counters: one call, its tokens by kind and its dollars. */
+export function modelCallDelta(response: ModelResponse, costUsd: number): CounterDelta {
+  return {
+    modelCalls: 1,
+    inputTokens: response.usage.input_tokens,
+    outputTokens: response.usage.output_tokens,
+    cacheReadTokens: response.usage.cache_read_input_tokens ?? 0,
+    cacheWriteTokens: response.usage.cache_creation_input_tokens ?? 0,
+    costUsd,
+  };
 }
 
 /** The ledger key of a step record: what `RunRecord.folded` lists once its delta is counted. */

@@ -10,7 +10,7 @@ import type { ContentBlock, ToolUseBlock } from "../model/types.js";
 import type { ToolCallRef } from "../steps.js";
 import type { ToolContext } from "../tools/types.js";
 import { poHash } from "./artifacts.js";
-import { addDelta, approvalsOf, newSink, type StepSink } from "./checkpoint.js";
+import { addDelta, approvalsOf, modelCallDelta, newSink, type StepSink } from "./checkpoint.js";
 import { type AgentDeps, mcpOf, telemetryOf } from "./deps.js";
 import { crashPoint } from "./faults.js";
 import { argsHash, bindingProblem, guardCall } from "./guard.js";
@@ -157,14 +157,7 @@ async function extractWithModel(
     messages: [{ role: "user", content }],
     maxTokens: 4_096,
   });
-  addDelta(sink, {
-    modelCalls: 1,
-    inputTokens: response.usage.input_tokens,
-    outputTokens: response.usage.output_tokens,
-    cacheReadTokens: response.usage.cache_read_input_tokens ?? 0,
-    cacheWriteTokens: response.usage.cache_creation_input_tokens ?? 0,
-    costUsd: costUsd(response.model, response.usage),
-  });
+  addDelta(sink, modelCallDelta(response, costUsd(response.model, response.usage)));
   return response.content.map((b) => (b.type === "text" ? b.text : "")).join("");
 }
 

@@ -9,7 +9,7 @@ import { costUsd } from "../model/cost.js";
 import type { ContentBlock, Message, ToolUseBlock } from "../model/types.js";
 import type { Step } from "../steps.js";
 import { findVersion } from "./artifacts.js";
-import { addDelta, approvalsOf, checkpointRun, effectiveCounters, newSink } from "./checkpoint.js";
+import { addDelta, approvalsOf, checkpointRun, effectiveCounters, modelCallDelta, newSink } from "./checkpoint.js";
 import { type AgentDeps, type Ending, mcpOf, TERMINAL, telemetryOf } from "./deps.js";
 import { crashPoint } from "./faults.js";
 import { approvalIdFor, artifactRefOf, guardCall } from "./guard.js";
@@ -177,12 +177,7 @@ async function nextStep(
     }
   }
   addDelta(sink, {
-    modelCalls: 1,
-    inputTokens: response.usage.input_tokens,
-    outputTokens: response.usage.output_tokens,
-    cacheReadTokens: response.usage.cache_read_input_tokens ?? 0,
-    cacheWriteTokens: response.usage.cache_creation_input_tokens ?? 0,
-    costUsd: cost,
+    ...modelCallDelta(response, cost),
     guardRejections: dispositions.filter((d) => d.kind === "rejected").length,
     estimatedTurns: response.usageEstimated ? 1 : 0,
   });
