@@ -15,6 +15,7 @@ import { ROLE_OF_PLACEHOLDER } from "../lambdas/shared/catalogue.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { ConfigError } from "../lambdas/shared/errors.js";
 import { Ledger } from "../lambdas/shared/ledger/ledger.js";
+import type { McpToolset } from "../lambdas/shared/mcp/client.js";
 import { ReferenceModelClient } from "../lambdas/shared/model/reference.js";
 import { type SelectedModel, selectModelClient } from "../lambdas/shared/model/select.js";
 import type { ModelClient, ModelRequest, ModelResponse } from "../lambdas/shared/model/types.js";
@@ -69,6 +70,8 @@ export interface RuntimeFaults {
   installCrashes(): void;
   /** Wraps a customer's model client; `onPaid` sees every answer actually received. */
   wrapModel(inner: ModelClient, onPaid?: (request: ModelRequest, response: ModelResponse) => void): ModelClient;
+  /** Wraps a customer's mounted MCP tools (a Lambda dying after the server answered). @default - as opened */
+  wrapMcpTools?(toolset: McpToolset): McpToolset;
 }
 
 /** The emulators' clients and the ledger on them. */

@@ -292,7 +292,10 @@ export class LocalStack {
   private toolset(customer: CustomerConfig): Promise<McpToolset> {
     let t = this.toolsets.get(customer.name);
     if (!t) {
-      t = openToolsets(customer, { cwd: REPO_DIR, env: { PO_AGENT_DATA_DIR: this.opts.dataDir } });
+      const faults = this.opts.faults;
+      t = openToolsets(customer, { cwd: REPO_DIR, env: { PO_AGENT_DATA_DIR: this.opts.dataDir } }).then((opened) =>
+        faults?.wrapMcpTools ? faults.wrapMcpTools(opened) : opened,
+      );
       this.toolsets.set(customer.name, t);
     }
     return t;
