@@ -557,7 +557,7 @@ export async function runCompromisedModelSuite(
       ...(opts.guard ? { guard: opts.guard } : {}),
     };
     const results: AttackResult[] = [];
-    const attacks = ATTACKS.filter((a, i) => opts.only === undefined || opts.only.includes(i));
+    const attacks = ATTACKS.filter((_a, i) => opts.only === undefined || opts.only.includes(i));
     for (const attack of attacks) {
       if (attack.setup) await attack.setup(w);
       const before = effects.orders + effects.mcpWrites;
