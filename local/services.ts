@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type SesServerModule from "aws-ses-v2-local";
 import { guardHost } from "./control.js";
 import { markStoreClean, markStoreOpen, probeStore, verifyStore } from "./integrity.js";
+import { describeRepair, type ObjectStoreRepair, repairObjectStore } from "./object-store-repair.js";
 import { closeServer, LOOPBACK, listen, urlOf } from "./ports.js";
 
 export interface ObjectCreatedEvent {
@@ -28,6 +29,8 @@ export interface LocalServices {
   close(): Promise<void>;
   /** Called after every PutObject, CopyObject, POST upload and CompleteMultipartUpload. */
   onObjectCreated(listener: (e: ObjectCreatedEvent) => void): void;
+  /** What the start repaired in the S3 store (objects cut by a process stopped mid-write). */
+  objectStoreRepair: ObjectStoreRepair;
 }
 
 export interface StartServicesOptions {
@@ -106,6 +109,10 @@ export async function startServices(opts: StartServicesOptions): Promise<LocalSe
     // dynalite wraps close() to also close its LevelDB store; that is what releases the directory lock.
     closers.push(() => closeServer(dynamo, (cb) => dynamo.close(cb)).then(() => markStoreClean(dynamoDir)));
 
+    // s3rver's files are not written atomically: a kill mid-write leaves a key it answers 500 for.
+    const objectStoreRepair = repairObjectStore(s3Dir);
+    const repairLine = describeRepair(objectStoreRepair);
+    if (repairLine) process.stderr.write(`${repairLine}\n`);
     const S3rver = require("s3rver") as new (options: S3rverOptions) => S3rverInstance;
     const s3 = new S3rver({
       address: LOOPBACK,
@@ -136,6 +143,7 @@ export async function startServices(opts: StartServicesOptions): Promise<LocalSe
       onObjectCreated: (listener) => {
         listeners.push(listener);
       },
+      objectStoreRepair,
     };
   } catch (error) {
     await closeAll().catch(() => {});
