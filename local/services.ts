@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import type SesServerModule from "aws-ses-v2-local";
 import { guardHost } from "./control.js";
-import { markStoreClean, markStoreOpen, probeStore, verifyStore } from "./integrity.js";
+import { markStoreClean, markStoreOpen, probeStore, storeClosedCleanly, verifyStore } from "./integrity.js";
 import { describeRepair, type ObjectStoreRepair, repairObjectStore } from "./object-store-repair.js";
 import { closeServer, LOOPBACK, listen, urlOf } from "./ports.js";
 
@@ -29,6 +29,8 @@ export interface LocalServices {
   close(): Promise<void>;
   /** Called after every PutObject, CopyObject, POST upload and CompleteMultipartUpload. */
   onObjectCreated(listener: (e: ObjectCreatedEvent) => void): void;
+  /** False when the ledger store's last process did not close it (its index may disagree: reindex.ts). */
+  ledgerClosedCleanly: boolean;
   /** What the start repaired in the S3 store (objects cut by a process stopped mid-write). */
   objectStoreRepair: ObjectStoreRepair;
 }
@@ -100,6 +102,7 @@ export async function startServices(opts: StartServicesOptions): Promise<LocalSe
     // Corruption is named before LevelDB opens (and would drop or delete what it cannot read).
     verifyStore(dynamoDir);
     await probeStore(dynamoDir);
+    const ledgerClosedCleanly = storeClosedCleanly(dynamoDir);
     markStoreOpen(dynamoDir);
     const dynalite = require("dynalite") as DynaliteFactory;
     // Tables become ACTIVE at once: nothing local should wait the emulated 500 ms.
@@ -144,6 +147,7 @@ export async function startServices(opts: StartServicesOptions): Promise<LocalSe
         listeners.push(listener);
       },
       objectStoreRepair,
+      ledgerClosedCleanly,
     };
   } catch (error) {
     await closeAll().catch(() => {});
