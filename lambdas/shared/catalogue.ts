@@ -117,6 +117,19 @@ export function toolsOfLane(lane: BuiltInLane): ToolName[] {
   return BUILT_IN_TOOL_NAMES.filter((name) => TOOLS[name].lane === lane);
 }
 
+/** What separates a mounted tool's server from its name (`erp.lookup_vendor`; mcp/client.ts NAMESPACE_SEPARATOR). */
+export const MOUNTED_TOOL_SEPARATOR = ".";
+
+/**
+ * The lane of a call, as the orchestrator writes it on the step for the state machine to route on: a
+ * built-in tool's from TOOLS, `mcp` for a mounted `<server>.<tool>`, none for a name nothing runs (the
+ * guard refuses those before they are dispatched; without a lane PickTool fails the run visibly).
+ */
+export function laneOfTool(name: string): LaneId | undefined {
+  if (Object.hasOwn(TOOLS, name)) return TOOLS[name as ToolName].lane;
+  return name.includes(MOUNTED_TOOL_SEPARATOR) ? "mcp" : undefined;
+}
+
 /** The lane whose Lambda is `role`, if it runs tools. */
 export function laneOfRole(role: RoleId): LaneId | undefined {
   return (Object.keys(LANES) as LaneId[]).find((lane) => (LANES[lane] as LaneEntry).role === role);

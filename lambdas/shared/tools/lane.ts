@@ -11,6 +11,7 @@ export function laneCallInput(lane: BuiltInLane) {
   if (names.length === 0) throw new Error(`lane ${lane} has no tools (lambdas/shared/catalogue.ts)`);
   return z.object({
     runId: z.string(),
-    call: ToolCallRef.extend({ name: z.enum(names as [ToolName, ...ToolName[]]) }),
+    // `lane` is absent on a call from an execution still running on a definition from before lanes.
+    call: ToolCallRef.extend({ name: z.enum(names as [ToolName, ...ToolName[]]), lane: z.literal(lane).optional() }),
   });
 }
