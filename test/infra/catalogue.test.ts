@@ -1,4 +1,19 @@
-import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import {
+  appendFileSync,
+  cpSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
 import type { AgentDeps } from "../../lambdas/shared/agent/deps.js";
 import { withLane } from "../../lambdas/shared/agent/tool-lookup.js";
@@ -16,6 +31,7 @@ import {
   ROLES,
   type RoleId,
   TOOLS,
+  type ToolName,
   toolsOfLane,
 } from "../../lambdas/shared/catalogue.js";
 import { loadCustomerFile } from "../../lambdas/shared/config/load.js";
@@ -266,3 +282,183 @@ describe("lanes on the local engine, through the real definition", () => {
     }
   });
 });
+
+describe("one file and one registry line per tool", () => {
+  const TOOLS_DIR = "lambdas/shared/tools";
+  const registryLines = readFileSync(`${TOOLS_DIR}/builtins.ts`, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("export"));
+
+  it("lists each tool once, by the file of its lane, and each lane folder holds exactly its tools' files", async () => {
+    const parsed = registryLines.map((l) => /^export \{ spec as (\w+) \} from "\.\/(\w+)\/(\w+)\.js";$/.exec(l));
+    expect(
+      parsed.every((m) => m !== null),
+      registryLines.join("\n"),
+    ).toBe(true);
+    const entries = parsed.map((m) => ({ key: m?.[1] ?? "", folder: m?.[2] ?? "", file: m?.[3] ?? "" }));
+    expect(entries.map((e) => e.key).sort()).toEqual([...BUILT_IN_TOOL_NAMES].sort());
+    for (const { key, folder, file } of entries) {
+      expect([file, folder], key).toEqual([key, TOOLS[key as ToolName].lane]);
+      const mod = (await import(pathToFileURL(`${TOOLS_DIR}/${folder}/${file}.ts`).href)) as {
+        spec: { name: string };
+        run?: unknown;
+      };
+      expect(mod.spec.name, key).toBe(key);
+      // escalate_to_human alone has no code: its lane has no Lambda.
+      expect(typeof mod.run, key).toBe(TOOLS[key as ToolName].lane === "approval" ? "undefined" : "function");
+    }
+    // A lane's Lambda bundles every file of its folder: a file no registry line names would ship unused.
+    for (const lane of Object.keys(LANES).filter((l) => l !== "mcp")) {
+      const files = readdirSync(`${TOOLS_DIR}/${lane}`).map((f) => f.replace(/\.ts$/, ""));
+      expect(files.sort(), lane).toEqual(toolsOfLane(lane as "document").sort());
+    }
+  });
+
+  it("keeps every spec light: bundling the catalogue (all specs) pulls in no tool implementation", async () => {
+    // Act: what the orchestrator (and every reader of the catalogue) gets of the tool files.
+    const out = await build({
+      entryPoints: ["lambdas/shared/catalogue.ts"],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      minify: true,
+      write: false,
+      outfile: "/tmp/catalogue-probe.mjs",
+      metafile: true,
+      logLevel: "silent",
+    });
+
+    // Assess: the modules that contribute code, against the ones a spec may use (tools/define.ts).
+    const inputs = Object.entries(Object.values(out.metafile.outputs)[0]?.inputs ?? {})
+      .filter(([, v]) => v.bytesInOutput > 0)
+      .map(([f]) => f.replace(/^.*node_modules\/(zod)\/.*$/, "$1"));
+    const allowed = [
+      /^zod$/,
+      /^lambdas\/shared\/(catalogue|constants|errors|cost-estimate)\.ts$/,
+      /^lambdas\/shared\/(po\/model|ledger\/records)\.ts$/,
+      /^lambdas\/shared\/tools\/(builtins|define|schemas)\.ts$/,
+      /^lambdas\/shared\/tools\/(document|check|version|save|approval)\/\w+\.ts$/,
+    ];
+    expect(inputs.filter((f) => !allowed.some((re) => re.test(f)))).toEqual([]);
+    expect(inputs).toContain("lambdas/shared/tools/document/extract.ts");
+    // And no run's body came along (strings only a run holds).
+    const code = out.outputFiles[0]?.text ?? "";
+    for (const marker of [
+      "has not passed validate without errors",
+      "cannot read the document",
+      "model draft from raw text",
+    ])
+      expect(code.includes(marker), marker).toBe(false);
+    expect(code).toContain("Write a validated version");
+  });
+
+  it("adds a tool to a lane in a copy of the code with one new file and one registry line: shown, guarded, routed, run, bundled", async () => {
+    // Prepare: a copy of the code the tool touches, node_modules linked; the new tool counts a version's lines.
+    const root = mkdtempSync(join(tmpdir(), "po-agent-add-tool-"));
+    try {
+      for (const dir of ["lambdas", "local", "statemachines", "customers", "test/support"])
+        cpSync(dir, join(root, dir), { recursive: true });
+      for (const file of [
+        "package.json",
+        "tsconfig.json",
+        "test/unit/memory-s3.ts",
+        "samples/acme/01-packaging-saved.json",
+      ])
+        cpSync(file, join(root, file));
+      symlinkSync(join(process.cwd(), "node_modules"), join(root, "node_modules"));
+      const RUN_MARKER = "counted-by-the-new-tool";
+      const SPEC_MARKER = "Count the lines of a version";
+      const before = await probeCatalogue(root);
+      writeFileSync(
+        join(root, TOOLS_DIR, "check/count_lines.ts"),
+        [
+          'import { type RunOf, toolSpec } from "../define.js";',
+          'import { RefInput } from "../schemas.js";',
+          "",
+          "export const spec = toolSpec({",
+          '  name: "count_lines",',
+          '  lane: "check",',
+          '  effect: "read",',
+          `  description: "${SPEC_MARKER} (a tool added by the catalogue test).",`,
+          "  input: RefInput,",
+          "});",
+          "",
+          "export const run: RunOf<typeof spec> = async (ref, ctx) => {",
+          '  const { json, versionOf } = await import("../common.js");',
+          "  const got = await versionOf(ctx, ref);",
+          '  if ("error" in got) return got.error;',
+          `  return json({ ...ref, by: "${RUN_MARKER}", lines: got.po.lines.length });`,
+          "};",
+          "",
+        ].join("\n"),
+      );
+      appendFileSync(
+        join(root, TOOLS_DIR, "builtins.ts"),
+        'export { spec as count_lines } from "./check/count_lines.js";\n',
+      );
+
+      // Act
+      const after = await probeCatalogue(root);
+      const probe = JSON.parse(
+        await run(root, "npx", [
+          "tsx",
+          "test/support/add-tool-probe.ts",
+          "count_lines",
+          "check",
+          RUN_MARKER,
+          SPEC_MARKER,
+        ]),
+      );
+      // The copy typechecks as it is (the tool's input type comes from its schema, nothing hand-kept).
+      writeFileSync(
+        join(root, "tsconfig.lambdas.json"),
+        JSON.stringify({ extends: "./tsconfig.json", include: ["lambdas/**/*.ts"] }),
+      );
+      await run(root, "npx", ["tsc", "-p", "tsconfig.lambdas.json"]);
+
+      // Assess: nothing knew the tool before the line; after it, every part of the system does.
+      expect(before).toMatchObject({ known: false, checkLane: ["validate"] });
+      expect(after).toMatchObject({ known: true, checkLane: ["count_lines", "validate"] });
+      expect(probe.catalogue).toEqual({
+        lane: "check",
+        effect: "read",
+        laneOfTool: "check",
+        inLane: ["count_lines", "validate"],
+      });
+      expect(probe.access).toEqual({ read: [], write: ["results"] });
+      expect(probe.shownToModel).toMatchObject({ required: ["artifactId", "version"], additionalProperties: false });
+      expect(probe.guard).toBe("run");
+      expect(probe.laneInput).toBe(true);
+      // Routed through the unchanged ASL to the Validate Lambda's code, which ran it once.
+      expect(probe.engine.status).toBe("SUCCEEDED");
+      expect(probe.engine.calls.Validate).toEqual([{ toolUseId: "toolu_new", name: "count_lines", lane: "check" }]);
+      expect(probe.stored.isError).toBe(false);
+      expect(JSON.parse(probe.stored.content)).toMatchObject({ by: RUN_MARKER, lines: 3 });
+      // Bundled in its lane's Lambda only; the orchestrator got its spec and not its code.
+      expect(probe.bundles).toEqual({
+        laneHasRun: true,
+        orchestrateHasRun: false,
+        orchestrateHasSpec: true,
+        otherLanesWithRun: [],
+      });
+      expect(readFileSync(join(root, "statemachines/agent.asl.json"), "utf8")).toBe(
+        readFileSync(AGENT_DEFINITION_FILE, "utf8"),
+      );
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
+
+/** Runs a command in `cwd`; its stdout, or an error with its stderr. */
+async function run(cwd: string, cmd: string, args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(cmd, args, { cwd, maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
+
+/** Whether the copy's catalogue knows `count_lines`, and the check lane's tools. */
+async function probeCatalogue(root: string): Promise<{ known: boolean; checkLane: string[] }> {
+  const script =
+    'import { TOOLS, toolsOfLane } from "./lambdas/shared/catalogue.ts"; console.log(JSON.stringify({ known: "count_lines" in TOOLS, checkLane: toolsOfLane("check") }));';
+  return JSON.parse(await run(root, "npx", ["tsx", "--eval", script]));
+}
