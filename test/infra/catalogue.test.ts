@@ -49,6 +49,7 @@ import type { Tool } from "../../lambdas/shared/tools/types.js";
 import { VERSION_TOOLS } from "../../lambdas/shared/tools/version.js";
 import { AGENT_DEFINITION_FILE, placeholderFunctions } from "../../lib/agent-state-machine.js";
 import { functionsByRole } from "../../lib/po-agent-function.js";
+import { invokeLambda, type LambdaHost } from "../../local/lambdas.js";
 import { runOnEngine } from "../support/lane-engine.js";
 import { memoryS3 } from "../unit/memory-s3.js";
 import { synthPoAgentStack } from "./helpers.js";
@@ -215,6 +216,20 @@ describe("the catalogue and the code", () => {
         expect(input.safeParse(call(name, "mcp")).success, `${lane} accepts ${name} on lane mcp`).toBe(false);
       }
     }
+  });
+
+  it("has the local runtime's lane functions refuse another lane's tool before running anything, as in AWS", async () => {
+    // A host that fails the test if it is touched: the refusal comes from the input check alone.
+    const host = new Proxy({} as LambdaHost, {
+      get: (_t, key) => {
+        throw new Error(`host.${String(key)} touched`);
+      },
+    });
+    const call = (name: string) => ({ runId: "r", call: { toolUseId: "t", name, lane: laneOfTool(name) } });
+    await expect(invokeLambda(host, "ValidateFunctionArn", call("extract"))).rejects.toThrow(/name|lane/);
+    await expect(invokeLambda(host, "SaveFunctionArn", call("amend"))).rejects.toThrow(/name|lane/);
+    // Its own tool passes the check and reaches the host (here: the touched-host error).
+    await expect(invokeLambda(host, "ValidateFunctionArn", call("validate"))).rejects.toThrow(/host\.\w+ touched/);
   });
 
   it("reserves every built-in tool name from MCP server names", () => {
