@@ -12,9 +12,11 @@
  * - one line `export { spec as <name> } from "./<lane>/<name>.js";` in `tools/builtins.ts`.
  * The rest follows: the model is shown the spec (JSON Schema from zod), the guard checks it, the
  * orchestrator writes the call's lane on the step and the state machine routes on the lane (no ASL
- * edit), the lane's Lambda bundles every file of its folder (tools/lanes.ts) and accepts the tool
- * (tools/lane.ts), and its IAM grants follow from `reads`/`writes` (bucketAccessOfLane).
- * test/infra/catalogue.test.ts proves it by adding a tool in a copy of the code.
+ * edit), the lane's Lambda bundles every file of its folder and accepts the tool (tools/lane.ts),
+ * and its IAM grants follow from `reads`/`writes` (bucketAccessOfLane).
+ * test/infra/catalogue.test.ts proves it by adding a tool in a copy of the code. A new lane is more:
+ * its LANES entry, a role with a handler folder, and a Choice and a Task state in the ASL (the same
+ * test names what is missing).
  */
 
 import * as BUILT_INS from "./tools/builtins.js";

@@ -42,10 +42,10 @@ import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
 import { ALL_TOOLS } from "../../lambdas/shared/tools/all.js";
 import { CHECK_TOOLS } from "../../lambdas/shared/tools/check.js";
 import { DOCUMENT_TOOLS } from "../../lambdas/shared/tools/document.js";
-import { laneCallInput } from "../../lambdas/shared/tools/lane.js";
+import { laneCallInput, laneTools } from "../../lambdas/shared/tools/lane.js";
 import { SPECS } from "../../lambdas/shared/tools/registry.js";
 import { SAVE_TOOLS } from "../../lambdas/shared/tools/save.js";
-import type { Tool } from "../../lambdas/shared/tools/types.js";
+import type { Tool, ToolContext } from "../../lambdas/shared/tools/types.js";
 import { VERSION_TOOLS } from "../../lambdas/shared/tools/version.js";
 import { AGENT_DEFINITION_FILE, placeholderFunctions } from "../../lib/agent-state-machine.js";
 import { functionsByRole } from "../../lib/po-agent-function.js";
@@ -230,6 +230,24 @@ describe("the catalogue and the code", () => {
     await expect(invokeLambda(host, "SaveFunctionArn", call("amend"))).rejects.toThrow(/name|lane/);
     // Its own tool passes the check and reaches the host (here: the touched-host error).
     await expect(invokeLambda(host, "ValidateFunctionArn", call("validate"))).rejects.toThrow(/host\.\w+ touched/);
+  });
+
+  it("refuses to run a tool whose file does not export its spec and run, naming the file", async () => {
+    const ctx = {} as ToolContext;
+    const [noRun] = laneTools("check", async () => ({ spec: { name: "validate" } }));
+    const [wrongSpec] = laneTools("check", async () => ({
+      spec: { name: "save" },
+      run: async () => ({ content: "" }),
+    }));
+    const [right] = laneTools("check", async () => ({
+      spec: { name: "validate" },
+      run: async () => ({ content: "ran" }),
+    }));
+    await expect(noRun?.run({}, ctx)).rejects.toThrow(
+      "tools/check/validate.ts must export the spec of validate and its run",
+    );
+    await expect(wrongSpec?.run({}, ctx)).rejects.toThrow("tools/check/validate.ts");
+    await expect(right?.run({}, ctx)).resolves.toEqual({ content: "ran" });
   });
 
   it("reserves every built-in tool name from MCP server names", () => {

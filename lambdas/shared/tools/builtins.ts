@@ -2,7 +2,7 @@
  * The registry of built-in tools: one line per tool, naming the file that declares it
  * (`tools/<lane>/<name>.ts`, exporting `spec` and `run`; tools/define.ts says what may go in one).
  * Only the specs are taken here, so whoever reads this list (the catalogue, the orchestrator, the
- * CDK app) loads no tool's implementation; each lane's Lambda loads its own folder's files (tools/lanes.ts).
+ * CDK app) loads no tool's implementation; each lane's Lambda loads its own folder's files (tools/lane.ts).
  * Kept sorted by path (so by lane); the model is shown them by lane (catalogue BUILT_IN_TOOL_NAMES).
  */
 

@@ -1,4 +1,4 @@
-import { laneTools } from "./lanes.js";
+import { laneTools } from "./lane.js";
 
 /** What the Extract Lambda runs: the document lane, every file of tools/document/. */
 export const DOCUMENT_TOOLS = laneTools("document", (name) => import(`./document/${name}.ts`));

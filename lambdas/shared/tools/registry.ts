@@ -7,7 +7,7 @@ import type { Tool, ToolSpec } from "./types.js";
 /**
  * The built-in tools as the model, the guard and the policy see them: name, description, effect and
  * input schema, each from its tool file's `spec` (listed in tools/builtins.ts). No implementation is
- * loaded here: each tool Lambda loads only its lane's files (tools/lanes.ts), so the orchestrator's
+ * loaded here: each tool Lambda loads only its lane's files (tools/lane.ts), so the orchestrator's
  * bundle holds no parser.
  */
 

@@ -1,4 +1,4 @@
-import { laneTools } from "./lanes.js";
+import { laneTools } from "./lane.js";
 
 /** What the Transform Lambda runs: the version lane (new PO versions, no write outside the ledger), every file of tools/version/. */
 export const VERSION_TOOLS = laneTools("version", (name) => import(`./version/${name}.ts`));
