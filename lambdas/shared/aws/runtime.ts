@@ -3,7 +3,6 @@ import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { SESv2Client } from "@aws-sdk/client-sesv2";
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import type { AgentDeps } from "../agent/deps.js";
 import { CustomerConfig } from "../config/schema.js";
@@ -32,10 +31,12 @@ export const clients = {
 };
 
 /**
- * Clients only some functions use, imported on first use: the SDK packages are external (the Lambda
- * runtime provides them), so a function that never sends mail or resumes a task never loads them.
+ * Clients only some functions use, imported on first use: each SDK client is a chunk of its own beside
+ * index.mjs (lib/po-agent-function.ts), read when the first call needs it. `@__PURE__` lets esbuild drop
+ * the ones a handler never references. (esbuild emits a chunk for every `import()` in the module graph,
+ * even where the call is dropped, so the SES client lives in approval-deps.ts, which only mail senders import.)
  */
-function lazyClient<C>(load: () => Promise<C>): () => Promise<C> {
+export function lazyClient<C>(load: () => Promise<C>): () => Promise<C> {
   let client: Promise<C> | undefined;
   return () => {
     client ??= load();
@@ -43,17 +44,12 @@ function lazyClient<C>(load: () => Promise<C>): () => Promise<C> {
   };
 }
 
-export const sesClient = lazyClient<SESv2Client>(async () => {
-  const { SESv2Client } = await import("@aws-sdk/client-sesv2");
-  return tracer.captureAWSv3Client(new SESv2Client({}));
-});
-
-export const sfnClient = lazyClient<SFNClient>(async () => {
+export const sfnClient = /* @__PURE__ */ lazyClient<SFNClient>(async () => {
   const { SFNClient } = await import("@aws-sdk/client-sfn");
   return tracer.captureAWSv3Client(new SFNClient({}));
 });
 
-const secretsClient = lazyClient<SecretsManagerClient>(async () => {
+const secretsClient = /* @__PURE__ */ lazyClient<SecretsManagerClient>(async () => {
   const { SecretsManagerClient } = await import("@aws-sdk/client-secrets-manager");
   return tracer.captureAWSv3Client(new SecretsManagerClient({}));
 });
