@@ -70,6 +70,9 @@ export class BundleProcess {
     opts: { quiet?: boolean } = {},
   ): Promise<BundleProcess> {
     const child = fork(HOST, [dir], {
+      // Plain node, as Lambda runs it: fork() would otherwise pass on this process's execArgv (tsx's
+      // loader, whose hooks would resolve and transform every module of the bundle on a second thread).
+      execArgv: [],
       env: {
         PATH: process.env.PATH ?? "",
         LAMBDA_TASK_ROOT: dir,
