@@ -1,11 +1,12 @@
-import { mkdtempSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isBuiltin } from "node:module";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Duration } from "aws-cdk-lib";
+import { AssetHashType, DockerImage, Duration } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Architecture, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
-import { LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import { Architecture, Code, Function as LambdaFunction, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
@@ -19,11 +20,12 @@ export type { HandlerName } from "../lambdas/shared/catalogue.js";
 export const CUSTOMER_CONFIG_FILE = "customer.json";
 
 /**
- * Dependencies too large for every cold start: left out of `index.mjs` (external) and shipped beside
- * it under `node_modules/`, only into bundles whose code names them; the code loads them on first use
- * (`lazyModule`, lambdas/shared/lazy.ts, or unpdf's own dynamic import of PDF.js). `copy` takes files
- * as they are from the repository's node_modules; `bundle` makes one CommonJS file of a module that
- * spans many. The bundle size limit (1.5 MB) is on `index.mjs`; these files are extra, in the asset.
+ * Dependencies too large for every cold start that esbuild cannot split into a chunk (CommonJS required
+ * synchronously, a wasm read from disk, PDF.js imported by unpdf): left out of the bundle (external) and
+ * shipped beside it under `node_modules/`, only into bundles whose code names them; the code loads them
+ * on first use (`lazyModule`, lambdas/shared/lazy.ts, or unpdf's own dynamic import of PDF.js). `copy`
+ * takes files as they are from the repository's node_modules; `bundle` makes one CommonJS file of a
+ * module that spans many. Everything else, the AWS SDK included, is bundled (see PoAgentFunction).
  */
 export const LAZY_DEPENDENCIES: readonly LazyDependency[] = [
   // PDF.js (1.6 MB): unpdf imports it on the first PDF; extract and ingest read PDFs.
@@ -91,11 +93,23 @@ export interface PoAgentFunctionProps {
   readonly logRetention?: RetentionDays;
 }
 
+/** The banner of every output file: some dependencies are CommonJS and call require() or read files next to themselves. */
+const ESM_BANNER =
+  "import { createRequire } from 'node:module';import { dirname as __poDirname } from 'node:path';import { fileURLToPath as __poFileUrlToPath } from 'node:url';const require = createRequire(import.meta.url);const __filename = __poFileUrlToPath(import.meta.url);const __dirname = __poDirname(__filename);";
+
 /**
  * Every po-agent Lambda: Node 22 on arm64, X-Ray active, its own log group with retention, bundled by the
  * locally installed esbuild (never Docker) with the customer config written next to the handler.
+ *
+ * The bundle is `index.mjs` plus chunks beside it (esbuild code splitting): everything a handler imports
+ * statically is what Lambda loads at init; every `await import()` (the SES, Step Functions and Secrets
+ * Manager clients, the Anthropic and Bedrock SDKs, the MCP client, the SDK's SSO/STS/ini credential
+ * providers that a Lambda, whose credentials are environment variables, never reaches) is a chunk read
+ * on first use only. The AWS SDK is bundled at the versions package-lock.json pins, not taken from the
+ * runtime: the runtime's copy is hundreds of files resolved one by one at init, at a version we never
+ * tested (AWS recommends bundling it for cold starts: aws/aws-cdk#25492).
  */
-export class PoAgentFunction extends NodejsFunction {
+export class PoAgentFunction extends LambdaFunction {
   /** The `lambdas/` folder this function runs. */
   readonly handlerName: HandlerName;
 
@@ -107,10 +121,22 @@ export class PoAgentFunction extends NodejsFunction {
     const handlerName = handlerOf(id, props.handlerName);
     const customerJson = JSON.stringify(props.customer);
     super(scope, id, {
-      entry: repoPath(`lambdas/${handlerName}/handler.ts`),
-      handler: "handler",
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: repoPath("package-lock.json"),
+      code: Code.fromAsset(REPO_ROOT, {
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          // Required by the interface, never run: local bundling either succeeds or throws.
+          image: DockerImage.fromRegistry("po-agent-bundles-locally"),
+          // Not executed either: it keys CDK's asset cache, so it names everything the output depends on.
+          command: ["po-agent-bundle", handlerName, createHash("sha256").update(customerJson).digest("hex")],
+          local: {
+            tryBundle: (outputDir: string) => {
+              bundleHandler(handlerName, customerJson, outputDir);
+              return true;
+            },
+          },
+        },
+      }),
+      handler: "index.handler",
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       tracing: Tracing.ACTIVE,
@@ -127,37 +153,56 @@ export class PoAgentFunction extends NodejsFunction {
         POWERTOOLS_METRICS_NAMESPACE: "PoAgent",
         ...props.environment,
       },
-      bundling: {
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        target: "node22",
-        mainFields: ["module", "main"],
-        // Some dependencies are CommonJS and call require() or read files next to themselves (the Cedar
-        // engine loads its .wasm from __dirname); give the ESM bundle both.
-        banner:
-          "import { createRequire } from 'node:module';import { dirname as __poDirname } from 'node:path';import { fileURLToPath as __poFileUrlToPath } from 'node:url';const require = createRequire(import.meta.url);const __filename = __poFileUrlToPath(import.meta.url);const __dirname = __poDirname(__filename);",
-        minify: true,
-        // Error names are a contract: Lambda reports `error.name` as errorType and Step Functions
-        // matches Retry/Catch ErrorEquals on it, so minification must not rename the error classes.
-        keepNames: true,
-        logLevel: LogLevel.WARNING,
-        // No source maps: a 3.4 MB map per bundle, and --enable-source-maps makes every stack trace
-        // expensive; keepNames keeps function and class names readable in traces and error types.
-        sourceMap: false,
-        // The runtime provides the AWS SDK; the lazy dependencies are shipped beside the bundle.
-        externalModules: ["@aws-sdk/*", ...LAZY_DEPENDENCIES.map((d) => d.specifier)],
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => [
-            `printf '%s' ${shellQuote(customerJson)} > ${shellQuote(`${outputDir}/${CUSTOMER_CONFIG_FILE}`)}`,
-            ...LAZY_DEPENDENCIES.map((d) => shipCommand(d, outputDir)),
-          ],
-        },
-      },
     });
     this.handlerName = handlerName;
     this.catalogueRole = id;
+  }
+}
+
+/**
+ * Bundles `lambdas/<handler>/handler.ts` into `outputDir`: `index.mjs` and its chunks, `customer.json`,
+ * and the lazy dependencies the code names. Minified with `keepNames`: error names are a contract
+ * (Lambda reports `error.name` as errorType and Step Functions matches Retry/Catch ErrorEquals on it).
+ * No source maps: a 3.4 MB map per bundle, and --enable-source-maps makes every stack trace expensive.
+ */
+export function bundleHandler(handlerName: HandlerName, customerJson: string, outputDir: string): void {
+  const { metafile } = buildSync({
+    absWorkingDir: REPO_ROOT,
+    entryPoints: { index: repoPath(`lambdas/${handlerName}/handler.ts`) },
+    bundle: true,
+    splitting: true,
+    outdir: outputDir,
+    outExtension: { ".js": ".mjs" },
+    // Beside index.mjs, so `__dirname` and createRequire() see the bundle root from every chunk.
+    chunkNames: "[name]-[hash]",
+    format: "esm",
+    platform: "node",
+    target: "node22",
+    mainFields: ["module", "main"],
+    banner: { js: ESM_BANNER },
+    minify: true,
+    keepNames: true,
+    sourcemap: false,
+    external: LAZY_DEPENDENCIES.map((d) => d.specifier),
+    logLevel: "warning",
+    metafile: true,
+  });
+  // Nothing may be left for the runtime to provide but Node's own modules and the shipped lazy dependencies.
+  const lazy = new Set(LAZY_DEPENDENCIES.map((d) => d.specifier));
+  const outside = Object.values(metafile.outputs)
+    .flatMap((o) => o.imports)
+    .filter((i) => i.external && !isBuiltin(i.path) && !lazy.has(i.path))
+    .map((i) => i.path);
+  if (outside.length > 0)
+    throw new Error(
+      `lambdas/${handlerName}: the bundle imports ${[...new Set(outside)].join(", ")} from outside itself`,
+    );
+  writeFileSync(join(outputDir, CUSTOMER_CONFIG_FILE), customerJson);
+  const code = readdirSync(outputDir)
+    .filter((f) => f.endsWith(".mjs"))
+    .map((f) => readFileSync(join(outputDir, f), "utf8"));
+  for (const dep of LAZY_DEPENDENCIES) {
+    if (code.some((c) => c.includes(dep.specifier))) ship(dep, outputDir);
   }
 }
 
@@ -194,18 +239,17 @@ export function functionsByRole(
   return byRole;
 }
 
-/** Copies one lazy dependency into `outputDir/node_modules` when the bundle's code names it. */
-function shipCommand(dep: LazyDependency, outputDir: string): string {
-  const index = shellQuote(`${outputDir}/index.mjs`);
+/** Copies one lazy dependency into `outputDir/node_modules`. */
+function ship(dep: LazyDependency, outputDir: string): void {
   const files = [
     ...(dep.copy ?? []).map((path) => ({ from: repoPath(`node_modules/${path}`), to: path })),
     ...(dep.bundle ? [{ from: bundledDependency(dep.bundle), to: dep.bundle.to }] : []),
   ];
-  const copies = files.map(({ from, to }) => {
-    const target = `${outputDir}/node_modules/${to}`;
-    return `mkdir -p ${shellQuote(dirname(target))} && cp ${shellQuote(from)} ${shellQuote(target)}`;
-  });
-  return `if grep -qF ${shellQuote(dep.specifier)} ${index}; then ${copies.join(" && ")}; fi`;
+  for (const { from, to } of files) {
+    const target = join(outputDir, "node_modules", to);
+    mkdirSync(dirname(target), { recursive: true });
+    cpSync(from, target);
+  }
 }
 
 const bundled = new Map<string, string>();
@@ -228,9 +272,4 @@ function bundledDependency(spec: { entry: string; to: string }): string {
   });
   bundled.set(spec.entry, outfile);
   return outfile;
-}
-
-/** POSIX single-quoting: the config is written verbatim whatever characters it holds. */
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
 }

@@ -11,7 +11,8 @@
  *
  * Last line with --json: { bundlesRun, awsCallsChecked, denied, errorNamesChecked, errorNameMismatches,
  * costRecordsChecked, costMismatches, retriesChecked, medianRunAwsUsd,
- * coldStartMs: { <function>: median } }. Exit 1 when a call is denied, a name mismatches or a run breaks.
+ * coldStartMs: { <function>: median }, firstCallCpuMs: { <function>: median }, warmCallCpuMs: { … } }.
+ * Exit 1 when a call is denied, a name mismatches or a run breaks.
  */
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -191,6 +192,9 @@ async function main(): Promise<number> {
 
   const processes: BundleProcess[] = [];
   const initMs = new Map<string, number[]>();
+  /** Per handler, the CPU of the first invocation of its cold process and the median of the later ones. */
+  const firstCallCpu = new Map<string, number[]>();
+  const warmCallCpu = new Map<string, number[]>();
   /** `measure`: started alone, so its module-init time counts as a cold start (parallel starts share the CPU). */
   const startBundle = async (fn: FunctionUnderTest, measure: boolean): Promise<BundleProcess> => {
     const p = await BundleProcess.start(fn.bundleDir, { ...fn.env, AWS_ENDPOINT_URL: recorder.url });
@@ -452,6 +456,12 @@ async function main(): Promise<number> {
       }
       // A cold start of each function no fault run measured (callback, backlog, MCP endpoint).
       for (const fn of fns.filter((f) => !initMs.has(f.handler))) await (await startBundle(fn, true)).close();
+      for (const fn of fns) {
+        const [first, ...later] = live.get(fn.logicalId)?.invocationCpuMs ?? [];
+        if (first === undefined) continue;
+        firstCallCpu.set(fn.handler, [...(firstCallCpu.get(fn.handler) ?? []), first]);
+        if (later.length > 0) warmCallCpu.set(fn.handler, [...(warmCallCpu.get(fn.handler) ?? []), median(later)]);
+      }
       for (const p of live.values()) await p.close();
       engine.abortAll();
     }
@@ -495,6 +505,10 @@ async function main(): Promise<number> {
         ),
       ),
       coldStartMs,
+      // What a cold container's first call costs beyond init (the chunks it imports on first use, first
+      // compilation of its code paths) versus a warm call: CPU ms, process-wide while the call ran.
+      firstCallCpuMs: Object.fromEntries([...firstCallCpu].map(([fn, xs]) => [fn, median(xs)])),
+      warmCallCpuMs: Object.fromEntries([...warmCallCpu].map(([fn, xs]) => [fn, median(xs)])),
     };
     log(`${((Date.now() - started) / 1000).toFixed(1)} s in all`);
     console.log(args.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2));

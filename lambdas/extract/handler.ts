@@ -1,9 +1,14 @@
+import { S3Client } from "@aws-sdk/client-s3";
 import { runTool } from "../shared/agent/tool-run.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { modelFor } from "../shared/aws/model.js";
-import { agentDeps } from "../shared/aws/runtime.js";
+import { agentDeps, clients } from "../shared/aws/runtime.js";
 import { DOCUMENT_TOOLS } from "../shared/tools/document.js";
 import { laneCallInput } from "../shared/tools/lane.js";
+
+// Every call reads or writes a document: the client is built at init,
+// which every cold start pays anyway.
+clients.s3.now(S3Client);
 
 const Input = laneCallInput("document");
 

@@ -1,9 +1,14 @@
+import { S3Client } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { ingestDocument, sfnChildStarter } from "../shared/agent/fanout.js";
 import { storedKeyOf } from "../shared/aws/documents.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { withMcp } from "../shared/aws/mcp-deps.js";
 import { agentDeps, clients, sfnClient } from "../shared/aws/runtime.js";
+
+// Every call reads or writes a document: the client is built at init,
+// which every cold start pays anyway.
+clients.s3.now(S3Client);
 
 const Input = z.object({
   bucket: z.string(),

@@ -22,7 +22,7 @@ const backend: PoAgentBackend = {
   decideDeps: () => ({ ledger: agentDeps().ledger, sfn }),
   async submit(name, fileName, body) {
     // The same object-created path as any upload: EventBridge starts the execution.
-    await clients.s3.send(
+    await (await clients.s3()).send(
       new PutObjectCommand({ Bucket: env.documentBucket, Key: `incoming/${fileName}`, Body: body }),
     );
     return runIdFor(name, sha256(body));

@@ -1,10 +1,10 @@
 import { type ChildProcess, fork } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HANDLER_OF_ROLE } from "../../lambdas/shared/catalogue.js";
 
-/** Repository root: the bundles resolve the runtime-provided `@aws-sdk/*` from its node_modules. */
+/** Repository root (the default cloud assembly is its cdk.out). */
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const HOST = fileURLToPath(new URL("./host.mjs", import.meta.url));
 
@@ -16,7 +16,7 @@ export type Invocation =
 type HostMessage =
   | { type: "ready"; initMs: number; initCpuMs?: number }
   | { type: "init-error"; errorType: string; errorMessage: string; initMs: number }
-  | ({ type: "result"; id: number } & Invocation);
+  | ({ type: "result"; id: number; cpuMs?: number } & Invocation);
 
 /**
  * One synthesized bundle in its own process (a cold Lambda container): imported once with the
@@ -26,6 +26,11 @@ export class BundleProcess {
   private nextId = 0;
   private readonly waiting = new Map<number, (inv: Invocation) => void>();
   private stderr = "";
+  /**
+   * CPU time of each invocation so far, in order, ms (process-wide while it ran: concurrent invocations of
+   * the same process overlap). The first includes what the first call loads on first use.
+   */
+  readonly invocationCpuMs: number[] = [];
 
   private constructor(
     private readonly child: ChildProcess,
@@ -38,9 +43,14 @@ export class BundleProcess {
   ) {
     child.on("message", (msg: HostMessage) => {
       if (msg.type !== "result") return;
+      if (msg.cpuMs !== undefined) this.invocationCpuMs.push(msg.cpuMs);
       const done = this.waiting.get(msg.id);
       this.waiting.delete(msg.id);
-      done?.(msg.ok ? { ok: true, result: msg.result } : msg);
+      done?.(
+        msg.ok
+          ? { ok: true, result: msg.result }
+          : { ok: false, errorType: msg.errorType, errorMessage: msg.errorMessage },
+      );
     });
     child.stderr?.on("data", (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString()).slice(-4000);
@@ -53,17 +63,18 @@ export class BundleProcess {
     });
   }
 
-  /** Starts `dir/index.mjs` with exactly `env` (plus PATH and NODE_PATH so the host can start). */
+  /** Starts `dir/index.mjs` with exactly `env` (plus PATH so the host can start). */
   static start(
     dir: string,
     env: Readonly<Record<string, string>>,
     opts: { quiet?: boolean } = {},
   ): Promise<BundleProcess> {
-    const child = fork(HOST, [dir, REPO_ROOT], {
+    const child = fork(HOST, [dir], {
+      // Plain node, as Lambda runs it: fork() would otherwise pass on this process's execArgv (tsx's
+      // loader, whose hooks would resolve and transform every module of the bundle on a second thread).
+      execArgv: [],
       env: {
         PATH: process.env.PATH ?? "",
-        // CommonJS require() inside the bundle finds the runtime-provided SDK the same way.
-        NODE_PATH: join(REPO_ROOT, "node_modules"),
         LAMBDA_TASK_ROOT: dir,
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
         ...env,
@@ -174,3 +185,37 @@ export function synthesizedFunctions(
 
 /** Construct id of each function (the `aws:cdk:path` segment before `/Resource`) → its lambdas/ folder. */
 export const HANDLER_OF_ID: Record<string, string> = HANDLER_OF_ROLE;
+
+/** What a bundle loads at init and what it leaves for first use, read from its files. */
+export interface BundleLayout {
+  /** index.mjs and every chunk it imports statically, transitively: what Lambda reads at init. */
+  readonly initFiles: readonly string[];
+  readonly initBytes: number;
+  /** The chunks only an `import()` reaches: read on first use. */
+  readonly lazyFiles: readonly string[];
+  readonly lazyBytes: number;
+}
+
+/** Static imports of a relative chunk in esbuild's output (`import{a as b}from"./x.mjs"`, `import"./x.mjs"`). */
+const STATIC_CHUNK_IMPORT =
+  /\bimport\s*(?:\{[^}]*\}|\*\s*as\s+[\w$]+|[\w$]+(?:\s*,\s*\{[^}]*\})?)?\s*(?:from\s*)?"(\.\/[^"]+\.mjs)"/g;
+
+export function bundleLayout(dir: string): BundleLayout {
+  const files = readdirSync(dir).filter((f) => f.endsWith(".mjs"));
+  const code = new Map(files.map((f) => [f, readFileSync(join(dir, f), "utf8")]));
+  const init = new Set<string>();
+  const visit = (file: string) => {
+    if (init.has(file) || !code.has(file)) return;
+    init.add(file);
+    for (const m of code.get(file)?.matchAll(STATIC_CHUNK_IMPORT) ?? []) visit((m[1] ?? "").slice(2));
+  };
+  visit("index.mjs");
+  const bytes = (list: string[]) => list.reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+  const lazy = files.filter((f) => !init.has(f));
+  return {
+    initFiles: [...init],
+    initBytes: bytes([...init]),
+    lazyFiles: lazy,
+    lazyBytes: bytes(lazy),
+  };
+}

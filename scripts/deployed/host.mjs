@@ -3,19 +3,19 @@
  * environment is the function's (set by the parent), the module is imported once (its init time
  * measured), then each message from the parent is one invocation. A thrown error is reported as the
  * runtime reports it: `errorType` is `error.name` (what Step Functions matches ErrorEquals on).
+ * No resolution hooks and no NODE_PATH: a bundle carries everything it imports (the AWS SDK included),
+ * so an import that only resolves from the repository fails here as it would in Lambda.
  *
- * argv: <bundle dir> <repository root>
+ * argv: <bundle dir>
  */
-import { register } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [dir, root] = process.argv.slice(2);
-if (!dir || !root || !process.send) {
-  console.error("usage: forked with IPC, argv <bundle dir> <repository root>");
+const [dir] = process.argv.slice(2);
+if (!dir || !process.send) {
+  console.error("usage: forked with IPC, argv <bundle dir>");
   process.exit(2);
 }
-register("./resolve-hooks.mjs", import.meta.url, { data: { root: pathToFileURL(join(root, "package.json")).href } });
 
 /** The runtime's error shape (aws-lambda-nodejs-runtime-interface-client: errorType = error.name). */
 function toRapid(error) {
@@ -51,11 +51,17 @@ process.on("message", async (msg) => {
     awsRequestId: `local-${process.pid}-${invocation}`,
     getRemainingTimeInMillis: () => 60_000,
   };
+  // CPU of the process while this invocation ran (the first one includes the chunks it imported on first use).
+  const before = process.cpuUsage();
+  const cpuMs = () => {
+    const { user, system } = process.cpuUsage(before);
+    return (user + system) / 1000;
+  };
   try {
     if (!handler) throw new Error("the bundle did not initialize");
     const result = await handler(msg.event, context);
-    process.send({ type: "result", id: msg.id, ok: true, result: result ?? null });
+    process.send({ type: "result", id: msg.id, ok: true, result: result ?? null, cpuMs: cpuMs() });
   } catch (error) {
-    process.send({ type: "result", id: msg.id, ok: false, ...toRapid(error) });
+    process.send({ type: "result", id: msg.id, ok: false, ...toRapid(error), cpuMs: cpuMs() });
   }
 });

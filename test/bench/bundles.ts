@@ -1,15 +1,18 @@
 /**
  * `npm run bench:bundles -- [--out cdk.out] [--stack PoAgent-acme] [--runs 3] [--json]`: per synthesized
  * bundle, its size and its module-init time (import of index.mjs until the handler exists) in a fresh
- * process (wall and CPU time, user + system: what it costs one full core whatever the load), median of
- * `--runs` cold starts taken one at a time; then the stack's fixed monthly cost.
- * Figures only. Synthesizes the stack first when the cloud assembly is missing.
+ * process with plain `node`, no resolution hook (wall and CPU time, user + system: what it costs one
+ * full core whatever the load), median of `--runs` cold starts taken one at a time; then the stack's
+ * fixed monthly cost. Sizes: what init reads (index.mjs and the chunks it imports statically), the
+ * chunks left for first use, and the lazy dependencies under node_modules/. Figures only. Synthesizes
+ * the stack first when the cloud assembly is missing. What the first invocation adds (the lazy chunks a
+ * real call loads) is measured by `npm run check:deployed` (`firstCallCpuMs`), on real events.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fixedMonthlyCost } from "../../lib/fixed-cost.js";
-import { BundleProcess, REPO_ROOT, synthesizedFunctions } from "../../scripts/deployed/bundles.js";
+import { BundleProcess, bundleLayout, REPO_ROOT, synthesizedFunctions } from "../../scripts/deployed/bundles.js";
 import { LocalDeployment, REGION } from "../../scripts/deployed/template.js";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -47,6 +50,9 @@ const rows: {
   initMs: number;
   initCpuMs: number;
   indexBytes: number;
+  initBytes: number;
+  initFiles: number;
+  lazyChunkBytes: number;
   nodeModulesBytes: number;
   mapBytes: number;
   wasmBytes: number;
@@ -70,11 +76,15 @@ for (const fn of functions) {
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0;
   const dirBytes = readdirSync(fn.bundleDir).reduce((n, f) => n + sizeOf(join(fn.bundleDir, f)), 0);
+  const layout = bundleLayout(fn.bundleDir);
   rows.push({
     fn: name,
     initMs: Math.round(median(times)),
     initCpuMs: Math.round(median(cpu)),
     indexBytes: sizeOf(join(fn.bundleDir, "index.mjs")),
+    initBytes: layout.initBytes,
+    initFiles: layout.initFiles.length,
+    lazyChunkBytes: layout.lazyBytes,
     mapBytes: sizeOf(join(fn.bundleDir, "index.mjs.map")),
     wasmBytes: sizeOf(join(fn.bundleDir, "cedar_wasm_bg.wasm")),
     nodeModulesBytes: treeBytes(join(fn.bundleDir, "node_modules")),
@@ -89,7 +99,7 @@ if (json) {
   console.log(`bundles of ${stack} (${out}), module init median of ${runs} fresh processes:`);
   for (const r of rows)
     console.log(
-      `  ${r.fn.padEnd(18)} init ${String(r.initMs).padStart(5)} ms (cpu ${String(r.initCpuMs).padStart(4)} ms)   index.mjs ${mb(r.indexBytes)} MB   lazy node_modules ${mb(r.nodeModulesBytes)} MB   map ${mb(r.mapBytes)} MB   wasm ${mb(r.wasmBytes)} MB`,
+      `  ${r.fn.padEnd(18)} init ${String(r.initMs).padStart(5)} ms (cpu ${String(r.initCpuMs).padStart(4)} ms)   loaded at init ${mb(r.initBytes)} MB in ${String(r.initFiles).padStart(2)} files (index.mjs ${mb(r.indexBytes)})   lazy chunks ${mb(r.lazyChunkBytes)} MB   lazy node_modules ${mb(r.nodeModulesBytes)} MB${r.mapBytes + r.wasmBytes > 0 ? `   map ${mb(r.mapBytes)} MB   wasm ${mb(r.wasmBytes)} MB` : ""}`,
     );
   const u = cost.usd;
   console.log(

@@ -1,24 +1,41 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { DEFAULTS } from "../constants.js";
 import { DocumentError, TransientError } from "../errors.js";
+
+/**
+ * An S3 client, or how to get one on first use. The deployed functions pass the latter (runtime.ts): the
+ * S3 client and its commands are then a chunk read by the first call that touches a document, so a
+ * function that never does (finalize, the approval functions, most tool calls) does not load it at init.
+ */
+export type S3Source = S3Client | (() => Promise<S3Client>);
+
+/** The client and the command classes, both imported on first use (cached by the module loader). */
+async function s3Of(source: S3Source) {
+  const [client, commands] = await Promise.all([
+    typeof source === "function" ? source() : source,
+    import("@aws-sdk/client-s3"),
+  ]);
+  return { client, ...commands };
+}
 
 /** S3 access the agent needs: read documents (bounded), write results and saved orders. */
 export class DocumentStore {
   constructor(
-    private readonly s3: S3Client,
+    private readonly s3: S3Source,
     private readonly maxBytes: number = DEFAULTS.maxDocumentBytes,
   ) {}
 
   /** Reads an object; a missing object or one over the size limit is a DocumentError naming it. */
   async get(bucket: string, key: string, versionId?: string): Promise<Uint8Array> {
+    const { client, HeadObjectCommand, GetObjectCommand } = await s3Of(this.s3);
     try {
-      const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+      const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
       if ((head.ContentLength ?? 0) > this.maxBytes) {
         throw new DocumentError(
           `document s3://${bucket}/${key} is ${head.ContentLength} bytes; the limit is ${this.maxBytes} bytes`,
         );
       }
-      const res = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
       if (!res.Body) throw new DocumentError(`document s3://${bucket}/${key} has no body`);
       return await res.Body.transformToByteArray();
     } catch (err) {
@@ -27,8 +44,9 @@ export class DocumentStore {
   }
 
   async put(bucket: string, key: string, body: string, contentType = "application/json"): Promise<void> {
+    const { client, PutObjectCommand } = await s3Of(this.s3);
     try {
-      await this.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
     } catch (err) {
       throw classifyS3Error(err, `s3://${bucket}/${key}`);
     }
@@ -57,8 +75,9 @@ const LOOKS_ENCODED = /%[0-9A-Fa-f]{2}|\+/;
  * saying so, so both are accepted: the key as given wins when such an object exists, otherwise the
  * decoded key is used when that one exists. Plain keys cost no extra request.
  */
-export async function storedKeyOf(s3: S3Client, bucket: string, key: string, versionId?: string): Promise<string> {
+export async function storedKeyOf(s3: S3Source, bucket: string, key: string, versionId?: string): Promise<string> {
   if (!LOOKS_ENCODED.test(key)) return key;
+  const { client, HeadObjectCommand } = await s3Of(s3);
   let decoded: string;
   try {
     decoded = decodeURIComponent(key.replaceAll("+", " "));
@@ -68,7 +87,7 @@ export async function storedKeyOf(s3: S3Client, bucket: string, key: string, ver
   if (decoded === key) return key;
   const exists = async (k: string) => {
     try {
-      await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: k, VersionId: versionId }));
+      await client.send(new HeadObjectCommand({ Bucket: bucket, Key: k, VersionId: versionId }));
       return true;
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };

@@ -1,5 +1,5 @@
 import type { AgentDeps } from "../agent/deps.js";
-import { type McpToolset, openToolsets } from "../mcp/client.js";
+import type { McpToolset } from "../mcp/client.js";
 import { customer, secretValue } from "./runtime.js";
 
 /**
@@ -15,13 +15,16 @@ export async function withMcp<T>(
   let opened: Promise<McpToolset> | undefined;
   try {
     return await fn(() => {
-      opened ??= openToolsets(customer, {
-        secretValue,
-        // A Lambda has no child processes to offer: stdio servers are a local-mode feature.
-        skip: (s) =>
-          s.transport === "stdio" ? "stdio MCP servers run only locally; serve it over Streamable HTTP" : undefined,
-        ...(only ? { only } : {}),
-      });
+      // The MCP client SDK (with ajv) is imported only by a function whose customer mounts servers.
+      opened ??= import("../mcp/client.js").then(({ openToolsets }) =>
+        openToolsets(customer, {
+          secretValue,
+          // A Lambda has no child processes to offer: stdio servers are a local-mode feature.
+          skip: (s) =>
+            s.transport === "stdio" ? "stdio MCP servers run only locally; serve it over Streamable HTTP" : undefined,
+          ...(only ? { only } : {}),
+        }),
+      );
       return opened;
     });
   } finally {

@@ -1,7 +1,11 @@
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { ReferenceModelClient } from "../model/reference.js";
 import { resolveApiKey, type SelectedModel, selectModelClient } from "../model/select.js";
 import { logger } from "../observability.js";
-import { customer, secretValue } from "./runtime.js";
+import { customer, secretsClient, secretValue } from "./runtime.js";
+
+// In AWS the model key is read from Secrets Manager by every cold container's first call: built at init.
+if (process.env.MODEL_API_KEY_SECRET_ARN?.trim()) secretsClient.now(SecretsManagerClient);
 
 let selected: { model: SelectedModel; apiKey: string | undefined } | undefined;
 

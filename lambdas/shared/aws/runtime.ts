@@ -1,9 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { SESv2Client } from "@aws-sdk/client-sesv2";
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import type { AgentDeps } from "../agent/deps.js";
 import { CustomerConfig } from "../config/schema.js";
@@ -25,38 +24,56 @@ export const env = {
   customerConfigFile: process.env.CUSTOMER_CONFIG_FILE ?? "customer.json",
 };
 
-/** The clients every function uses (the ledger, the documents), created at module scope. */
-export const clients = {
-  dynamodb: meterDynamoDb(tracer.captureAWSv3Client(new DynamoDBClient({}))),
-  s3: meterS3(tracer.captureAWSv3Client(new S3Client({}))),
-};
-
 /**
- * Clients only some functions use, imported on first use: the SDK packages are external (the Lambda
- * runtime provides them), so a function that never sends mail or resumes a task never loads them.
+ * An SDK client built on first use from a class imported then (`await import()`: a chunk of its own beside
+ * index.mjs, see lib/po-agent-function.ts, read by the first call that needs it), or at once with `now`.
  */
-function lazyClient<C>(load: () => Promise<C>): () => Promise<C> {
-  let client: Promise<C> | undefined;
-  return () => {
-    client ??= load();
-    return client;
-  };
+export interface LazyClient<C> {
+  (): Promise<C>;
+  /**
+   * Builds the client now from a class the caller imported statically, so that its code loads at init:
+   * for a handler that uses the client on every call, whose every cold start pays for it anyway. Moving
+   * such work into the first call would only hide it from the init figure.
+   */
+  now(sdkClass: new () => C): void;
 }
 
-export const sesClient = lazyClient<SESv2Client>(async () => {
-  const { SESv2Client } = await import("@aws-sdk/client-sesv2");
-  return tracer.captureAWSv3Client(new SESv2Client({}));
-});
+/**
+ * `@__PURE__` at the call sites lets esbuild drop the clients a handler never references. (esbuild still
+ * emits a chunk for every `import()` in the module graph, even where the call is dropped, so the SES client
+ * lives in approval-deps.ts, which only the mail senders import.)
+ */
+export function lazyClient<C>(load: () => Promise<new () => C>, wrap: (client: C) => C): LazyClient<C> {
+  let client: Promise<C> | undefined;
+  const get = () => {
+    client ??= load().then((SdkClass) => wrap(new SdkClass()));
+    return client;
+  };
+  return Object.assign(get, {
+    now: (SdkClass: new () => C) => {
+      client ??= Promise.resolve(wrap(new SdkClass()));
+    },
+  });
+}
 
-export const sfnClient = lazyClient<SFNClient>(async () => {
-  const { SFNClient } = await import("@aws-sdk/client-sfn");
-  return tracer.captureAWSv3Client(new SFNClient({}));
-});
+/** The ledger's client (every call of every function, created at module scope) and the documents' (`s3()`). */
+export const clients = {
+  dynamodb: meterDynamoDb(tracer.captureAWSv3Client(new DynamoDBClient({}))),
+  s3: /* @__PURE__ */ lazyClient<S3Client>(
+    async () => (await import("@aws-sdk/client-s3")).S3Client,
+    (c) => meterS3(tracer.captureAWSv3Client(c)),
+  ),
+};
 
-const secretsClient = lazyClient<SecretsManagerClient>(async () => {
-  const { SecretsManagerClient } = await import("@aws-sdk/client-secrets-manager");
-  return tracer.captureAWSv3Client(new SecretsManagerClient({}));
-});
+export const sfnClient = /* @__PURE__ */ lazyClient<SFNClient>(
+  async () => (await import("@aws-sdk/client-sfn")).SFNClient,
+  (c) => tracer.captureAWSv3Client(c),
+);
+
+export const secretsClient = /* @__PURE__ */ lazyClient<SecretsManagerClient>(
+  async () => (await import("@aws-sdk/client-secrets-manager")).SecretsManagerClient,
+  (c) => tracer.captureAWSv3Client(c),
+);
 
 function loadBundledCustomer(): CustomerConfig {
   const path = join(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), env.customerConfigFile);

@@ -1,4 +1,4 @@
-import Anthropic from "@anthropic-ai/sdk";
+import type Anthropic from "@anthropic-ai/sdk";
 import { PoAgentError, TransientError } from "../errors.js";
 import type {
   ContentBlock,
@@ -25,6 +25,17 @@ export const DEFAULT_SDK_MAX_RETRIES = 0;
  * waits of at most 60 s a turn takes under 4 × 90 + 3 × 60 = 540 s, below the Lambda's 840 s.
  */
 export const DEFAULT_SDK_TIMEOUT_MS = 90_000;
+
+/**
+ * The Anthropic SDK (about 380 KB minified) is imported on first use, not at module init: a function
+ * running the offline reference model, replaying stored turns or reading a text document never loads
+ * it (the bundles put it in a chunk of its own beside index.mjs). Both clients and the error mapping use it.
+ */
+let sdkModule: Promise<typeof import("@anthropic-ai/sdk")> | undefined;
+function anthropicSdk(): Promise<typeof import("@anthropic-ai/sdk")> {
+  sdkModule ??= import("@anthropic-ai/sdk");
+  return sdkModule;
+}
 
 /** Statuses worth retrying: throttling, timeouts, server errors and 529 overloaded. */
 const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504, 529]);
@@ -204,13 +215,20 @@ export function retryAfterSeconds(headers: Headers | undefined, now: number = Da
 /** Anthropic says "prompt is too long: N tokens > M maximum"; Bedrock says "Input is too long for requested model". */
 const PROMPT_TOO_LONG = /prompt is too long|input is too long/i;
 
-/** Maps SDK failures onto our error contract; anything that is not an API error passes through. */
-export function mapModelError(error: unknown, provider: string): unknown {
-  if (error instanceof Anthropic.APIConnectionError) {
+/**
+ * Maps SDK failures onto our error contract; anything that is not an API error passes through. `sdk` is
+ * the loaded SDK module, whose error classes are matched (the Bedrock SDK throws the same classes).
+ */
+export function mapModelError(
+  error: unknown,
+  provider: string,
+  sdk: Pick<typeof Anthropic, "APIConnectionError" | "APIError">,
+): unknown {
+  if (error instanceof sdk.APIConnectionError) {
     // Includes APIConnectionTimeoutError: the request may not have reached the API; safe to retry.
     return new ModelTransientError(`${provider} model API unreachable: ${error.message}`, { cause: error });
   }
-  if (!(error instanceof Anthropic.APIError) || error.status === undefined) return error;
+  if (!(error instanceof sdk.APIError) || error.status === undefined) return error;
   const status = error.status;
   const detail = error.apiMessage ?? error.message;
   if (RETRYABLE_STATUSES.has(status) || status >= 500) {
@@ -244,7 +262,7 @@ abstract class SdkModelClient implements ModelClient {
     try {
       message = await this.sdk.messages.create(toSdkRequest(request));
     } catch (error) {
-      throw mapModelError(error, this.provider);
+      throw mapModelError(error, this.provider, (await anthropicSdk()).default);
     }
     return fromSdkMessage(message, fromWireNames(request));
   }
@@ -256,13 +274,16 @@ export class AnthropicModelClient extends SdkModelClient {
   constructor(options: AnthropicModelClientOptions = {}) {
     super(
       options.client ??
-        new Anthropic({
-          // Without an explicit key the SDK falls back to ANTHROPIC_API_KEY; select.ts resolves it first.
-          ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
-          ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }),
-          maxRetries: options.maxRetries ?? DEFAULT_SDK_MAX_RETRIES,
-          timeout: options.timeoutMs ?? DEFAULT_SDK_TIMEOUT_MS,
-          ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+        onFirstCall(async () => {
+          const { default: Anthropic } = await anthropicSdk();
+          return new Anthropic({
+            // Without an explicit key the SDK falls back to ANTHROPIC_API_KEY; select.ts resolves it first.
+            ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
+            ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }),
+            maxRetries: options.maxRetries ?? DEFAULT_SDK_MAX_RETRIES,
+            timeout: options.timeoutMs ?? DEFAULT_SDK_TIMEOUT_MS,
+            ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+          });
         }),
     );
   }
@@ -276,24 +297,32 @@ export class AnthropicModelClient extends SdkModelClient {
 export class BedrockModelClient extends SdkModelClient {
   readonly provider = "bedrock";
   constructor(options: BedrockModelClientOptions = {}) {
-    let sdk: Promise<SdkLike> | undefined;
-    const load = async (): Promise<SdkLike> => {
-      const { default: AnthropicBedrock } = await import("@anthropic-ai/bedrock-sdk");
-      return new AnthropicBedrock({
-        ...(options.region === undefined ? {} : { awsRegion: options.region }),
-        maxRetries: options.maxRetries ?? DEFAULT_SDK_MAX_RETRIES,
-        timeout: options.timeoutMs ?? DEFAULT_SDK_TIMEOUT_MS,
-      });
-    };
     super(
-      options.client ?? {
-        messages: {
-          create: async (params) => {
-            sdk ??= load();
-            return (await sdk).messages.create(params);
-          },
-        },
-      },
+      options.client ??
+        onFirstCall(async () => {
+          const { default: AnthropicBedrock } = await import("@anthropic-ai/bedrock-sdk");
+          return new AnthropicBedrock({
+            ...(options.region === undefined ? {} : { awsRegion: options.region }),
+            maxRetries: options.maxRetries ?? DEFAULT_SDK_MAX_RETRIES,
+            timeout: options.timeoutMs ?? DEFAULT_SDK_TIMEOUT_MS,
+          });
+        }),
     );
   }
+}
+
+/** An SdkLike whose SDK client is built (its module imported) on the first request, once. */
+function onFirstCall(build: () => Promise<SdkLike>): SdkLike {
+  let sdk: Promise<SdkLike> | undefined;
+  return {
+    messages: {
+      create: async (params) => {
+        sdk ??= build().catch((err: unknown) => {
+          sdk = undefined; // a failed import or construction is tried again on the next call
+          throw err;
+        });
+        return (await sdk).messages.create(params);
+      },
+    },
+  };
 }
