@@ -7,8 +7,8 @@
  *
  * Adding a tool to an existing lane is one file and one registry line:
  * - `tools/<lane>/<name>.ts` exports `spec` (toolSpec: name, lane, effect, the bucket prefixes it
- *   reads and writes, description, zod input schema) and `run` (loading its code with
- *   `await import(...)`);
+ *   reads and writes, description, zod input schema) and `run(input, ctx, lib)`, handed its lane's
+ *   code (tools/lib/<lane>.ts; see tools/define.ts);
  * - one line `export { spec as <name> } from "./<lane>/<name>.js";` in `tools/builtins.ts`.
  * The rest follows: the model is shown the spec (JSON Schema from zod), the guard checks it, the
  * orchestrator writes the call's lane on the step and the state machine routes on the lane (no ASL

@@ -337,6 +337,8 @@ describe("one file and one registry line per tool", () => {
         run?: unknown;
       };
       expect(mod.spec.name, key).toBe(key);
+      // No import(): with code splitting esbuild emits its chunk in every bundle that reads the specs.
+      expect(readFileSync(`${TOOLS_DIR}/${folder}/${file}.ts`, "utf8"), key).not.toMatch(/\bimport\(/);
       // escalate_to_human alone has no code: its lane has no Lambda.
       expect(typeof mod.run, key).toBe(TOOLS[key as ToolName].lane === "approval" ? "undefined" : "function");
     }
@@ -406,6 +408,7 @@ describe("one file and one registry line per tool", () => {
         join(root, TOOLS_DIR, "check/count_lines.ts"),
         [
           'import { type RunOf, toolSpec } from "../define.js";',
+          'import type * as Lib from "../lib/check.js";',
           'import { RefInput } from "../schemas.js";',
           "",
           "export const spec = toolSpec({",
@@ -416,8 +419,8 @@ describe("one file and one registry line per tool", () => {
           "  input: RefInput,",
           "});",
           "",
-          "export const run: RunOf<typeof spec> = async (ref, ctx) => {",
-          '  const { json, versionOf } = await import("../common.js");',
+          "export const run: RunOf<typeof spec, typeof Lib> = async (ref, ctx, lib) => {",
+          "  const { json, versionOf } = lib;",
           "  const got = await versionOf(ctx, ref);",
           '  if ("error" in got) return got.error;',
           `  return json({ ...ref, by: "${RUN_MARKER}", lines: got.po.lines.length });`,

@@ -1,4 +1,5 @@
 import { laneTools } from "./lane.js";
+import * as lib from "./lib/check.js";
 
 /** What the Validate Lambda runs: the check lane, every file of tools/check/. */
-export const CHECK_TOOLS = laneTools("check", (name) => import(`./check/${name}.ts`));
+export const CHECK_TOOLS = laneTools("check", (name) => import(`./check/${name}.ts`), lib);

@@ -1,4 +1,5 @@
 import { laneTools } from "./lane.js";
+import * as lib from "./lib/document.js";
 
 /** What the Extract Lambda runs: the document lane, every file of tools/document/. */
-export const DOCUMENT_TOOLS = laneTools("document", (name) => import(`./document/${name}.ts`));
+export const DOCUMENT_TOOLS = laneTools("document", (name) => import(`./document/${name}.ts`), lib);

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { type BuiltInLane, TOOLS, type ToolName, toolsOfLane } from "../catalogue.js";
 import { ToolCallRef } from "../steps.js";
-import type { Tool } from "./types.js";
+import type { Tool, ToolContext, ToolOutput } from "./types.js";
 
 /**
  * The event a lane's Lambda accepts: a call of one of that lane's tools (from the catalogue), so a
@@ -17,16 +17,21 @@ export function laneCallInput(lane: BuiltInLane) {
   });
 }
 
-/** What a tool file's module is, as far as a lane's Lambda needs: its `run`. */
-type ToolModule = { run: Tool["run"] };
+/** What a tool file's module is, as far as a lane's Lambda needs: its `run`, handed the lane's code. */
+type ToolModule = { run: (input: unknown, ctx: ToolContext, lib: unknown) => Promise<ToolOutput> };
 
 /**
  * A lane's tools as its Lambda runs them: each catalogue tool of the lane, with its spec and a `run`
- * that loads `tools/<lane>/<name>.ts` on the first call. `load` is the lane module's own
+ * that loads `tools/<lane>/<name>.ts` on the first call and hands it `lib`, the lane's code
+ * (tools/lib/<lane>.ts). `load` is the lane module's own
  * `import(`./<lane>/${name}.ts`)`: esbuild bundles every file of that folder (and no other lane's)
  * into the lane's Lambda; in tests and the local runtime it is a plain dynamic import.
  */
-export function laneTools(lane: BuiltInLane, load: (name: string) => Promise<unknown>): readonly Tool[] {
+export function laneTools(
+  lane: BuiltInLane,
+  load: (name: string) => Promise<unknown>,
+  lib: unknown = {},
+): readonly Tool[] {
   const names = toolsOfLane(lane);
   if (names.length === 0) throw new Error(`lane ${lane} has no tools (lambdas/shared/tools/builtins.ts)`);
   return names.map((name): Tool => {
@@ -35,7 +40,7 @@ export function laneTools(lane: BuiltInLane, load: (name: string) => Promise<unk
       ...(TOOLS[name] as unknown as Tool),
       run: async (input, ctx) => {
         module ??= load(name).then((m) => toolModule(lane, name, m));
-        return (await module).run(input, ctx);
+        return (await module).run(input, ctx, lib);
       },
     };
   });

@@ -1,4 +1,5 @@
 import { laneTools } from "./lane.js";
+import * as lib from "./lib/version.js";
 
 /** What the Transform Lambda runs: the version lane (new PO versions, no write outside the ledger), every file of tools/version/. */
-export const VERSION_TOOLS = laneTools("version", (name) => import(`./version/${name}.ts`));
+export const VERSION_TOOLS = laneTools("version", (name) => import(`./version/${name}.ts`), lib);

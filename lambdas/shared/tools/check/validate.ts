@@ -1,4 +1,5 @@
 import { type RunOf, toolSpec } from "../define.js";
+import type * as Lib from "../lib/check.js";
 import { RefInput } from "../schemas.js";
 
 export const spec = toolSpec({
@@ -10,11 +11,8 @@ export const spec = toolSpec({
 });
 
 /** Findings on one stored version; the version is marked validated with its error count (save needs 0). */
-export const run: RunOf<typeof spec> = async (ref, ctx) => {
-  const [{ validatePo }, { json, versionOf }] = await Promise.all([
-    import("../../po/validate.js"),
-    import("../common.js"),
-  ]);
+export const run: RunOf<typeof spec, typeof Lib> = async (ref, ctx, lib) => {
+  const { json, validatePo, versionOf } = lib;
   const got = await versionOf(ctx, ref);
   if ("error" in got) return got.error;
   const existing = await ctx.findSavedOrder(got.po.poNumber);

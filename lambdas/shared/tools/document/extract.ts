@@ -3,6 +3,7 @@ import type { ThreadMessage } from "../../context/types.js";
 import type { ContentBlock } from "../../model/types.js";
 import type { EmailThread } from "../../po/email.js";
 import { type RunOf, toolSpec } from "../define.js";
+import type * as Lib from "../lib/document.js";
 
 export const spec = toolSpec({
   name: "extract",
@@ -16,30 +17,35 @@ export const spec = toolSpec({
 });
 
 /** Parsers, PDF text, email threads; Claude reads a scan or a photo when the run's model is Claude. */
-export const run: RunOf<typeof spec> = async (_input, ctx) => {
-  const [{ poOf }, { DEFAULTS }, { prepareContext }, { DocumentError }, claude, { detect }, parse, common, raw] =
-    await Promise.all([
-      import("../../agent/artifacts.js"),
-      import("../../constants.js"),
-      import("../../context/prepare.js"),
-      import("../../errors.js"),
-      import("../../po/claude-extract.js"),
-      import("../../po/detect.js"),
-      import("../../po/parse.js"),
-      import("../common.js"),
-      import("../raw-text.js"),
-    ]);
-  const { error, forModel, json, refOf, storeDocumentVersion } = common;
+export const run: RunOf<typeof spec, typeof Lib> = async (_input, ctx, lib) => {
+  const {
+    buildExtractionContent,
+    DEFAULTS,
+    DocumentError,
+    detect,
+    error,
+    forModel,
+    hasReadableText,
+    json,
+    parseOptionsFor,
+    poOf,
+    prepareContext,
+    readDocument,
+    readDocumentAt,
+    readExtractionAnswer,
+    refOf,
+    storeDocumentVersion,
+  } = lib;
   const bytes = await ctx.loadDocument();
   const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
   try {
     // A child run of a multi-PO document reads its own PO only (agent/fanout.ts); it is read in
     // process (ctx.readDocument, the local worker with a time budget, reads one-PO documents).
     const at = ctx.document.position;
-    const opts = parse.parseOptionsFor(ctx.customer);
+    const opts = parseOptionsFor(ctx.customer);
     const { format, po, lowConfidence, thread } = at
-      ? await parse.readDocumentAt(bytes, name, at, opts)
-      : await (ctx.readDocument ?? parse.readDocument)(bytes, name, opts);
+      ? await readDocumentAt(bytes, name, at, opts)
+      : await (ctx.readDocument ?? readDocument)(bytes, name, opts);
     let context: string | undefined;
     if (thread && thread.messages.length > 0) {
       // Long threads go to the model compressed, with provenance; fetch_context reads any passage in full.
@@ -64,9 +70,9 @@ export const run: RunOf<typeof spec> = async (_input, ctx) => {
     const kind = detectKind(detect, bytes);
     if (ctx.extractWithModel && (kind === "pdf" || kind === "image")) {
       try {
-        const content = claude.buildExtractionContent(bytes, name) as unknown as ContentBlock[];
+        const content = buildExtractionContent(bytes, name) as unknown as ContentBlock[];
         const answer = await ctx.extractWithModel(content);
-        const read = claude.readExtractionAnswer(answer, name, "pdf", { timeZone: ctx.customer.timeZone });
+        const read = readExtractionAnswer(answer, name, "pdf", { timeZone: ctx.customer.timeZone });
         // A model read the fields: a human confirms them before anything is written.
         const stored = await storeDocumentVersion(ctx, read, ["model-draft"]);
         const po = poOf(stored);
@@ -83,7 +89,7 @@ export const run: RunOf<typeof spec> = async (_input, ctx) => {
       }
     }
     // A document the parser cannot read is the model's problem to report, not a crash.
-    const hint = raw.hasReadableText(bytes, kind, err.message)
+    const hint = hasReadableText(bytes, kind, err.message)
       ? " (read_document shows its raw text)"
       : " (it holds no text to read)";
     return error(`cannot read the document: ${err.message}${hint}`);

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type RunOf, toolSpec } from "../define.js";
+import type * as Lib from "../lib/document.js";
 
 export const spec = toolSpec({
   name: "fetch_context",
@@ -11,7 +12,7 @@ export const spec = toolSpec({
 });
 
 /** Reads the run's prepared thread context (written by extract); the lookup is context/tool.ts's. */
-export const run: RunOf<typeof spec> = async (input, ctx) => {
-  const { fetchContextRun } = await import("../../context/tool.js");
+export const run: RunOf<typeof spec, typeof Lib> = async (input, ctx, lib) => {
+  const { fetchContextRun } = lib;
   return fetchContextRun((c) => c.loadPreparedContext())(input, ctx);
 };

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type RunOf, toolSpec } from "../define.js";
+import type * as Lib from "../lib/document.js";
 
 export const spec = toolSpec({
   name: "read_document",
@@ -23,8 +24,8 @@ export const spec = toolSpec({
  * `body#p1`, `a2#p3`), so a model can work when no parser can: read, then draft_po (a human always
  * confirms a drafted PO).
  */
-export const run: RunOf<typeof spec> = async ({ id }, ctx) => {
-  const { PAGE_CHARS, rawParts } = await import("../raw-text.js");
+export const run: RunOf<typeof spec, typeof Lib> = async ({ id }, ctx, lib) => {
+  const { PAGE_CHARS, rawParts } = lib;
   const bytes = await ctx.loadDocument();
   const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
   const parts = await rawParts(bytes, name);

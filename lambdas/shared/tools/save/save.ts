@@ -1,4 +1,5 @@
 import { type RunOf, toolSpec } from "../define.js";
+import type * as Lib from "../lib/save.js";
 import { RefInput } from "../schemas.js";
 
 export const spec = toolSpec({
@@ -11,8 +12,8 @@ export const spec = toolSpec({
 });
 
 /** The one built-in write: the saved order, once per run (a replay finds it). */
-export const run: RunOf<typeof spec> = async (ref, ctx) => {
-  const { error, json, versionOf } = await import("../common.js");
+export const run: RunOf<typeof spec, typeof Lib> = async (ref, ctx, lib) => {
+  const { error, json, versionOf } = lib;
   const got = await versionOf(ctx, ref);
   if ("error" in got) return got.error;
   if (got.artifact.validation?.errors !== 0) {

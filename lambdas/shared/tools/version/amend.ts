@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { AmendmentChange } from "../../ledger/records.js";
 import { type RunOf, toolSpec } from "../define.js";
+import type * as Lib from "../lib/version.js";
 import { Ref } from "../schemas.js";
 
 export const spec = toolSpec({
@@ -19,9 +20,8 @@ export const spec = toolSpec({
 });
 
 /** A diff against a stored version, with a reason: a new version, flagged for a human by what it touches. */
-export const run: RunOf<typeof spec> = async ({ reason, changes, ...ref }, ctx) => {
-  const [{ applyChanges, classesOf, needsHumanOf, poHash, provenanceAfter }, { error, json, refOf, versionOf }] =
-    await Promise.all([import("../../agent/artifacts.js"), import("../common.js")]);
+export const run: RunOf<typeof spec, typeof Lib> = async ({ reason, changes, ...ref }, ctx, lib) => {
+  const { applyChanges, classesOf, error, json, needsHumanOf, poHash, provenanceAfter, refOf, versionOf } = lib;
   const got = await versionOf(ctx, ref);
   if ("error" in got) return got.error;
   const applied = applyChanges(got.po, changes);

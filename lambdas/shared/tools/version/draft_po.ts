@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { NormalizedPo } from "../../po/model.js";
 import { type RunOf, toolSpec } from "../define.js";
+import type * as Lib from "../lib/version.js";
 
 export const spec = toolSpec({
   name: "draft_po",
@@ -13,11 +14,8 @@ export const spec = toolSpec({
 });
 
 /** A whole PO the model built from the raw text: a new version that always needs a human. */
-export const run: RunOf<typeof spec> = async ({ reason, po: built }, ctx) => {
-  const [{ artifactIdFor, classesOf, needsHumanOf, poHash, poOf }, { json, refOf }] = await Promise.all([
-    import("../../agent/artifacts.js"),
-    import("../common.js"),
-  ]);
+export const run: RunOf<typeof spec, typeof Lib> = async ({ reason, po: built }, ctx, lib) => {
+  const { artifactIdFor, classesOf, json, needsHumanOf, poHash, poOf, refOf } = lib;
   const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
   const po = NormalizedPo.parse({
     ...built,

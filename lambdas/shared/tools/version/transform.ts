@@ -1,4 +1,5 @@
 import { type RunOf, toolSpec } from "../define.js";
+import type * as Lib from "../lib/version.js";
 import { RefInput } from "../schemas.js";
 
 export const spec = toolSpec({
@@ -9,12 +10,8 @@ export const spec = toolSpec({
   input: RefInput,
 });
 
-export const run: RunOf<typeof spec> = async (ref, ctx) => {
-  const [{ changedLeaves, poHash, provenanceAfter }, { transformPo }, { json, refOf, versionOf }] = await Promise.all([
-    import("../../agent/artifacts.js"),
-    import("../../po/transform.js"),
-    import("../common.js"),
-  ]);
+export const run: RunOf<typeof spec, typeof Lib> = async (ref, ctx, lib) => {
+  const { changedLeaves, json, poHash, provenanceAfter, refOf, transformPo, versionOf } = lib;
   const got = await versionOf(ctx, ref);
   if ("error" in got) return got.error;
   const out = transformPo(got.po);

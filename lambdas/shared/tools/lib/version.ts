@@ -1,0 +1,18 @@
+/**
+ * The code the version lane's tools run with: the lane's module (tools/version.ts) imports it and hands it
+ * to each tool's `run` as its third argument, so a tool file imports it as a type only and a bundle
+ * that reads only the specs (the orchestrator, every reader of the catalogue) never reaches it.
+ * A tool that needs more from outside tools/ gets it re-exported here.
+ */
+export {
+  applyChanges,
+  artifactIdFor,
+  changedLeaves,
+  classesOf,
+  needsHumanOf,
+  poHash,
+  poOf,
+  provenanceAfter,
+} from "../../agent/artifacts.js";
+export { transformPo } from "../../po/transform.js";
+export { error, json, refOf, versionOf } from "../common.js";
