@@ -9,12 +9,12 @@ import {
   type ApprovalDeps,
   approvalClock,
   approvalLinks,
-  approverIndexOf,
   RequestApprovalInput,
   requestApproval,
 } from "../lambdas/shared/agent/approvals.js";
 import { finalize, orchestrate, recordFailure, runTool } from "../lambdas/shared/agent/core.js";
 import { ingestDocument, sfnChildStarter } from "../lambdas/shared/agent/fanout.js";
+import { approverIndexOf } from "../lambdas/shared/approval/route.js";
 import { laneOfRole, ROLE_OF_PLACEHOLDER } from "../lambdas/shared/catalogue.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import type { Ledger } from "../lambdas/shared/ledger/ledger.js";

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { actorOf, checkDecision, type Decider, undecidableProblem } from "../approval/decision.js";
 import { approvalUrl, signApprovalLink, verifyApprovalLink } from "../approval/links.js";
 import { renderApprovalEmail, renderConfirmPage, renderResultPage } from "../approval/render.js";
-import type { CustomerConfig } from "../config/schema.js";
+import { approvalTiming, approverIndexOf, secondsLeftInChain } from "../approval/route.js";
 import { DEFAULTS } from "../constants.js";
 import { ApprovalError } from "../errors.js";
 import type { ApprovalRecord } from "../ledger/records.js";
@@ -36,36 +36,6 @@ export const RequestApprovalInput = z.object({
   stage: z.number().int().nonnegative().default(0),
 });
 export type RequestApprovalInput = z.input<typeof RequestApprovalInput>;
-
-/**
- * How long each approver has, from the customer config. Stages count through the approver chain:
- * stage 2k waits for approver k until the reminder, stage 2k+1 until the escalation. Without a
- * reminder (reminderAfterHours ≥ escalateAfterHours) the even stages are skipped.
- */
-export function approvalTiming(customer: CustomerConfig): {
-  reminderSeconds: number | undefined;
-  escalateSeconds: number;
-} {
-  const seconds = (hours: number) => Math.max(1, Math.ceil(hours * 3600));
-  const { reminderAfterHours, escalateAfterHours } = customer.approvalPolicy;
-  const escalateSeconds = seconds(escalateAfterHours);
-  const reminderSeconds = seconds(reminderAfterHours);
-  return { reminderSeconds: reminderSeconds < escalateSeconds ? reminderSeconds : undefined, escalateSeconds };
-}
-
-/** The approver a stage waits for (the last one once the chain is exhausted). */
-export function approverIndexOf(stage: number, chainLength: number): number {
-  return Math.min(Math.floor(stage / 2), Math.max(0, chainLength - 1));
-}
-
-/** Seconds from entering `stage` until the whole chain has run out: the links live that long. */
-function secondsLeftInChain(customer: CustomerConfig, stage: number, chainLength: number): number {
-  const { reminderSeconds, escalateSeconds } = approvalTiming(customer);
-  const k = approverIndexOf(stage, chainLength);
-  const thisStage =
-    stage % 2 === 0 && reminderSeconds !== undefined ? escalateSeconds : escalateSeconds - (reminderSeconds ?? 0);
-  return thisStage + (chainLength - 1 - k) * escalateSeconds;
-}
 
 /**
  * The waitForTaskToken task: stores the token and emails the stage's approver once (the first

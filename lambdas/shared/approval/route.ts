@@ -1,6 +1,7 @@
 /**
- * Who is asked to approve, in order: the first is emailed, the rest are the escalation chain.
- * Typed on `PolicyConfig`, so everything routing reads is covered by the policy revision.
+ * Who is asked to approve, in order: the first is emailed, the rest are the escalation chain; and
+ * how long each one has (the stages of the approval clock). Typed on `PolicyConfig`, so everything
+ * routing reads is covered by the policy revision.
  */
 import type { Approver, PolicyTier, Weekday } from "../config/schema.js";
 import { toMinor } from "../po/money.js";
@@ -56,4 +57,36 @@ function withDelegates(customer: PolicyConfig, tier: PolicyTier, keep: (a: Appro
 function unlimitedApprovers(customer: PolicyConfig, tier: PolicyTier): string[] {
   const unlimited = withDelegates(customer, tier, (a) => a.limit === undefined);
   return unlimited.length > 0 ? unlimited : withDelegates(customer, tier, () => true);
+}
+
+// ---- the chain over time: who is waited for at each stage of the approval clock ----------
+
+/**
+ * How long each approver has, from the customer config. Stages count through the approver chain:
+ * stage 2k waits for approver k until the reminder, stage 2k+1 until the escalation. Without a
+ * reminder (reminderAfterHours ≥ escalateAfterHours) the even stages are skipped.
+ */
+export function approvalTiming(customer: PolicyConfig): {
+  reminderSeconds: number | undefined;
+  escalateSeconds: number;
+} {
+  const seconds = (hours: number) => Math.max(1, Math.ceil(hours * 3600));
+  const { reminderAfterHours, escalateAfterHours } = customer.approvalPolicy;
+  const escalateSeconds = seconds(escalateAfterHours);
+  const reminderSeconds = seconds(reminderAfterHours);
+  return { reminderSeconds: reminderSeconds < escalateSeconds ? reminderSeconds : undefined, escalateSeconds };
+}
+
+/** The approver a stage waits for (the last one once the chain is exhausted). */
+export function approverIndexOf(stage: number, chainLength: number): number {
+  return Math.min(Math.floor(stage / 2), Math.max(0, chainLength - 1));
+}
+
+/** Seconds from entering `stage` until the whole chain has run out: the links live that long. */
+export function secondsLeftInChain(customer: PolicyConfig, stage: number, chainLength: number): number {
+  const { reminderSeconds, escalateSeconds } = approvalTiming(customer);
+  const k = approverIndexOf(stage, chainLength);
+  const thisStage =
+    stage % 2 === 0 && reminderSeconds !== undefined ? escalateSeconds : escalateSeconds - (reminderSeconds ?? 0);
+  return thisStage + (chainLength - 1 - k) * escalateSeconds;
 }
