@@ -86,23 +86,25 @@ const { result, calls } = await runOnEngine(deps, runId, {
 });
 const stored = (await ledger.getToolCalls(runId)).find((c) => c.name === name);
 
-/** The bundle of a handler with the stack's esbuild options that matter here. */
+/** Every file of a handler's bundle, built as the stack builds it (code splitting: index.mjs and its chunks). */
 async function bundle(handler: string): Promise<string> {
   const out = await build({
-    entryPoints: [`lambdas/${handler}/handler.ts`],
+    entryPoints: { index: `lambdas/${handler}/handler.ts` },
     bundle: true,
-    platform: "node",
+    splitting: true,
+    outdir: "/tmp/po-agent-probe",
+    outExtension: { ".js": ".mjs" },
     format: "esm",
+    platform: "node",
     target: "node22",
     mainFields: ["module", "main"],
     minify: true,
     keepNames: true,
     write: false,
-    outfile: "/tmp/probe.mjs",
     logLevel: "error",
-    external: ["@aws-sdk/*", "unpdf/pdfjs", "@cedar-policy/cedar-wasm/nodejs", "gpt-tokenizer/encoding/cl100k_base"],
+    external: ["unpdf/pdfjs", "@cedar-policy/cedar-wasm/nodejs", "gpt-tokenizer/encoding/cl100k_base"],
   });
-  return out.outputFiles[0]?.text ?? "";
+  return out.outputFiles.map((f) => f.text).join("\n");
 }
 const lanes = Object.entries(LANES) as [LaneId, LaneEntry][];
 const handlerOf = (l: LaneId) => {
