@@ -102,10 +102,10 @@ const ESM_BANNER =
  * locally installed esbuild (never Docker) with the customer config written next to the handler.
  *
  * The bundle is `index.mjs` plus chunks beside it (esbuild code splitting): everything a handler imports
- * statically is what Lambda loads at init; every `await import()` (the SES, Step Functions and Secrets
- * Manager clients, the Anthropic and Bedrock SDKs, the MCP client, the SDK's SSO/STS/ini credential
- * providers that a Lambda, whose credentials are environment variables, never reaches) is a chunk read
- * on first use only. The AWS SDK is bundled at the versions package-lock.json pins, not taken from the
+ * statically is what Lambda loads at init; every `await import()` (the S3, SES, Step Functions and
+ * Secrets Manager clients where not every call uses them, the Anthropic and Bedrock SDKs, the MCP client,
+ * the SDK's SSO/STS/ini credential providers that a Lambda, whose credentials are environment variables,
+ * never reaches) is a chunk read on first use only (lambdas/shared/aws/runtime.ts, `lazyClient`). The AWS SDK is bundled at the versions package-lock.json pins, not taken from the
  * runtime: the runtime's copy is hundreds of files resolved one by one at init, at a version we never
  * tested (AWS recommends bundling it for cold starts: aws/aws-cdk#25492).
  */
