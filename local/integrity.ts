@@ -179,6 +179,17 @@ function writeManifest(dir: string, manifest: Manifest): void {
   renameSync(tmp, join(dir, MANIFEST));
 }
 
+/** True when the store is new or its last process closed it (false after a crash or a kill). */
+export function storeClosedCleanly(dir: string): boolean {
+  const path = join(dir, MANIFEST);
+  if (!existsSync(path)) return storeFiles(dir).length === 0;
+  try {
+    return (JSON.parse(readFileSync(path, "utf8")) as Manifest).state === "clean";
+  } catch {
+    return false;
+  }
+}
+
 /** Marks the store open (call after verifyStore, before opening it). */
 export function markStoreOpen(dir: string): void {
   if (existsSync(dir)) writeManifest(dir, { state: "open", at: new Date().toISOString() });

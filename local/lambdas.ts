@@ -9,15 +9,17 @@ import {
   type ApprovalDeps,
   approvalClock,
   approvalLinks,
-  approverIndexOf,
   RequestApprovalInput,
   requestApproval,
 } from "../lambdas/shared/agent/approvals.js";
 import { finalize, orchestrate, recordFailure, runTool } from "../lambdas/shared/agent/core.js";
 import { ingestDocument, sfnChildStarter } from "../lambdas/shared/agent/fanout.js";
+import { approverIndexOf } from "../lambdas/shared/approval/route.js";
+import { laneOfRole, ROLE_OF_PLACEHOLDER } from "../lambdas/shared/catalogue.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import type { Ledger } from "../lambdas/shared/ledger/ledger.js";
 import { Step, ToolCallRef } from "../lambdas/shared/steps.js";
+import { laneCallInput } from "../lambdas/shared/tools/lane.js";
 import type { FUNCTION_ROLES, RunEvent } from "./runtime.js";
 
 /** What the in-process Lambdas need of the runtime. */
@@ -67,7 +69,11 @@ export async function invokeLambda(
     case "TransformFunctionArn":
     case "SaveFunctionArn":
     case "McpToolFunctionArn": {
-      const input = z.object({ runId: z.string(), call: ToolCallRef }).parse(p);
+      // As in AWS, a lane's function accepts only its lane's tools (tools/lane.ts).
+      const lane = laneOfRole(ROLE_OF_PLACEHOLDER[role]);
+      const input = (
+        lane && lane !== "mcp" ? laneCallInput(lane) : z.object({ runId: z.string(), call: ToolCallRef })
+      ).parse(p);
       return runTool(host.deps(await customerOfRun(input.runId)), input);
     }
     case "RequestApprovalFunctionArn": {

@@ -15,12 +15,15 @@ import { ROLE_OF_PLACEHOLDER } from "../lambdas/shared/catalogue.js";
 import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 import { ConfigError } from "../lambdas/shared/errors.js";
 import { Ledger } from "../lambdas/shared/ledger/ledger.js";
+import { ApprovalStatus, RunStatus } from "../lambdas/shared/ledger/records.js";
+import type { McpToolset } from "../lambdas/shared/mcp/client.js";
 import { ReferenceModelClient } from "../lambdas/shared/model/reference.js";
 import { type SelectedModel, selectModelClient } from "../lambdas/shared/model/select.js";
 import type { ModelClient, ModelRequest, ModelResponse } from "../lambdas/shared/model/types.js";
 import { meterDynamoDb, meterS3, withUsage } from "../lambdas/shared/usage-meter.js";
 import { KEY_HEADER } from "./control.js";
 import { type EventLog, type LambdaRoute, LocalEngine, substitute, type TaskAttempt } from "./engine.js";
+import { reindexLedger } from "./reindex.js";
 import type { LocalServices } from "./services.js";
 
 export const ASL_PATH = fileURLToPath(new URL("../statemachines/agent.asl.json", import.meta.url));
@@ -69,6 +72,8 @@ export interface RuntimeFaults {
   installCrashes(): void;
   /** Wraps a customer's model client; `onPaid` sees every answer actually received. */
   wrapModel(inner: ModelClient, onPaid?: (request: ModelRequest, response: ModelResponse) => void): ModelClient;
+  /** Wraps a customer's mounted MCP tools (a Lambda dying after the server answered). @default - as opened */
+  wrapMcpTools?(toolset: McpToolset): McpToolset;
 }
 
 /** The emulators' clients and the ledger on them. */
@@ -106,6 +111,19 @@ export async function openClients(
   faults?.throttleDynamo(dynamodb);
   faults?.installCrashes();
   await ensureTable(dynamodb);
+  if (!services.ledgerClosedCleanly) {
+    // dynalite's index writes are not atomic with the item's: after a kill, make them agree again.
+    const partitions = [
+      ...RunStatus.options.map((s) => `RUNSTATUS#${s}`),
+      ...ApprovalStatus.options.map((s) => `APPROVAL#${s}`),
+    ];
+    const { missingEntries, staleEntries } = await reindexLedger(dynamodb, TABLE_NAME, partitions);
+    if (missingEntries + staleEntries > 0) {
+      process.stderr.write(
+        `local ledger: after an unclean stop, ${missingEntries} record(s) missing from the status index and ${staleEntries} stale index entries repaired\n`,
+      );
+    }
+  }
   const ledger = new Ledger(dynamodb, TABLE_NAME);
   const signingKey = loadSigningKey(dataDir);
   return { dynamodb, s3, ses, ledger, signingKey };

@@ -10,7 +10,8 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import type SesServerModule from "aws-ses-v2-local";
 import { guardHost } from "./control.js";
-import { markStoreClean, markStoreOpen, probeStore, verifyStore } from "./integrity.js";
+import { markStoreClean, markStoreOpen, probeStore, storeClosedCleanly, verifyStore } from "./integrity.js";
+import { describeRepair, type ObjectStoreRepair, repairObjectStore } from "./object-store-repair.js";
 import { closeServer, LOOPBACK, listen, urlOf } from "./ports.js";
 
 export interface ObjectCreatedEvent {
@@ -28,6 +29,10 @@ export interface LocalServices {
   close(): Promise<void>;
   /** Called after every PutObject, CopyObject, POST upload and CompleteMultipartUpload. */
   onObjectCreated(listener: (e: ObjectCreatedEvent) => void): void;
+  /** False when the ledger store's last process did not close it (its index may disagree: reindex.ts). */
+  ledgerClosedCleanly: boolean;
+  /** What the start repaired in the S3 store (objects cut by a process stopped mid-write). */
+  objectStoreRepair: ObjectStoreRepair;
 }
 
 export interface StartServicesOptions {
@@ -97,6 +102,7 @@ export async function startServices(opts: StartServicesOptions): Promise<LocalSe
     // Corruption is named before LevelDB opens (and would drop or delete what it cannot read).
     verifyStore(dynamoDir);
     await probeStore(dynamoDir);
+    const ledgerClosedCleanly = storeClosedCleanly(dynamoDir);
     markStoreOpen(dynamoDir);
     const dynalite = require("dynalite") as DynaliteFactory;
     // Tables become ACTIVE at once: nothing local should wait the emulated 500 ms.
@@ -106,6 +112,10 @@ export async function startServices(opts: StartServicesOptions): Promise<LocalSe
     // dynalite wraps close() to also close its LevelDB store; that is what releases the directory lock.
     closers.push(() => closeServer(dynamo, (cb) => dynamo.close(cb)).then(() => markStoreClean(dynamoDir)));
 
+    // s3rver's files are not written atomically: a kill mid-write leaves a key it answers 500 for.
+    const objectStoreRepair = repairObjectStore(s3Dir);
+    const repairLine = describeRepair(objectStoreRepair);
+    if (repairLine) process.stderr.write(`${repairLine}\n`);
     const S3rver = require("s3rver") as new (options: S3rverOptions) => S3rverInstance;
     const s3 = new S3rver({
       address: LOOPBACK,
@@ -136,6 +146,8 @@ export async function startServices(opts: StartServicesOptions): Promise<LocalSe
       onObjectCreated: (listener) => {
         listeners.push(listener);
       },
+      objectStoreRepair,
+      ledgerClosedCleanly,
     };
   } catch (error) {
     await closeAll().catch(() => {});

@@ -5,8 +5,9 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SESv2Client } from "@aws-sdk/client-sesv2";
 import type { SFNClient } from "@aws-sdk/client-sfn";
-import { type ApprovalDeps, decide, decisionValueOf } from "../lambdas/shared/agent/approvals.js";
+import { type ApprovalDeps, decide } from "../lambdas/shared/agent/approvals.js";
 import { type AgentDeps, retryRun } from "../lambdas/shared/agent/core.js";
+import { decisionValueOf } from "../lambdas/shared/approval/decision.js";
 import { verifyApprovalLink } from "../lambdas/shared/approval/links.js";
 import { DocumentStore } from "../lambdas/shared/aws/documents.js";
 import { historyUsage } from "../lambdas/shared/aws/execution-history.js";
@@ -292,7 +293,10 @@ export class LocalStack {
   private toolset(customer: CustomerConfig): Promise<McpToolset> {
     let t = this.toolsets.get(customer.name);
     if (!t) {
-      t = openToolsets(customer, { cwd: REPO_DIR, env: { PO_AGENT_DATA_DIR: this.opts.dataDir } });
+      const faults = this.opts.faults;
+      t = openToolsets(customer, { cwd: REPO_DIR, env: { PO_AGENT_DATA_DIR: this.opts.dataDir } }).then((opened) =>
+        faults?.wrapMcpTools ? faults.wrapMcpTools(opened) : opened,
+      );
       this.toolsets.set(customer.name, t);
     }
     return t;

@@ -1,15 +1,25 @@
 /**
  * The one catalogue of po-agent's Lambdas (roles), the lanes its tools are grouped in, and what each
- * built-in tool is allowed to do. Pure data with no imports, read by the CDK constructs (which
- * functions exist, their handler folders, the state machine's placeholders, the bucket grants of each
- * tool Lambda), the local runtime (the same roles run in-process), the state-machine checks and the
- * tests — and by the tool registry (`tools/registry.ts`), which adds each tool's description and input
- * schema.
+ * built-in tool is allowed to do. Read by the CDK constructs (which functions exist, their handler
+ * folders, the state machine's placeholders, the bucket grants of each tool Lambda), the local runtime
+ * (the same roles run in-process), the state-machine checks and the tests. Its only import is the
+ * tool registry's specs, which are light by rule (tools/define.ts): no tool's implementation loads.
  *
- * Adding a tool to an existing lane: one line in TOOLS below, its spec in `tools/registry.ts`, its
- * `run` in the lane's implementation module (`tools/<lane>.ts`); the lane's Lambda, the state
- * machine's route and the grants follow (the tests fail until the ASL routes it to the lane's state).
+ * Adding a tool to an existing lane is one file and one registry line:
+ * - `tools/<lane>/<name>.ts` exports `spec` (toolSpec: name, lane, effect, the bucket prefixes it
+ *   reads and writes, description, zod input schema) and `run` (loading its code with
+ *   `await import(...)`);
+ * - one line `export { spec as <name> } from "./<lane>/<name>.js";` in `tools/builtins.ts`.
+ * The rest follows: the model is shown the spec (JSON Schema from zod), the guard checks it, the
+ * orchestrator writes the call's lane on the step and the state machine routes on the lane (no ASL
+ * edit), the lane's Lambda bundles every file of its folder and accepts the tool (tools/lane.ts),
+ * and its IAM grants follow from `reads`/`writes` (bucketAccessOfLane).
+ * test/infra/catalogue.test.ts proves it by adding a tool in a copy of the code. A new lane is more:
+ * its LANES entry, a role with a handler folder, and a Choice and a Task state in the ASL (the same
+ * test names what is missing).
  */
+
+import * as BUILT_INS from "./tools/builtins.js";
 
 /** Key prefixes of the document bucket that code reads or writes (`<prefix>/...`). */
 export type Prefix = "incoming" | "results" | "context" | "processed";
@@ -89,22 +99,18 @@ export interface ToolEntry {
   readonly writes?: readonly Prefix[];
 }
 
-export const TOOLS = {
-  extract: { lane: "document", effect: "read", reads: ["incoming"], writes: ["context"] },
-  validate: { lane: "check", effect: "read" },
-  transform: { lane: "version", effect: "read" },
-  amend: { lane: "version", effect: "read" },
-  draft_po: { lane: "version", effect: "read" },
-  save: { lane: "save", effect: "write", writes: ["processed"] },
-  escalate_to_human: { lane: "approval", effect: "read" },
-  fetch_context: { lane: "document", effect: "read", reads: ["context"] },
-  read_document: { lane: "document", effect: "read", reads: ["incoming"] },
-} as const satisfies Record<string, ToolEntry>;
+/**
+ * Every built-in tool, by name: the spec its file declares (lane, effect, reads, writes, description,
+ * input schema), from the registry `tools/builtins.ts`, which holds one line per tool.
+ */
+export const TOOLS: { readonly [N in keyof typeof BUILT_INS]: (typeof BUILT_INS)[N] & ToolEntry } = BUILT_INS;
 
 export type ToolName = keyof typeof TOOLS;
 
-/** Every built-in tool name (mounted tools may not take one). */
-export const BUILT_IN_TOOL_NAMES = Object.keys(TOOLS) as ToolName[];
+/** Every built-in tool name (mounted tools may not take one), by lane in LANES order: the order the model sees them. */
+export const BUILT_IN_TOOL_NAMES: ToolName[] = (Object.keys(LANES) as LaneId[]).flatMap((lane) =>
+  (Object.keys(TOOLS) as ToolName[]).filter((name) => TOOLS[name].lane === lane),
+);
 
 /**
  * Tool results larger than DEFAULTS.maxInlineResultBytes go to `results/` (the core writes them for
@@ -115,6 +121,19 @@ export const TOOL_RESULTS_PREFIX: Prefix = "results";
 /** The built-in tools of one lane, in catalogue order. */
 export function toolsOfLane(lane: BuiltInLane): ToolName[] {
   return BUILT_IN_TOOL_NAMES.filter((name) => TOOLS[name].lane === lane);
+}
+
+/** What separates a mounted tool's server from its name (`erp.lookup_vendor`; mcp/client.ts NAMESPACE_SEPARATOR). */
+export const MOUNTED_TOOL_SEPARATOR = ".";
+
+/**
+ * The lane of a call, as the orchestrator writes it on the step for the state machine to route on: a
+ * built-in tool's from TOOLS, `mcp` for a mounted `<server>.<tool>`, none for a name nothing runs (the
+ * guard refuses those before they are dispatched; without a lane PickTool fails the run visibly).
+ */
+export function laneOfTool(name: string): LaneId | undefined {
+  if (Object.hasOwn(TOOLS, name)) return TOOLS[name as ToolName].lane;
+  return name.includes(MOUNTED_TOOL_SEPARATOR) ? "mcp" : undefined;
 }
 
 /** The lane whose Lambda is `role`, if it runs tools. */

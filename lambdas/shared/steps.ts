@@ -4,6 +4,13 @@ import { z } from "zod";
 export const ToolCallRef = z.object({
   toolUseId: z.string(),
   name: z.string(),
+  /**
+   * The lane whose Lambda runs the call (lambdas/shared/catalogue.ts `laneOfTool`): the state machine's
+   * PickTool switches on it, never on the name. Written by the orchestrator on every step it returns
+   * (resumed runs included); optional only in the schema, so an execution still running on a definition
+   * from before lanes (which routes by name) can hand its calls to today's lane Lambdas.
+   */
+  lane: z.string().optional(),
   /** Set when the call runs on a human's approval; the tool re-checks the binding. */
   approvalId: z.string().optional(),
 });

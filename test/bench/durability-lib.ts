@@ -32,8 +32,13 @@ export interface WorkerConfig {
   faultLog: string;
   /** Every saved-order object written (PutObject under processed/, as it left the S3 client). */
   effectLog: string;
+  /** Emulator errors that ended a life (an upload s3rver kept answering with a 5xx). */
+  emulatorLog: string;
   documents: PlannedDocument[];
 }
+
+/** The worker's exit code when the emulator, not the runtime, stopped it (EX_TEMPFAIL). */
+export const EMULATOR_EXIT = 75;
 
 /** Every fault kind the worker can inject, at rates that let 200 POs finish in a few minutes. */
 export const DEFAULT_RATES: FaultRates = {
@@ -75,6 +80,7 @@ interface PhaseResult {
   redundantModelCallsFromCrashes: number;
   redundantTokens: number;
   restarts: number;
+  emulatorRestarts: number;
   faults: Record<FaultKind, number>;
   wallMs: number;
 }
@@ -99,6 +105,9 @@ export interface DurabilityReport {
   baselineRedundantTokensRatio: number;
   restarts: number;
   baselineRestarts: number;
+  /** Lives ended by an emulator error (s3rver answering 5xx on an upload), with-ledger and baseline. */
+  emulatorRestarts: number;
+  baselineEmulatorRestarts: number;
   faultsInjected: Record<FaultKind, number>;
   wallMs: number;
 }
@@ -239,12 +248,14 @@ async function runPhase(
     billingLog: join(dir, "billing.jsonl"),
     faultLog: join(dir, "faults.jsonl"),
     effectLog: join(dir, "effects.jsonl"),
+    emulatorLog: join(dir, "emulator-errors.jsonl"),
     documents: docs,
   };
   const configPath = join(dir, "config.json");
   writeFileSync(configPath, JSON.stringify(config));
   const random = mulberry32(opts.seed + 17);
   let restarts = 0;
+  let emulatorRestarts = 0;
   let kills = 0;
   for (let life = 0; ; life++) {
     if (life > 200) throw new Error(`${name}: the runtime did not finish after 200 restarts`);
@@ -263,10 +274,17 @@ async function runPhase(
     const code = await worker.done;
     clearTimeout(timer);
     if (code === 0) break;
+    if (code === EMULATOR_EXIT) {
+      emulatorRestarts++;
+      opts.log(`${name}: life ${life} ended on an emulator error (see ${config.emulatorLog}); starting the next`);
+      continue;
+    }
     if (code !== null) throw new Error(`${name}: worker exited with code ${code}`);
     restarts++;
   }
-  opts.log(`${name}: finished after ${restarts} restart(s) (${kills} external kills) in ${Date.now() - started} ms`);
+  opts.log(
+    `${name}: finished after ${restarts} restart(s) (${kills} external kills, ${emulatorRestarts} emulator errors) in ${Date.now() - started} ms`,
+  );
 
   // Count what happened, from the ledger and the logs.
   const stack = await LocalStack.start({ dataDir: config.dataDir, customers: loadCustomers("customers") });
@@ -334,6 +352,7 @@ async function runPhase(
       redundantModelCallsFromCrashes,
       redundantTokens,
       restarts,
+      emulatorRestarts,
       faults,
       wallMs: Date.now() - started,
     };
@@ -380,6 +399,8 @@ export async function runDurability(options: DurabilityOptions): Promise<Durabil
       baselineRedundantTokensRatio: Number((baselineRedundantTokens / Math.max(1, ours.redundantTokens)).toFixed(1)),
       restarts: ours.restarts,
       baselineRestarts: base?.restarts ?? 0,
+      emulatorRestarts: ours.emulatorRestarts,
+      baselineEmulatorRestarts: base?.emulatorRestarts ?? 0,
       faultsInjected: ours.faults,
       wallMs: faultFree.wallMs + ours.wallMs + (base?.wallMs ?? 0),
     };

@@ -10,7 +10,7 @@ import { loadCustomers } from "../../lambdas/shared/config/load.js";
 import { sha256 } from "../../lambdas/shared/ledger/ledger.js";
 import { LocalStack } from "../../local/stack.js";
 import { FaultInjector, type FaultKind } from "../support/faults.js";
-import { recordObjectWrites, type WorkerConfig } from "./durability-lib.js";
+import { EMULATOR_EXIT, recordObjectWrites, type WorkerConfig } from "./durability-lib.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -20,6 +20,31 @@ const config = JSON.parse(readFileSync(configPath, "utf8")) as WorkerConfig;
 const restart = Number(restartArg ?? "0");
 
 const log = (file: string, entry: unknown) => appendFileSync(file, `${JSON.stringify(entry)}\n`);
+
+/**
+ * An upload to the emulator, retried on a 5xx: s3rver keeps objects as plain files that a SIGKILL
+ * can leave half-written, and answers InternalError until the key is rewritten. When the error
+ * persists, the life ends with EMULATOR_EXIT (logged with its key and message) and the driver starts
+ * the next one, counting it apart from the kills: an emulator fault is not the runtime's.
+ */
+async function submitRetrying(customer: string, name: string, bytes: Uint8Array): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await stack.submit(customer, name, bytes);
+      return;
+    } catch (err) {
+      const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+      const status = e.$metadata?.httpStatusCode ?? 0;
+      if (status < 500) throw err;
+      if (attempt >= 5) {
+        log(config.emulatorLog, { restart, customer, name, status, error: `${e.name}: ${e.message}` });
+        await stack.close().catch(() => {});
+        process.exit(EMULATOR_EXIT);
+      }
+      await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+    }
+  }
+}
 const faults = config.faults ? new FaultInjector(config.seed * 1000 + restart, config.rates, config.seed) : undefined;
 if (faults) {
   // Every injected fault is logged as it fires: a killed process cannot report at exit.
@@ -80,14 +105,14 @@ for (const doc of config.documents) {
     }
     continue;
   }
-  await stack.submit(doc.customer, doc.name, bytes);
+  await submitRetrying(doc.customer, doc.name, bytes);
   if (faults && doc.special === "event_twice") {
     log(config.faultLog, { kind: "s3_event_twice", restart });
     await stack.redeliver(doc.customer, doc.name);
   }
   if (faults && doc.special === "upload_twice") {
     log(config.faultLog, { kind: "same_document_twice", restart });
-    await stack.submit(doc.customer, `copy-of-${doc.name}`, bytes);
+    await submitRetrying(doc.customer, `copy-of-${doc.name}`, bytes);
   }
   if (faults && doc.special === "same_name_other_bytes")
     log(config.faultLog, { kind: "different_document_same_name", restart });

@@ -1,13 +1,10 @@
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type ApprovalDeps,
-  type Decider,
-  decide,
-  handleApprovalRequest,
-} from "../../lambdas/shared/agent/approvals.js";
-import { approvalIdFor, guardCall } from "../../lambdas/shared/agent/guard.js";
+import { type ApprovalDeps, decide, handleApprovalRequest } from "../../lambdas/shared/agent/approvals.js";
+import { guardCall } from "../../lambdas/shared/agent/guard.js";
+import type { Decider } from "../../lambdas/shared/approval/decision.js";
 import { signApprovalLink } from "../../lambdas/shared/approval/links.js";
+import { approvalRecordFor } from "../../lambdas/shared/approval/request.js";
 import type { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import { ZERO_COUNTERS } from "../../lambdas/shared/ledger/records.js";
 import { KEY_HEADER } from "../../local/control.js";
@@ -64,22 +61,18 @@ async function pending(): Promise<string> {
     turn: 1,
     counters: { ...ZERO_COUNTERS },
   });
-  const approvalId = approvalIdFor(runId, "toolu_1", "save", verdict.argsHash);
-  await stack.ledger.putApproval({
-    approvalId,
-    runId,
-    customer: customer.name,
-    turn: 1,
-    call: { toolUseId: "toolu_1", name: "save", input: refOf(artifact) },
-    callHash: verdict.argsHash,
-    reason: verdict.request.reason,
-    rule: verdict.request.rule,
-    approvers: verdict.request.approvers,
-    summary: verdict.request.summary,
-    status: "pending",
-    emailedTo: [],
-    usedNonces: [],
-  });
+  // Stored as the turn stores it: bound to the call and to the policy revision that asked.
+  const { approval } = await stack.ledger.putApproval(
+    approvalRecordFor({
+      runId,
+      customer: customer.name,
+      turn: 1,
+      call: { toolUseId: "toolu_1", name: "save", input: refOf(artifact) },
+      argsHash: verdict.argsHash,
+      request: verdict.request,
+    }),
+  );
+  const { approvalId } = approval;
   return approvalId;
 }
 

@@ -139,8 +139,8 @@ describe("LocalEngine on agent.asl.json", () => {
           type: "tools",
           turn: 1,
           calls: [
-            { toolUseId: "t1", name: "extract" },
-            { toolUseId: "t2", name: "validate" },
+            { toolUseId: "t1", name: "extract", lane: "document" },
+            { toolUseId: "t2", name: "validate", lane: "check" },
           ],
         },
         { type: "approval", turn: 2, approvalId: "a1" },
@@ -163,8 +163,8 @@ describe("LocalEngine on agent.asl.json", () => {
     // Assess: waiting on a minted token, visible as a pending task.
     expect(settled).toBe(false);
     expect(peak).toBe(2);
-    expect(calls.Extract).toEqual([{ runId: "run-1", call: { toolUseId: "t1", name: "extract" } }]);
-    expect(calls.Validate).toEqual([{ runId: "run-1", call: { toolUseId: "t2", name: "validate" } }]);
+    expect(calls.Extract).toEqual([{ runId: "run-1", call: { toolUseId: "t1", name: "extract", lane: "document" } }]);
+    expect(calls.Validate).toEqual([{ runId: "run-1", call: { toolUseId: "t2", name: "validate", lane: "check" } }]);
     const approval = calls.RequestApproval?.[0] as { runId: string; approvalId: string; taskToken: string };
     expect(approval).toMatchObject({ runId: "run-1", approvalId: "a1" });
     expect(approval.taskToken).toMatch(/^[A-Za-z0-9_-]{40,}$/);
@@ -289,10 +289,42 @@ describe("LocalEngine on agent.asl.json", () => {
     });
   });
 
-  it("fails a run whose orchestrator dispatches an unknown tool", async () => {
+  it("routes each call by its lane, never by its name: a tool the definition never heard of reaches its lane's Lambda", async () => {
+    // Prepare: one call per lane; the names are ones no version of the definition ever named.
+    const lanes = { document: "Extract", check: "Validate", version: "Transform", save: "Save", mcp: "McpTool" };
+    const { routes, calls } = makeRoutes({
+      Orchestrate: scripted([
+        {
+          type: "tools",
+          turn: 1,
+          calls: Object.keys(lanes).map((lane, i) => ({ toolUseId: `t${i}`, name: `new_${lane}_tool`, lane })),
+        },
+        { type: "done", turn: 2, outcome: "saved", reason: "ok" },
+      ]),
+    });
+    const engine = newEngine(routes);
+
+    // Act
+    const result = await engine.startExecution({ name: "po-lanes", input: INPUT }).result;
+
+    // Assess: each lane's Lambda got exactly its call.
+    expect(result.status).toBe("SUCCEEDED");
+    Object.entries(lanes).forEach(([lane, fn], i) => {
+      expect(calls[fn], lane).toEqual([
+        { runId: "run-1", call: { toolUseId: `t${i}`, name: `new_${lane}_tool`, lane } },
+      ]);
+    });
+  });
+
+  it.each([
+    ["an unknown tool (no lane)", { toolUseId: "t9", name: "rm_rf" }],
+    ["a call without a lane, even of a known tool", { toolUseId: "t9", name: "extract" }],
+    ["a lane no Lambda runs", { toolUseId: "t9", name: "escalate_to_human", lane: "approval" }],
+    ["a made-up lane", { toolUseId: "t9", name: "extract", lane: "shell" }],
+  ])("fails a run whose orchestrator dispatches %s, visibly and without running a tool", async (_what, call) => {
     // Prepare
     const { routes, calls } = makeRoutes({
-      Orchestrate: scripted([{ type: "tools", turn: 1, calls: [{ toolUseId: "t9", name: "rm_rf" }] }]),
+      Orchestrate: scripted([{ type: "tools", turn: 1, calls: [call] }]),
     });
     const engine = newEngine(routes);
 
@@ -303,6 +335,7 @@ describe("LocalEngine on agent.asl.json", () => {
     expect(result).toMatchObject({ status: "FAILED", error: "RunFailed" });
     const recorded = calls.RecordFailure?.[0] as { state: { error: { Error: string } } };
     expect(recorded.state.error.Error).toBe("UnroutedTool");
+    for (const fn of ["Extract", "Validate", "Transform", "Save", "McpTool"]) expect(calls[fn], fn).toBeUndefined();
   });
 
   it("turns SendTaskFailure into an error that Catch matches by name", async () => {

@@ -82,7 +82,9 @@ describe("orchestrator on the local stack: the guard between the model and the t
     const [unknown] = resultsSentOnCall(client, 1);
     expect(unknown).toMatchObject({ tool_use_id: "toolu_bad_1", is_error: true });
     expect(unknown?.content).toContain('unknown tool "frobnicate"');
-    expect(unknown?.content).toContain("extract, validate, transform, amend, draft_po, save, escalate_to_human");
+    expect(unknown?.content).toContain(
+      "extract, fetch_context, read_document, validate, amend, draft_po, transform, save, escalate_to_human",
+    );
     const [invalid] = resultsSentOnCall(client, 2);
     expect(invalid).toMatchObject({ tool_use_id: "toolu_bad_2", is_error: true });
     expect(invalid?.content).toMatch(/^invalid arguments for validate: artifactId: /);

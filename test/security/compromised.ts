@@ -12,7 +12,8 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { type ApprovalDeps, decide } from "../../lambdas/shared/agent/approvals.js";
 import { type AgentDeps, ingest, orchestrate, runTool } from "../../lambdas/shared/agent/core.js";
-import { argsHash, type guardCall } from "../../lambdas/shared/agent/guard.js";
+import type { guardCall } from "../../lambdas/shared/agent/guard.js";
+import { argsHash } from "../../lambdas/shared/approval/binding.js";
 import type { DocumentStore } from "../../lambdas/shared/aws/documents.js";
 import type { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import type { McpTool } from "../../lambdas/shared/mcp/client.js";
@@ -557,7 +558,7 @@ export async function runCompromisedModelSuite(
       ...(opts.guard ? { guard: opts.guard } : {}),
     };
     const results: AttackResult[] = [];
-    const attacks = ATTACKS.filter((a, i) => opts.only === undefined || opts.only.includes(i));
+    const attacks = ATTACKS.filter((_a, i) => opts.only === undefined || opts.only.includes(i));
     for (const attack of attacks) {
       if (attack.setup) await attack.setup(w);
       const before = effects.orders + effects.mcpWrites;

@@ -12,8 +12,10 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { type ApprovalDeps, handleApprovalRequest } from "../../lambdas/shared/agent/approvals.js";
 import { ingest, orchestrate, runTool } from "../../lambdas/shared/agent/core.js";
-import { approvalIdFor, argsHash, bindingProblem, guardCall } from "../../lambdas/shared/agent/guard.js";
+import { guardCall } from "../../lambdas/shared/agent/guard.js";
+import { argsHash, bindingProblem } from "../../lambdas/shared/approval/binding.js";
 import { signApprovalLink } from "../../lambdas/shared/approval/links.js";
+import { approvalRecordFor } from "../../lambdas/shared/approval/request.js";
 import type { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import type { ApprovalRecord } from "../../lambdas/shared/ledger/records.js";
 import { ScriptedModelClient } from "../../lambdas/shared/model/scripted.js";
@@ -80,23 +82,16 @@ async function pendingApproval(w: World, po: NormalizedPo = w.po): Promise<Appro
   const verdict = guardCall(w.customer, "save", refOf(artifact), stateWith(artifact));
   if (verdict.kind !== "approval")
     throw new Error(`expected the over-limit save to need approval, got ${verdict.kind}`);
-  const approvalId = approvalIdFor(runId, toolUseId, "save", verdict.argsHash);
-  await w.stack.ledger.putApproval({
-    approvalId,
+  const record = approvalRecordFor({
     runId,
     customer: w.customer.name,
     turn: 1,
     call: { toolUseId, name: "save", input: refOf(artifact) },
-    callHash: verdict.argsHash,
-    reason: verdict.request.reason,
-    rule: verdict.request.rule,
-    approvers: verdict.request.approvers,
-    summary: verdict.request.summary,
-    ...(verdict.request.artifact ? { artifact: verdict.request.artifact } : {}),
-    status: "pending",
-    emailedTo: [],
-    usedNonces: [],
+    argsHash: verdict.argsHash,
+    request: verdict.request,
   });
+  await w.stack.ledger.putApproval(record);
+  const approvalId = record.approvalId;
   const approval = await w.stack.ledger.getApproval(approvalId);
   if (!approval) throw new Error("approval not stored");
   return approval;

@@ -1,7 +1,8 @@
 import { readFileSync, rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { approvalClock, requestApproval } from "../../lambdas/shared/agent/approvals.js";
-import { approvalIdFor, guardCall } from "../../lambdas/shared/agent/guard.js";
+import { guardCall } from "../../lambdas/shared/agent/guard.js";
+import { approvalIdFor } from "../../lambdas/shared/approval/binding.js";
 import type { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import { ZERO_COUNTERS } from "../../lambdas/shared/ledger/records.js";
 import { type EventLog, type LambdaRoute, LocalEngine, substitute } from "../../local/engine.js";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { approvalIdFor, argsHash, type GuardVerdict, guardCall } from "../../lambdas/shared/agent/guard.js";
+import { type GuardVerdict, guardCall } from "../../lambdas/shared/agent/guard.js";
+import { approvalIdFor, argsHash } from "../../lambdas/shared/approval/binding.js";
 import { transformPo } from "../../lambdas/shared/po/transform.js";
 import { ESCALATE_TOOL, TOOLS } from "../../lambdas/shared/tools/registry.js";
 import type { Tool } from "../../lambdas/shared/tools/types.js";

@@ -52,13 +52,16 @@ describe("parseRecord: version 1 records", () => {
     const record = parseRecord(schema, kind, item);
 
     // Assess: v1 turns and tool calls carry no delta (their counters went onto the run); v1 orders
-    // were written after their object (they read as written); other kinds are still at version 1.
+    // were written after their object (they read as written); a v1 approval without a revision
+    // anywhere stays without one; other kinds are still at version 1.
     const expected =
       kind === "order"
         ? { state: "written", ...item, schemaVersion: 2 }
         : kind === "turn" || kind === "tool call"
           ? { ...item, schemaVersion: 2, delta: {} }
-          : item;
+          : kind === "approval"
+            ? { ...item, schemaVersion: 2 }
+            : item;
     expect(record).toEqual(expected);
   });
 
@@ -77,6 +80,43 @@ describe("parseRecord: version 1 records", () => {
     const record = parseRecord(RunRecord, "run", { ...item, counters: olderCounters });
 
     expect(record.counters).toMatchObject({ retries: 0, compactions: 0, estimatedTurns: 0, guardRejections: 0 });
+  });
+});
+
+describe("parseRecord: a v1 approval's policy revision becomes a field", () => {
+  const REV = "cedar-51c2bcf01d69b792";
+  const v1 = fixture("v1/approval.json") as Record<string, unknown>;
+  const inReason = { ...v1, reason: `${String(v1.reason)} (policy ${REV})` };
+
+  it.each([
+    ["kept from the field", { ...v1, policyRevision: REV }],
+    ["recovered from the end of the reason (builds before the field)", inReason],
+    ["taken from the field when field and reason disagree", { ...inReason, policyRevision: "cedar-0123456789abcdef" }],
+  ] as [string, Record<string, unknown>][])("%s", (_label, item) => {
+    // Act
+    const record = parseRecord(ApprovalRecord, "approval", item);
+
+    // Assess: the reason is left as written, for humans
+    expect(record.schemaVersion).toBe(RECORD_VERSIONS.approval);
+    expect(record.policyRevision).toBe("policyRevision" in item ? item.policyRevision : REV);
+    expect(record.reason).toBe(item.reason);
+  });
+
+  it("does not read a revision out of a model escalation's reason (the model's own words)", () => {
+    const record = parseRecord(ApprovalRecord, "approval", { ...inReason, rule: "model-escalation" });
+
+    expect(record.policyRevision).toBeUndefined();
+  });
+
+  it("upgrades the decided copies a v1 run carries", () => {
+    // Prepare
+    const run = { ...(fixture("v1/run.json") as object), decided: [inReason] };
+
+    // Act
+    const record = parseRecord(RunRecord, "run", run);
+
+    // Assess
+    expect(record.decided?.[0]).toMatchObject({ schemaVersion: RECORD_VERSIONS.approval, policyRevision: REV });
   });
 });
 

@@ -60,7 +60,7 @@ export function toolCallRecord(over: Partial<ToolCallRecord> = {}): ToolCallReco
 
 export function approvalRecord(over: Partial<ApprovalRecord> = {}): ApprovalRecord {
   return {
-    schemaVersion: 1,
+    schemaVersion: 2,
     approvalId: "ap-1",
     runId: RUN_ID,
     customer: "acme",

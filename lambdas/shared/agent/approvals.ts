@@ -2,15 +2,14 @@ import { randomBytes } from "node:crypto";
 import { type SESv2Client, SendEmailCommand } from "@aws-sdk/client-sesv2";
 import { SendTaskSuccessCommand, type SFNClient } from "@aws-sdk/client-sfn";
 import { z } from "zod";
+import { actorOf, checkDecision, type Decider, undecidableProblem } from "../approval/decision.js";
 import { approvalUrl, signApprovalLink, verifyApprovalLink } from "../approval/links.js";
 import { renderApprovalEmail, renderConfirmPage, renderResultPage } from "../approval/render.js";
-import type { CustomerConfig } from "../config/schema.js";
+import { approvalTiming, approverIndexOf, secondsLeftInChain } from "../approval/route.js";
 import { DEFAULTS } from "../constants.js";
 import { ApprovalError } from "../errors.js";
 import type { ApprovalRecord } from "../ledger/records.js";
-import { policyRevisionOf } from "../policy/cedar.js";
 import type { AgentDeps } from "./deps.js";
-import { bindingProblem, policyRevisionOfApproval } from "./guard.js";
 
 /** What the approval gate needs beyond the agent core. */
 export interface ApprovalDeps extends AgentDeps {
@@ -37,36 +36,6 @@ export const RequestApprovalInput = z.object({
   stage: z.number().int().nonnegative().default(0),
 });
 export type RequestApprovalInput = z.input<typeof RequestApprovalInput>;
-
-/**
- * How long each approver has, from the customer config. Stages count through the approver chain:
- * stage 2k waits for approver k until the reminder, stage 2k+1 until the escalation. Without a
- * reminder (reminderAfterHours ≥ escalateAfterHours) the even stages are skipped.
- */
-export function approvalTiming(customer: CustomerConfig): {
-  reminderSeconds: number | undefined;
-  escalateSeconds: number;
-} {
-  const seconds = (hours: number) => Math.max(1, Math.ceil(hours * 3600));
-  const { reminderAfterHours, escalateAfterHours } = customer.approvalPolicy;
-  const escalateSeconds = seconds(escalateAfterHours);
-  const reminderSeconds = seconds(reminderAfterHours);
-  return { reminderSeconds: reminderSeconds < escalateSeconds ? reminderSeconds : undefined, escalateSeconds };
-}
-
-/** The approver a stage waits for (the last one once the chain is exhausted). */
-export function approverIndexOf(stage: number, chainLength: number): number {
-  return Math.min(Math.floor(stage / 2), Math.max(0, chainLength - 1));
-}
-
-/** Seconds from entering `stage` until the whole chain has run out: the links live that long. */
-function secondsLeftInChain(customer: CustomerConfig, stage: number, chainLength: number): number {
-  const { reminderSeconds, escalateSeconds } = approvalTiming(customer);
-  const k = approverIndexOf(stage, chainLength);
-  const thisStage =
-    stage % 2 === 0 && reminderSeconds !== undefined ? escalateSeconds : escalateSeconds - (reminderSeconds ?? 0);
-  return thisStage + (chainLength - 1 - k) * escalateSeconds;
-}
 
 /**
  * The waitForTaskToken task: stores the token and emails the stage's approver once (the first
@@ -114,7 +83,7 @@ export async function requestApproval(
       stage: input.stage,
       rule: approval.rule,
       reason: approval.reason,
-      policyRevision: policyRevisionOfApproval(approval) ?? "",
+      policyRevision: approval.policyRevision ?? "",
       callHash: approval.callHash,
     });
   }
@@ -211,6 +180,7 @@ async function emailApprover(
     approverName: approver.name,
     expiresAt: new Date(links.expiresAt * 1000),
     ...(approval.diff ? { changes: approval.diff } : {}),
+    ...(approval.policyRevision ? { policyRevision: approval.policyRevision } : {}),
   });
   const subject = kind === "reminder" ? `Reminder: ${mail.subject}` : mail.subject;
   await deps.ses.send(
@@ -255,25 +225,6 @@ async function sendDecision(sfn: SFNClient, taskToken: string, output: ApprovalD
   await sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
 }
 
-/** A human's decision: a closed set (anything else is refused before a write). */
-export const DecisionValue = z.enum(["approve", "reject"]);
-export type DecisionValue = z.infer<typeof DecisionValue>;
-
-/**
- * Who decides, as established by how they authenticated, never by a field they send: the approver a
- * signed link was issued to; an MCP caller's authenticated principal, mapped to an approver in the
- * customer config (`approvers[].principals`); or an operator override (CLI, local console), off
- * unless the customer config enables it, and named as an override in the audit.
- */
-export type Decider =
-  | { via: "link"; approverId: string; nonce: string }
-  | {
-      via: "mcp";
-      principal: string /** An approver id the caller asks to act as; must be one it is mapped to. */;
-      as?: string;
-    }
-  | { via: "operator"; operator: string; channel: "cli" | "console" };
-
 export interface DecideResult {
   decided: boolean;
   approval: ApprovalRecord;
@@ -288,9 +239,9 @@ const REFUSAL_ACTION: Record<Decider["via"], string> = {
 };
 
 /**
- * The one decision path for every entry point (signed link, MCP, CLI, console): the same checks of
- * decision value, identity, approver, binding, policy revision and single use, then one
- * conditional write, the audit line, and the wake-up of the waiting execution.
+ * The one decision path for every entry point (signed link, MCP, CLI, console): the checks of
+ * `approval/decision.ts` (value, identity, approver, single use, segregation, binding, policy
+ * revision), then one conditional write, the audit line, and the wake-up of the waiting execution.
  */
 export async function decide(
   deps: Pick<ApprovalDeps, "ledger" | "sfn" | "customer">,
@@ -299,80 +250,23 @@ export async function decide(
   const approval = await deps.ledger.getApproval(input.approvalId);
   if (!approval) throw new ApprovalError(`approval ${input.approvalId} does not exist`);
   const { decider } = input;
-  const actor =
-    decider.via === "link"
-      ? decider.approverId
-      : decider.via === "mcp"
-        ? decider.principal
-        : `${decider.channel}:${decider.operator}`;
-  const refuse = async (why: string): Promise<DecideResult> => {
-    await deps.ledger.audit(approval.runId, actor, REFUSAL_ACTION[decider.via], {
+  const checked = await checkDecision({
+    customer: deps.customer,
+    approval,
+    decider,
+    decision: input.decision,
+    submitters: () => submittersOf(deps, approval.runId),
+  });
+  if ("refused" in checked) {
+    await deps.ledger.audit(approval.runId, actorOf(decider), REFUSAL_ACTION[decider.via], {
       approvalId: approval.approvalId,
       via: decider.via,
       decision: String(input.decision).slice(0, 40),
-      why,
+      why: checked.refused,
     });
-    return { decided: false, approval, refused: why };
-  };
-  const parsed = DecisionValue.safeParse(input.decision);
-  if (!parsed.success)
-    return refuse(`the decision must be "approve" or "reject", not ${JSON.stringify(input.decision)?.slice(0, 40)}`);
-  const customer = deps.customer;
-  if (approval.customer !== customer.name) return refuse(`the approval belongs to customer ${approval.customer}`);
-
-  // Identity from the authentication, then the approver check.
-  let by: string;
-  let approverId: string | undefined;
-  if (decider.via === "link") {
-    approverId = decider.approverId;
-    if (!approval.approvers.includes(approverId)) return refuse("not an approver of this request");
-    by = customer.approvers.find((a) => a.id === approverId)?.email ?? approverId;
-  } else if (decider.via === "mcp") {
-    const mapped = customer.approvers.filter((a) => a.principals?.includes(decider.principal)).map((a) => a.id);
-    const asked = decider.as;
-    if (asked !== undefined && !mapped.includes(asked)) {
-      return refuse(
-        `"${asked}" is not an approver that ${decider.principal} is mapped to in ${customer.name}'s config`,
-      );
-    }
-    approverId = (asked !== undefined ? [asked] : mapped).find((id) => approval.approvers.includes(id));
-    if (approverId === undefined) {
-      return refuse(
-        mapped.length === 0
-          ? `${decider.principal} is not mapped to any approver of ${customer.name} (approvers[].principals)`
-          : `${decider.principal} decides as ${mapped.join(", ")}, not an approver of this request (approvers: ${approval.approvers.join(", ")})`,
-      );
-    }
-    const id = approverId;
-    by = `${decider.principal} as ${customer.approvers.find((a) => a.id === id)?.email ?? id}`;
-  } else {
-    const override = customer.operatorOverride ?? { enabled: false, operators: [] };
-    if (!override.enabled) return refuse(`operator override is off for ${customer.name} (operatorOverride.enabled)`);
-    if (override.operators.length > 0 && !override.operators.includes(decider.operator)) {
-      return refuse(`${decider.operator} is not an operator allowed to override for ${customer.name}`);
-    }
-    by = `operator override by ${decider.operator} (${decider.channel})`;
+    return { decided: false, approval, refused: checked.refused };
   }
-
-  if (approval.status !== "pending") {
-    return refuse(`the approval is ${approval.status}${approval.decidedBy ? ` (by ${approval.decidedBy})` : ""}`);
-  }
-  if (parsed.data === "approve") {
-    // Segregation of duties: whoever submitted the document cannot approve its PO (rejecting is allowed).
-    const submitters = await submittersOf(deps, approval.runId);
-    const principals = new Set([
-      ...(decider.via === "mcp" ? [decider.principal] : []),
-      ...(customer.approvers.find((a) => a.id === approverId)?.principals ?? []),
-    ]);
-    const self = submitters.find((p) => principals.has(p));
-    if (self !== undefined) return refuse(`${self} submitted this document; a submitter cannot approve its own PO`);
-  }
-  if (decider.via === "link" && approval.usedNonces.includes(decider.nonce))
-    return refuse("this link was already used");
-  const problem = bindingProblem(approval) ?? stalePolicy(customer, approval);
-  if (problem !== undefined) return refuse(problem);
-
-  const status = parsed.data === "approve" ? "approved" : "rejected";
+  const { status, by, approverId, via } = checked.ok;
   const comment = input.comment?.slice(0, 1000);
   const decided = await deps.ledger.decideApproval(
     approval.approvalId,
@@ -388,8 +282,8 @@ export async function decide(
     comment: comment ?? "",
     tool: approval.call.name,
     callHash: approval.callHash,
-    policyRevision: policyRevisionOfApproval(approval) ?? "",
-    via: decider.via === "link" ? "signed-link" : decider.via === "mcp" ? "mcp" : "operator-override",
+    policyRevision: approval.policyRevision ?? "",
+    via,
     approver: approverId ?? "(operator override)",
   });
   // The decided record rides along on the run: the resumed run's next step reads it there (no extra read).
@@ -417,11 +311,6 @@ async function submittersOf(deps: Pick<ApprovalDeps, "ledger">, runId: string): 
   const run = await deps.ledger.getRun(runId);
   const ids = [runId, ...(run?.parentRunId ? [run.parentRunId] : [])];
   return (await Promise.all(ids.map((id) => deps.ledger.getSubmitters(id)))).flat();
-}
-
-/** Legacy decision words (`approved`/`rejected`) as the closed set; anything else passes through to be refused. */
-export function decisionValueOf(value: unknown): unknown {
-  return value === "approved" ? "approve" : value === "rejected" ? "reject" : value;
 }
 
 /** The deadline passed with no decision: record it so the model sees "approval timed out". */
@@ -494,7 +383,7 @@ export async function approvalClock(deps: ApprovalDeps, raw: ApprovalClockInput)
       approvers: chain,
       reminderAfterSeconds: reminderSeconds ?? null,
       escalateAfterSeconds: escalateSeconds,
-      policyRevision: policyRevisionOfApproval(approval) ?? "",
+      policyRevision: approval.policyRevision ?? "",
     });
     return waitFor(stage);
   }
@@ -533,14 +422,6 @@ export interface HttpResult {
   html: string;
 }
 
-/** Why an approval requested under another policy revision cannot be decided now, or undefined. */
-function stalePolicy(customer: CustomerConfig, approval: ApprovalRecord): string | undefined {
-  const recorded = policyRevisionOfApproval(approval);
-  const current = policyRevisionOf(customer);
-  if (recorded === undefined || recorded === current) return undefined;
-  return `the approval policy changed since it was sent (${recorded}, now ${current})`;
-}
-
 /**
  * GET shows a confirmation page and decides nothing (link scanners follow GETs);
  * only the POST from that page decides, once, for the approver the link was signed for.
@@ -571,7 +452,7 @@ export async function handleApprovalRequest(
     };
   }
   // The record must still describe exactly the call that was emailed, under the policy now in force.
-  const problem = bindingProblem(approval) ?? stalePolicy(deps.customer, approval);
+  const problem = undecidableProblem(deps.customer, approval);
   if (problem !== undefined) {
     await deps.ledger.audit(approval.runId, link.approverId, "approval.link_refused", { ...click, why: problem });
     return { status: 409, html: renderResultPage("Request changed", `This request cannot be decided: ${problem}.`) };
@@ -601,6 +482,7 @@ export async function handleApprovalRequest(
         postUrl: approvalUrl(deps.baseUrl, req.token),
         approverName: approver?.name ?? link.approverId,
         ...(approval.diff ? { changes: approval.diff } : {}),
+        ...(approval.policyRevision ? { policyRevision: approval.policyRevision } : {}),
       }),
     };
   }

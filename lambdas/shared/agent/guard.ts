@@ -1,32 +1,22 @@
+import { argsHash } from "../approval/binding.js";
+import {
+  type ApprovalRequest,
+  modelEscalationRequest,
+  policyRequest,
+  uncheckedWriteRequest,
+} from "../approval/request.js";
 import type { CustomerConfig } from "../config/schema.js";
-import { canonicalJson, foldPoNumber, sha256 } from "../ledger/ledger.js";
+import { canonicalJson, foldPoNumber } from "../ledger/ledger.js";
 import type { ArtifactRecord } from "../ledger/records.js";
 import { toWireName } from "../model/types-wire.js";
 import type { NormalizedPo } from "../po/model.js";
-import { formatMinor } from "../po/money.js";
 import { policyRevisionOf } from "../policy/cedar.js";
-import { evaluatePolicy } from "../policy/evaluate.js";
-import type { PolicyInput } from "../policy/types.js";
+import { evaluatePolicy, policyInput } from "../policy/evaluate.js";
 import type { Tool } from "../tools/types.js";
-import { type ArtifactRef, describeDiff, documentVersion, findVersion, poOf } from "./artifacts.js";
+import { type ArtifactRef, findVersion, poOf } from "./artifacts.js";
 import { ESCALATE_TOOL, findTool, TOOLS } from "./tool-lookup.js";
 
-export interface ApprovalRequest {
-  /** Why, in words; ends with the policy revision `(policy cedar-…)` until records carry it as a field. */
-  reason: string;
-  /** The rule that requires a human: a tier name, `effect:dangerous` or `model-escalation`. */
-  rule: string;
-  approvers: string[];
-  summary: { poNumber: string; supplierName: string; amount: string };
-  /** The policy revision that decided; also at the end of `reason` until approval records carry it as a field. */
-  policyRevision: string;
-  /** The artifact version the call would write (bound by content hash). */
-  artifact?: { artifactId: string; version: number; poSha256: string };
-  /** The changes against the document a human must see before approving. */
-  diff?: string[];
-}
-
-/** What the guard decided about one tool_use block; every decision names the policy revision. */
+/** What the guard decided about one tool_use block; every decision names the policy revision in force. */
 export type GuardVerdict =
   | { kind: "rejected"; error: string }
   | { kind: "run"; argsHash: string; policyRevision: string }
@@ -37,64 +27,6 @@ export const MAX_ARGUMENT_CHARS = 64 * 1024;
 
 /** Who asks for tool calls: the orchestrator, on the model's behalf (the Cedar principal). */
 export const REQUESTING_AGENT = "orchestrator";
-
-export function argsHash(input: unknown): string {
-  return sha256(canonicalJson(input ?? {}));
-}
-
-/**
- * Binds an approval to one exact call: run, tool_use id, tool name, argument hash and, when given,
- * the policy revision that asked for it. Approving it can execute nothing else.
- */
-export function approvalIdFor(
-  runId: string,
-  toolUseId: string,
-  name: string,
-  hash: string,
-  policyRevision?: string,
-): string {
-  const rev = policyRevision === undefined ? "" : `\n${policyRevision}`;
-  return `apr_${sha256(`${runId}\n${toolUseId}\n${name}\n${hash}${rev}`).slice(0, 24)}`;
-}
-
-/** The revision an approval was requested under: the record's field when it has one, else the `reason` suffix. */
-export function policyRevisionOfApproval(approval: { reason: string }): string | undefined {
-  if ("policyRevision" in approval && typeof approval.policyRevision === "string") return approval.policyRevision;
-  return /\(policy (cedar-[0-9a-f]{16})\)$/.exec(approval.reason)?.[1];
-}
-
-/** The stored approval, as far as the binding is concerned. */
-export interface BoundApproval {
-  approvalId: string;
-  runId: string;
-  call: { toolUseId: string; name: string; input?: unknown };
-  callHash: string;
-  reason: string;
-}
-
-/**
- * Why an approval record no longer matches the call it was issued for, or undefined when it does:
- * the stored arguments must hash to the recorded hash, and the id must be derived from run, call,
- * hash (and revision). A record edited after the email went out fails here.
- */
-export function bindingProblem(
-  approval: BoundApproval,
-  runId?: string,
-  use?: { id: string; input: unknown },
-): string | undefined {
-  const hash = argsHash(approval.call.input);
-  if (hash !== approval.callHash) return "the approved arguments changed after the request was sent";
-  if (runId !== undefined && approval.runId !== runId) return `the approval belongs to run ${approval.runId}`;
-  if (use !== undefined && (use.id !== approval.call.toolUseId || argsHash(use.input) !== hash)) {
-    return "the approval was issued for another call";
-  }
-  const { toolUseId, name } = approval.call;
-  const rev = policyRevisionOfApproval(approval);
-  const ids = [approvalIdFor(approval.runId, toolUseId, name, hash)];
-  if (rev !== undefined) ids.push(approvalIdFor(approval.runId, toolUseId, name, hash, rev));
-  if (!ids.includes(approval.approvalId)) return "the approval id does not match the call it names";
-  return undefined;
-}
 
 /** What the guard knows about the run beyond the call: its PO versions and what humans refused. */
 export interface GuardState {
@@ -169,8 +101,8 @@ export function guardCall(
   }
   if (name === ESCALATE_TOOL) {
     const { reason } = parsed.data as { reason: string };
-    const request = escalationRequest(customer, reason, po, "model-escalation");
-    return { kind: "approval", argsHash: hash, request: withArtifact(request, artifact), policyRevision: revision };
+    const request = modelEscalationRequest(customer, reason, po, artifact);
+    return { kind: "approval", argsHash: hash, request, policyRevision: revision };
   }
   if (tool.effect === "read") return { kind: "run", argsHash: hash, policyRevision: revision };
   if (WRITES_ARTIFACT.has(name)) {
@@ -198,15 +130,8 @@ export function guardCall(
     // A write without a PO cannot be checked against the policy: a human decides. Nor can a write
     // that only names an artifact (a mounted ERP tool): what it writes is its own arguments, which
     // the policy never saw, so the artifact vouches for nothing.
-    const request = escalationRequest(
-      customer,
-      po
-        ? `${name} is a ${tool.effect} call whose arguments, not the PO it names, are what it writes`
-        : `${name} is a ${tool.effect} call without a PO to check`,
-      po,
-      `effect:${tool.effect}`,
-    );
-    return { kind: "approval", argsHash: hash, request: withArtifact(request, artifact), policyRevision: revision };
+    const request = uncheckedWriteRequest(customer, tool, po, artifact);
+    return { kind: "approval", argsHash: hash, request, policyRevision: revision };
   }
   const decision = evaluatePolicy(customer, {
     ...policyInput(po),
@@ -219,38 +144,11 @@ export function guardCall(
   if (decision.decision === "allow" && tool.effect !== "dangerous" && human.length === 0) {
     return { kind: "run", argsHash: hash, policyRevision: decision.policyRevision };
   }
-  const approvers =
-    decision.decision === "require_approval" ? decision.approvers : escalationRequest(customer, "", po, "").approvers;
-  const amendmentWhy =
-    human.length === 0
-      ? ""
-      : human.includes("model-draft")
-        ? "The PO was drafted by the model from the raw document, not read by a parser; a human must confirm it. "
-        : `The model amended ${human.join(", ")} of the PO read from the document; a human must confirm the change. `;
-  const rule =
-    tool.effect === "dangerous"
-      ? "effect:dangerous"
-      : decision.decision === "allow"
-        ? `amendment:${human.join("+")}`
-        : human.length > 0
-          ? `${decision.tier}+amendment:${human.join("+")}`
-          : decision.tier;
-  const reason = decision.decision === "allow" ? amendmentWhy.trim() : `${amendmentWhy}${decision.reason}`;
   return {
     kind: "approval",
     argsHash: hash,
     policyRevision: decision.policyRevision,
-    request: withArtifact(
-      {
-        reason: withRevision(reason, decision.policyRevision),
-        rule,
-        approvers,
-        summary: summarize(po),
-        policyRevision: decision.policyRevision,
-      },
-      artifact,
-      state.artifacts,
-    ),
+    request: policyRequest(customer, tool, decision, po, artifact, state.artifacts),
   };
 }
 
@@ -261,66 +159,4 @@ export function artifactRefOf(args: unknown): ArtifactRef | undefined {
     return { artifactId: a.artifactId, version: a.version };
   }
   return undefined;
-}
-
-/** Binds a request to the artifact version (and its hash) and adds the diff a human must see. */
-function withArtifact(
-  request: ApprovalRequest,
-  artifact: ArtifactRecord | undefined,
-  all: readonly ArtifactRecord[] = [],
-): ApprovalRequest {
-  if (!artifact) return request;
-  const binding = { artifactId: artifact.artifactId, version: artifact.version, poSha256: artifact.poSha256 };
-  if (artifact.needsHuman.length === 0) return { ...request, artifact: binding };
-  const doc = documentVersion(all);
-  let base: NormalizedPo | undefined;
-  try {
-    base = doc && !artifact.needsHuman.includes("model-draft") ? poOf(doc) : undefined;
-  } catch {
-    base = undefined;
-  }
-  return { ...request, artifact: binding, diff: describeDiff(base, poOf(artifact)) };
-}
-
-function withRevision(reason: string, revision: string): string {
-  return `${reason} (policy ${revision})`;
-}
-
-/** What the policy needs to know about a PO. */
-export function policyInput(po: NormalizedPo): PolicyInput {
-  return {
-    documentId: po.poNumber,
-    documentType: `purchase_order/${po.source.format}`,
-    totalMinor: po.totalMinor,
-    currency: po.currency,
-    supplierName: po.supplier.name,
-    supplierId: po.supplier.id,
-    orderDate: po.orderDate,
-  };
-}
-
-function summarize(po: NormalizedPo | undefined): ApprovalRequest["summary"] {
-  if (!po) return { poNumber: "(unknown)", supplierName: "(unknown)", amount: "(unknown)" };
-  return { poNumber: po.poNumber, supplierName: po.supplier.name, amount: formatMinor(po.totalMinor, po.currency) };
-}
-
-function escalationRequest(
-  customer: CustomerConfig,
-  reason: string,
-  po: NormalizedPo | undefined,
-  rule: string,
-): ApprovalRequest {
-  // The approvers a policy would ask for this PO; without a PO, the last (default) tier's.
-  let approvers: string[];
-  if (po) {
-    const decision = evaluatePolicy(customer, policyInput(po));
-    const tier = customer.approvalPolicy.tiers.find((t) => t.name === decision.tier);
-    approvers = decision.decision === "require_approval" ? decision.approvers : [...(tier?.approvers ?? [])];
-  } else {
-    approvers = [...(customer.approvalPolicy.tiers.at(-1)?.approvers ?? [])];
-  }
-  const policyRevision = policyRevisionOf(customer);
-  // The model's own words stay as they are: the policy did not decide a model escalation.
-  const why = rule === "model-escalation" ? reason : withRevision(reason, policyRevision);
-  return { reason: why, rule, approvers, summary: summarize(po), policyRevision };
 }

@@ -8,7 +8,7 @@ import type { ApprovalRecord, RunRecord, ToolCallRecord, TurnRecord } from "../l
 import type { ToolResultBlock } from "../model/types.js";
 import type { Step, ToolCallRef } from "../steps.js";
 import type { AgentDeps, Ending } from "./deps.js";
-import { ESCALATE_TOOL } from "./tool-lookup.js";
+import { ESCALATE_TOOL, withLane } from "./tool-lookup.js";
 
 interface Resolution {
   results: ToolResultBlock[];
@@ -88,7 +88,8 @@ async function resultBlock(deps: AgentDeps, call: ToolCallRecord): Promise<ToolR
 }
 
 export function stepFromResolution(turn: number, r: Resolution): Step | undefined {
-  if (r.pendingTools.length > 0) return { type: "tools", turn, calls: r.pendingTools };
+  // Each call carries its lane, recomputed on every step (a run resumed after weeks included).
+  if (r.pendingTools.length > 0) return { type: "tools", turn, calls: r.pendingTools.map(withLane) };
   if (r.pendingApproval) return { type: "approval", turn, approvalId: r.pendingApproval };
   return undefined;
 }

@@ -3,6 +3,8 @@
  * MCP tools: the turn loop's tool list, the guard's lookup and the escalation tool's name, the
  * tool a call runs. Swapping the registry for an injected one changes this file only.
  */
+import { laneOfTool } from "../catalogue.js";
+import type { ToolCallRef } from "../steps.js";
 import type { Tool } from "../tools/types.js";
 
 export { ESCALATE_TOOL, findTool, TOOLS, toolSpecs } from "../tools/registry.js";
@@ -12,4 +14,10 @@ export function toolToRun(name: string, mounted: readonly Tool[], builtins: read
   const tool = mounted.find((t) => t.name === name) ?? builtins.find((t) => t.name === name);
   if (!tool) throw new Error(`tool ${name} does not run in this function (unknown, or another lane's)`);
   return tool;
+}
+
+/** A call as the step hands it to the state machine: with the lane PickTool routes it by. */
+export function withLane(call: ToolCallRef): ToolCallRef {
+  const lane = laneOfTool(call.name);
+  return lane ? { ...call, lane } : call;
 }

@@ -1,4 +1,5 @@
 /** Tool execution: one tool call, run exactly once, its result stored with its counters and audit lines. */
+import { argsHash, bindingProblem } from "../approval/binding.js";
 import { DEFAULTS } from "../constants.js";
 import { PreparedContext } from "../context/types.js";
 import { DocumentError } from "../errors.js";
@@ -13,7 +14,7 @@ import { poHash } from "./artifacts.js";
 import { addDelta, approvalsOf, modelCallDelta, newSink, type StepSink } from "./checkpoint.js";
 import { type AgentDeps, mcpOf, telemetryOf } from "./deps.js";
 import { crashPoint } from "./faults.js";
-import { argsHash, bindingProblem, guardCall } from "./guard.js";
+import { guardCall } from "./guard.js";
 import { saveOrderOnce } from "./save.js";
 import { findTool, toolToRun } from "./tool-lookup.js";
 

@@ -2,6 +2,7 @@
  * The turn loop: one Orchestrate step rebuilds the conversation from the run's state, resolves
  * what earlier turns asked for, and calls the model only for a turn not stored yet.
  */
+import { approvalRecordFor } from "../approval/request.js";
 import { DEFAULTS } from "../constants.js";
 import type { RunState } from "../ledger/ledger.js";
 import type { ApprovalRecord, ArtifactRecord, Disposition } from "../ledger/records.js";
@@ -12,7 +13,7 @@ import { findVersion } from "./artifacts.js";
 import { addDelta, approvalsOf, checkpointRun, effectiveCounters, modelCallDelta, newSink } from "./checkpoint.js";
 import { type AgentDeps, type Ending, mcpOf, TERMINAL, telemetryOf } from "./deps.js";
 import { crashPoint } from "./faults.js";
-import { approvalIdFor, artifactRefOf, guardCall } from "./guard.js";
+import { artifactRefOf, guardCall } from "./guard.js";
 import { callModel } from "./model-call.js";
 import { taskMessage } from "./prompt.js";
 import { deriveOutcome, resolveTurn, stepFromResolution } from "./resolve.js";
@@ -145,35 +146,25 @@ async function nextStep(
     } else if (verdict.kind === "run") {
       dispositions.push({ kind: "run", toolUseId: block.id, name: block.name, argsHash: verdict.argsHash });
     } else {
-      // A policy decision binds its revision; the model's own escalation was not a policy decision.
-      const revision = verdict.request.rule === "model-escalation" ? undefined : verdict.policyRevision;
-      const approvalId = approvalIdFor(run.runId, block.id, block.name, verdict.argsHash, revision);
+      // The record binds the call and the revision of a policy decision (not of the model's own escalation).
+      const approval = approvalRecordFor({
+        runId: run.runId,
+        customer: customer.name,
+        turn: turnNo,
+        call: { toolUseId: block.id, name: block.name, input: block.input },
+        argsHash: verdict.argsHash,
+        request: verdict.request,
+      });
+      const { approvalId, policyRevision } = approval;
       dispositions.push({
         kind: "approval",
         toolUseId: block.id,
         name: block.name,
         argsHash: verdict.argsHash,
         approvalId,
-        ...(revision ? { policyRevision: revision } : {}),
+        ...(policyRevision ? { policyRevision } : {}),
       });
-      newApprovals.push({
-        approvalId,
-        runId: run.runId,
-        customer: customer.name,
-        turn: turnNo,
-        call: { toolUseId: block.id, name: block.name, input: block.input },
-        callHash: verdict.argsHash,
-        ...(revision ? { policyRevision: revision } : {}),
-        reason: verdict.request.reason,
-        rule: verdict.request.rule,
-        approvers: verdict.request.approvers,
-        summary: verdict.request.summary,
-        ...(verdict.request.artifact ? { artifact: verdict.request.artifact } : {}),
-        ...(verdict.request.diff ? { diff: verdict.request.diff } : {}),
-        status: "pending",
-        emailedTo: [],
-        usedNonces: [],
-      });
+      newApprovals.push(approval);
     }
   }
   addDelta(sink, {

@@ -19,7 +19,8 @@ export interface ApprovalEmailInput {
   approverName: string;
   expiresAt: Date;
   /** What the model changed against the document (amendments, drafts): shown before anything is decided. */
-  changes?: readonly string[];
+  changes?: readonly string[] /** The policy revision the request was made under (from the approval record), shown for the audit trail. */;
+  policyRevision?: string;
 }
 
 export interface ConfirmPageInput {
@@ -33,7 +34,8 @@ export interface ConfirmPageInput {
   postUrl: string;
   approverName: string;
   /** What the model changed against the document, when it did. */
-  changes?: readonly string[];
+  changes?: readonly string[] /** The policy revision the request was made under, when a policy decided it. */;
+  policyRevision?: string;
 }
 
 export interface RenderedEmail {
@@ -128,6 +130,7 @@ export function renderApprovalEmail(input: ApprovalEmailInput): RenderedEmail {
     ["Why approval is needed", input.reason],
     ["Rule", input.rule],
     ...(input.changes?.length ? [["Changes against the document", input.changes.join("; ")] as const] : []),
+    ...(input.policyRevision ? [["Policy revision", input.policyRevision] as const] : []),
   ] as const;
 
   const html = page(
@@ -174,6 +177,7 @@ export function renderConfirmPage(input: ConfirmPageInput): string {
     ["Why approval is needed", input.reason],
     ["Rule", input.rule],
     ...(input.changes?.length ? [["Changes against the document", input.changes.join("; ")] as const] : []),
+    ...(input.policyRevision ? [["Policy revision", input.policyRevision] as const] : []),
   ] as const;
   const reasonField = approve
     ? ""

@@ -17,7 +17,7 @@ export function createFetchContextTool(load: PreparedContextLoader): Tool<{ id: 
   return { ...SPECS.fetch_context, run: fetchContextRun(load) };
 }
 
-/** The code of `fetch_context` (its spec is in tools/registry.ts). */
+/** The code of `fetch_context` (its spec and run: tools/document/fetch_context.ts). */
 export function fetchContextRun(
   load: PreparedContextLoader,
 ): (input: { id: string }, ctx: ToolContext) => Promise<ToolOutput> {

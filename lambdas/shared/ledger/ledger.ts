@@ -535,7 +535,7 @@ export class DynamoLedger {
   async putApproval(
     approval: Omit<Approval, "schemaVersion" | "createdAt">,
   ): Promise<{ approval: Approval; created: boolean }> {
-    const item: Approval = { ...approval, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+    const item: Approval = { ...approval, schemaVersion: RECORD_VERSIONS.approval, createdAt: this.iso() };
     const { value, created } = await this.putOnce(
       { ...approvalKey(approval.approvalId), ...item, gsi1pk: `APPROVAL#${item.status}`, gsi1sk: item.createdAt },
       item,

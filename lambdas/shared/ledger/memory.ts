@@ -267,7 +267,7 @@ export class MemoryLedger implements Ledger {
     this.count("putApproval");
     const existing = this.approvals.get(approval.approvalId);
     if (existing) return { approval: this.read(ApprovalRecord, "approval", existing), created: false };
-    const item: Approval = { ...approval, schemaVersion: SCHEMA_VERSION, createdAt: this.iso() };
+    const item: Approval = { ...approval, schemaVersion: RECORD_VERSIONS.approval, createdAt: this.iso() };
     this.approvals.set(approval.approvalId, structuredClone(item));
     return { approval: item, created: true };
   }

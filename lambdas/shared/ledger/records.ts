@@ -15,7 +15,8 @@ export const RECORD_VERSIONS = {
   turn: 2,
   /** 2: as turns. */
   "tool call": 2,
-  approval: SCHEMA_VERSION,
+  /** 2: `policyRevision` is the only source of the revision an approval was requested under (v1 put it in `reason`). */
+  approval: 2,
   /** 2: `state` (writing/written) is required. */
   order: 2,
   artifact: SCHEMA_VERSION,
@@ -29,12 +30,30 @@ type Item = Record<string, unknown>;
  * Upgrade functions per kind, keyed by the version they upgrade from. A v1 turn or tool call was
  * written when its counters went straight onto the run record: it carries no delta to fold.
  * A v1 order was written after its object (before the claim/write split): it is `written`.
+ * A v1 approval may carry its policy revision only at the end of its reason: see `approvalV1ToV2`.
  */
 const UPGRADES: { [K in RecordKind]?: Record<number, (item: Item) => Item> } = {
   turn: { 1: (t) => ({ ...t, schemaVersion: 2, delta: t.delta ?? {} }) },
   "tool call": { 1: (c) => ({ ...c, schemaVersion: 2, delta: c.delta ?? {} }) },
+  approval: { 1: approvalV1ToV2 },
   order: { 1: (o) => ({ state: "written", ...o, schemaVersion: 2 }) },
 };
+
+/**
+ * A v1 approval's policy revision: its `policyRevision` field when it has one, else the
+ * `(policy cedar-…)` that v1 builds appended to a policy decision's reason. This is the one place
+ * the reason text is parsed; from v2 on the field alone says which revision the request was made
+ * under. A model escalation's reason is the model's own words and never names a revision.
+ */
+function approvalV1ToV2(a: Item): Item {
+  const { policyRevision, ...rest } = a;
+  const fromReason =
+    a.rule === "model-escalation" || typeof a.reason !== "string"
+      ? undefined
+      : /\(policy (cedar-[0-9a-f]{16})\)$/.exec(a.reason)?.[1];
+  const revision = typeof policyRevision === "string" ? policyRevision : fromReason;
+  return { ...rest, ...(revision !== undefined ? { policyRevision: revision } : {}), schemaVersion: 2 };
+}
 
 /** Brings a stored item of `kind` to the current version; anything it cannot upgrade is left for the parse to refuse. */
 export function upgradeRecord(kind: RecordKind, item: unknown): unknown {
@@ -162,7 +181,7 @@ export const RunRecord = z.object({
    * Decided approvals of this run, copied when they were decided: later steps read them here
    * instead of one read per approval. The approval record stays the source (a copy may be missing).
    */
-  decided: z.array(z.lazy(() => ApprovalRecord)).optional(),
+  decided: z.array(z.lazy(() => z.preprocess((a) => upgradeRecord("approval", a), ApprovalRecord))).optional(),
   /** Audit lines of the run's opening, written with the run record. */
   audit: z.array(EmbeddedAudit).optional(),
   finishedAt: z.string().optional(),
@@ -242,7 +261,7 @@ export const ApprovalStatus = z.enum(["pending", "approved", "rejected", "timed_
 export type ApprovalStatus = z.infer<typeof ApprovalStatus>;
 
 export const ApprovalRecord = z.object({
-  schemaVersion: Version,
+  schemaVersion: z.literal(RECORD_VERSIONS.approval),
   approvalId: z.string(),
   runId: z.string(),
   customer: z.string(),
@@ -250,7 +269,11 @@ export const ApprovalRecord = z.object({
   /** The exact call a human approves: approving cannot execute anything else. */
   call: z.object({ toolUseId: z.string(), name: z.string(), input: z.unknown() }),
   callHash: z.string(),
-  /** Policy revision the request was made under: a changed policy invalidates the link. */
+  /**
+   * The policy revision the request was made under, written with the request and bound into its id:
+   * a decision under another revision is refused as stale. Absent when the policy did not decide
+   * (the model's own escalation). The reason text may mention it for humans; nothing reads it there.
+   */
   policyRevision: z.string().optional(),
   /** The artifact version a write would store, with its content hash: approving binds that content. */
   artifact: z.object({ artifactId: z.string(), version: z.number().int(), poSha256: z.string() }).optional(),

@@ -1,5 +1,7 @@
-import type { Approver, PolicyTier, Vendor, Weekday } from "../config/schema.js";
+import { approverChain } from "../approval/route.js";
+import type { PolicyTier, Vendor, Weekday } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
+import type { NormalizedPo } from "../po/model.js";
 import { formatMinor, toMinor } from "../po/money.js";
 import { authorize, ORCHESTRATOR } from "./cedar.js";
 import type { PolicyConfig, PolicyDecision, PolicyInput } from "./types.js";
@@ -133,8 +135,8 @@ export function tierFor(customer: PolicyConfig, weekday: Weekday): PolicyTier {
 
 /**
  * The customer's approval policy applied to one call. Cedar decides allow or require_approval
- * (see `cedar.ts`); this function builds Cedar's context, explains the decision in words and routes
- * a required approval to people. Pure and deterministic: the same config and input always give the
+ * (see `cedar.ts`); this function builds Cedar's context and explains the decision in words; a
+ * required approval is routed to people by `approval/route.ts`. Pure and deterministic: the same config and input always give the
  * same decision, so replays and the guard agree.
  */
 export function evaluatePolicy(customer: PolicyConfig, input: PolicyInput): PolicyDecision {
@@ -176,7 +178,7 @@ export function evaluatePolicy(customer: PolicyConfig, input: PolicyInput): Poli
     };
   }
 
-  const approvers = routeApprovers(customer, tier, weekday, input);
+  const approvers = approverChain(customer, tier, weekday, input);
   const note = approvers.fallback
     ? ` No approver in this tier is eligible for that amount on ${DAY_NAMES[weekday]}; asking those without a limit.`
     : "";
@@ -204,43 +206,15 @@ export function evaluatePolicy(customer: PolicyConfig, input: PolicyInput): Poli
   };
 }
 
-/**
- * Who is asked, in order: the tier's approvers who may approve this amount on this day, then their
- * eligible delegates; when nobody is eligible (or the amount is in another currency), those without a limit.
- */
-function routeApprovers(
-  customer: PolicyConfig,
-  tier: PolicyTier,
-  weekday: Weekday,
-  input: PolicyInput,
-): { ids: string[]; fallback: boolean } {
-  if (input.currency !== customer.currency) return { ids: unlimitedApprovers(customer, tier), fallback: false };
-  const eligible = (a: Approver) =>
-    (a.limit === undefined || configAmountToMinor(a.limit, customer.currency) >= input.totalMinor) &&
-    (!a.weekdays || a.weekdays.includes(weekday));
-  const ids = withDelegates(customer, tier, eligible);
-  if (ids.length > 0) return { ids, fallback: false };
-  return { ids: unlimitedApprovers(customer, tier), fallback: true };
-}
-
-/**
- * The tier's approvers that pass `keep`, in tier order, then the delegates of the tier's approvers
- * that pass `keep`, without repeats. A delegate who could not approve the amount would only delay
- * the escalation, so delegates are filtered too; an ineligible approver's eligible delegate stays.
- */
-function withDelegates(customer: PolicyConfig, tier: PolicyTier, keep: (a: Approver) => boolean): string[] {
-  const byId = new Map(customer.approvers.map((a) => [a.id, a]));
-  const resolve = (ids: readonly string[]) => ids.map((id) => byId.get(id)).filter((a) => a !== undefined);
-  const tierApprovers = resolve(tier.approvers);
-  const delegates = resolve(tierApprovers.flatMap((a) => a.delegates));
-  return [...new Set([...tierApprovers, ...delegates].filter(keep).map((a) => a.id))];
-}
-
-/**
- * Fallback when nobody is eligible: the tier's approvers and delegates without a limit; if every one
- * of them has a limit, all of them, so the request still reaches a person who can escalate it.
- */
-function unlimitedApprovers(customer: PolicyConfig, tier: PolicyTier): string[] {
-  const unlimited = withDelegates(customer, tier, (a) => a.limit === undefined);
-  return unlimited.length > 0 ? unlimited : withDelegates(customer, tier, () => true);
+/** What the policy needs to know about a PO. */
+export function policyInput(po: NormalizedPo): PolicyInput {
+  return {
+    documentId: po.poNumber,
+    documentType: `purchase_order/${po.source.format}`,
+    totalMinor: po.totalMinor,
+    currency: po.currency,
+    supplierName: po.supplier.name,
+    supplierId: po.supplier.id,
+    orderDate: po.orderDate,
+  };
 }

@@ -1,26 +1,13 @@
+/** Helpers the built-in tools' `run` share (loaded by `run`, never by a spec). */
 import { ArtifactError, artifactIdFor, findVersion, poHash, poOf, provenanceAfter } from "../agent/artifacts.js";
-import type { LaneId, ToolName } from "../catalogue.js";
-import { TOOLS as CATALOGUE } from "../catalogue.js";
 import type { AmendmentClass, ArtifactRecord } from "../ledger/records.js";
 import type { NormalizedPo } from "../po/model.js";
 import { transformPo } from "../po/transform.js";
-import { type RefArgs, SPECS, type ToolInputs } from "./registry.js";
-import type { Tool, ToolContext, ToolOutput } from "./types.js";
+import type { RefArgs } from "./schemas.js";
+import type { ToolContext, ToolOutput } from "./types.js";
 
 export const json = (value: unknown): ToolOutput => ({ content: JSON.stringify(value) });
 export const error = (message: string): ToolOutput => ({ content: message, isError: true });
-
-/** A built-in tool: its spec from the registry and its code; `lane` is checked against the catalogue. */
-export function implement<N extends ToolName>(
-  lane: LaneId,
-  name: N,
-  run: (input: ToolInputs[N], ctx: ToolContext) => Promise<ToolOutput>,
-): Tool<ToolInputs[N]> {
-  if (CATALOGUE[name].lane !== lane) {
-    throw new Error(`tool ${name} belongs to lane ${CATALOGUE[name].lane}, not ${lane} (lambdas/shared/catalogue.ts)`);
-  }
-  return { ...(SPECS[name] as unknown as Tool<ToolInputs[N]>), run };
-}
 
 export const refOf = (a: ArtifactRecord): RefArgs => ({ artifactId: a.artifactId, version: a.version });
 

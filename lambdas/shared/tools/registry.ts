@@ -1,122 +1,33 @@
-import { z } from "zod";
+import type { z } from "zod";
 import { zodToJsonSchema } from "zod-to-json-schema";
-import { TOOLS as CATALOGUE, type ToolName } from "../catalogue.js";
-import { AmendmentChange } from "../ledger/records.js";
+import { BUILT_IN_TOOL_NAMES, TOOLS as CATALOGUE, type ToolName } from "../catalogue.js";
 import type { McpTool } from "../mcp/client.js";
-import { NormalizedPo } from "../po/model.js";
 import type { Tool, ToolSpec } from "./types.js";
 
 /**
- * The built-in tools as the model, the guard and the policy see them: name, description, effect
- * (from the catalogue) and input schema. No implementation is imported here: each tool Lambda loads
- * only its lane's code (`tools/<lane>.ts`), so the orchestrator's bundle holds no parser.
+ * The built-in tools as the model, the guard and the policy see them: name, description, effect and
+ * input schema, each from its tool file's `spec` (listed in tools/builtins.ts). No implementation is
+ * loaded here: each tool Lambda loads only its lane's files (tools/lane.ts), so the orchestrator's
+ * bundle holds no parser.
  */
 
+export type { RefArgs } from "./schemas.js";
+export { Ref } from "./schemas.js";
+
 /** `escalate_to_human` never runs as code: it becomes an approval request. */
-export const ESCALATE_TOOL = "escalate_to_human";
+export const ESCALATE_TOOL = "escalate_to_human" satisfies ToolName;
 
-/** A reference to one stored version of the run's PO: what every PO tool takes instead of a PO. */
-export const Ref = {
-  artifactId: z.string().regex(/^po_[0-9a-f]{16}$/),
-  version: z.number().int().positive().max(9999),
-};
-export type RefArgs = { artifactId: string; version: number };
+/** The input type each built-in tool's `run` receives, from its zod schema. */
+export type ToolInputs = { [N in ToolName]: z.infer<(typeof CATALOGUE)[N]["input"]> };
+export type AmendArgs = ToolInputs["amend"];
+export type DraftArgs = ToolInputs["draft_po"];
+export type EscalateArgs = ToolInputs["escalate_to_human"];
 
-export type AmendArgs = RefArgs & { reason: string; changes: AmendmentChange[] };
-export type DraftArgs = { reason: string; po: Omit<NormalizedPo, "source" | "totals"> };
-export type EscalateArgs = { reason: string; artifactId?: string; version?: number };
-
-/** The input type each built-in tool's `run` receives. */
-export interface ToolInputs {
-  extract: Record<string, never>;
-  fetch_context: { id: string };
-  read_document: { id?: string };
-  validate: RefArgs;
-  transform: RefArgs;
-  amend: AmendArgs;
-  draft_po: DraftArgs;
-  save: RefArgs;
-  escalate_to_human: EscalateArgs;
-}
-
-const spec = <N extends ToolName>(
-  name: N,
-  description: string,
-  input: z.ZodType<ToolInputs[N]>,
-): ToolSpec<ToolInputs[N]> & { name: N } => ({ name, description, effect: CATALOGUE[name].effect, input });
-
-/** Every built-in tool's spec, by name (one line per tool in the catalogue). */
-export const SPECS: { [N in ToolName]: ToolSpec<ToolInputs[N]> & { name: N } } = {
-  extract: spec(
-    "extract",
-    "Read the document: format, the stored PO's { artifactId, version }, the PO (minor units), low-confidence fields, an email thread (ids for fetch_context).",
-    z.object({}).strict(),
-  ),
-  validate: spec(
-    "validate",
-    "Check a version (arithmetic, fields, duplicates, supplier); only one without errors can be saved.",
-    z.object(Ref).strict(),
-  ),
-  transform: spec(
-    "transform",
-    "Normalize a version (Rec 20 units, ISO dates); new version only if changed.",
-    z.object(Ref).strict(),
-  ),
-  amend: spec(
-    "amend",
-    "Change a version by RFC 6901 paths (/lines/0/unit; value or remove:true; /lines/- appends): a new version.",
-    z
-      .object({
-        ...Ref,
-        reason: z.string().min(1).max(500),
-        changes: z.array(AmendmentChange).min(1).max(50),
-      })
-      .strict(),
-  ),
-  draft_po: spec(
-    "draft_po",
-    "A PO you built from read_document's text, as a new version; a human confirms it.",
-    z
-      .object({ reason: z.string().min(1).max(500), po: NormalizedPo.omit({ source: true, totals: true }) })
-      .strict() as z.ZodType<DraftArgs>,
-  ),
-  save: spec(
-    "save",
-    "Write a validated version; the policy on it decides if a human signs first.",
-    z.object(Ref).strict(),
-  ),
-  escalate_to_human: spec(
-    ESCALATE_TOOL,
-    "Ask a human what the rules leave open, with the PO reference; the run waits.",
-    z
-      .object({
-        reason: z.string().min(1).max(2000),
-        artifactId: Ref.artifactId.optional(),
-        version: Ref.version.optional(),
-      })
-      .strict(),
-  ),
-  fetch_context: spec(
-    "fetch_context",
-    "A passage of the email thread in full by its cited id: m14:L3-7, an attachment m2/a1, a message m14.",
-    z.object({ id: z.string().min(1).max(200) }).strict(),
-  ),
-  read_document: spec(
-    "read_document",
-    "Raw text of the document, paged: no id gives the parts and page 1; then ids like document#p2, body#p1, a1#p1.",
-    z
-      .object({
-        id: z
-          .string()
-          .regex(/^[a-z0-9]{1,12}(#p\d{1,4})?$/)
-          .optional(),
-      })
-      .strict(),
-  ),
-};
+/** Every built-in tool's spec, by name. */
+export const SPECS: { readonly [N in ToolName]: ToolSpec<ToolInputs[N]> & { name: N } } = CATALOGUE;
 
 /** The built-in tools, in the order the model is shown them. */
-export const TOOLS: readonly ToolSpec[] = Object.values(SPECS) as ToolSpec[];
+export const TOOLS: readonly ToolSpec[] = BUILT_IN_TOOL_NAMES.map((name) => SPECS[name] as ToolSpec);
 
 /** A built-in tool's spec, else one of the tools mounted from the customer's MCP servers for this run. */
 export function findTool(name: string, mounted: readonly Tool[] = []): ToolSpec | undefined {

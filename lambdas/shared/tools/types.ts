@@ -57,7 +57,8 @@ export interface ToolSpec<I = unknown> {
   name: string;
   description: string;
   effect: Effect;
-  input: z.ZodType<I>;
+  /** Parses the model's arguments to what `run` receives (the input side may differ: defaults). */
+  input: z.ZodType<I, z.ZodTypeDef, unknown>;
 }
 
 /** Tools are data: name, description, effect, input schema, run. */

@@ -1,7 +1,11 @@
 import PostalMime from "postal-mime";
 import { detect } from "../po/detect.js";
 import { NO_TEXT_LAYER, pdfTextLines } from "../po/pdf.js";
-import type { ToolContext, ToolOutput } from "./types.js";
+
+/**
+ * The raw text of a document for `read_document` (tools/document/read_document.ts), and whether a
+ * document has any: never parsed as a PO.
+ */
 
 /** Characters per page of raw text: bounded so one call never floods the conversation. */
 export const PAGE_CHARS = 6_000;
@@ -80,34 +84,4 @@ export function hasReadableText(bytes: Uint8Array, kind: string | undefined, ref
   if (kind === "pdf" || kind === "application/pdf") return !refusal.startsWith(NO_TEXT_LAYER);
   if (kind === "image" || kind?.startsWith("image/") || kind === "zip") return false;
   return isText(decoder.decode(bytes.subarray(0, 64 * 1024)));
-}
-
-/**
- * `read_document`: the raw text of this run's document, paged and bounded, with stable ids
- * (`document#p1`, an email's `body#p1`, `a2#p3`), so a model can work when no parser can: read,
- * then draft_po (a human always confirms a drafted PO). Its spec is in registry.ts.
- */
-export async function readDocumentRun({ id }: { id?: string }, ctx: ToolContext): Promise<ToolOutput> {
-  const bytes = await ctx.loadDocument();
-  const name = ctx.document.key.split("/").pop() ?? ctx.document.key;
-  const parts = await rawParts(bytes, name);
-  const pagesOf = (p: RawPart) => Math.max(1, Math.ceil(p.text.length / PAGE_CHARS));
-  const index = parts.map((p) => ({ id: p.id, label: p.label, pages: pagesOf(p), chars: p.text.length }));
-  const [partId, pageText] = (id ?? `${parts[0]?.id ?? "document"}#p1`).split("#p");
-  const part = parts.find((p) => p.id === partId);
-  const page = Number(pageText ?? "1");
-  if (!part || page < 1 || page > pagesOf(part)) {
-    return {
-      content: `no page "${id}" in this document; parts: ${index.map((p) => `${p.id} (${p.pages} page(s))`).join(", ")}`,
-      isError: true,
-    };
-  }
-  return {
-    content: JSON.stringify({
-      id: `${part.id}#p${page}`,
-      of: pagesOf(part),
-      ...(id === undefined ? { parts: index } : {}),
-      text: part.text.slice((page - 1) * PAGE_CHARS, page * PAGE_CHARS),
-    }),
-  };
 }
