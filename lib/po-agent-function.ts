@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isBuiltin } from "node:module";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -198,12 +198,30 @@ export function bundleHandler(handlerName: HandlerName, customerJson: string, ou
       `lambdas/${handlerName}: the bundle imports ${[...new Set(outside)].join(", ")} from outside itself`,
     );
   writeFileSync(join(outputDir, CUSTOMER_CONFIG_FILE), customerJson);
-  const code = readdirSync(outputDir)
-    .filter((f) => f.endsWith(".mjs"))
-    .map((f) => readFileSync(join(outputDir, f), "utf8"));
+  const code = reachableChunks(outputDir);
   for (const dep of LAZY_DEPENDENCIES) {
-    if (code.some((c) => c.includes(dep.specifier))) ship(dep, outputDir);
+    if ([...code.values()].some((c) => c.includes(dep.specifier))) ship(dep, outputDir);
   }
+}
+
+/**
+ * The code of index.mjs and of every chunk its code names (statically or in an `import()`), transitively;
+ * the other chunks are deleted. esbuild emits a chunk for every `import()` in the module graph, also where
+ * tree shaking dropped the code that held it (a tool's `run` in a bundle that only lists the tool): such a
+ * chunk is never loaded, and the lazy dependencies it names are not shipped.
+ */
+function reachableChunks(outputDir: string): Map<string, string> {
+  const files = readdirSync(outputDir).filter((f) => f.endsWith(".mjs"));
+  const code = new Map<string, string>();
+  const visit = (file: string) => {
+    if (code.has(file)) return;
+    const text = readFileSync(join(outputDir, file), "utf8");
+    code.set(file, text);
+    for (const other of files) if (text.includes(`"./${other}"`)) visit(other);
+  };
+  visit("index.mjs");
+  for (const file of files) if (!code.has(file)) rmSync(join(outputDir, file));
+  return code;
 }
 
 function handlerOf(role: RoleId, given: HandlerName | undefined): HandlerName {
