@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isBuiltin } from "node:module";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -102,10 +102,10 @@ const ESM_BANNER =
  * locally installed esbuild (never Docker) with the customer config written next to the handler.
  *
  * The bundle is `index.mjs` plus chunks beside it (esbuild code splitting): everything a handler imports
- * statically is what Lambda loads at init; every `await import()` (the SES, Step Functions and Secrets
- * Manager clients, the Anthropic and Bedrock SDKs, the MCP client, the SDK's SSO/STS/ini credential
- * providers that a Lambda, whose credentials are environment variables, never reaches) is a chunk read
- * on first use only. The AWS SDK is bundled at the versions package-lock.json pins, not taken from the
+ * statically is what Lambda loads at init; every `await import()` (the S3, SES, Step Functions and
+ * Secrets Manager clients where not every call uses them, the Anthropic and Bedrock SDKs, the MCP client,
+ * the SDK's SSO/STS/ini credential providers that a Lambda, whose credentials are environment variables,
+ * never reaches) is a chunk read on first use only (lambdas/shared/aws/runtime.ts, `lazyClient`). The AWS SDK is bundled at the versions package-lock.json pins, not taken from the
  * runtime: the runtime's copy is hundreds of files resolved one by one at init, at a version we never
  * tested (AWS recommends bundling it for cold starts: aws/aws-cdk#25492).
  */
@@ -198,12 +198,30 @@ export function bundleHandler(handlerName: HandlerName, customerJson: string, ou
       `lambdas/${handlerName}: the bundle imports ${[...new Set(outside)].join(", ")} from outside itself`,
     );
   writeFileSync(join(outputDir, CUSTOMER_CONFIG_FILE), customerJson);
-  const code = readdirSync(outputDir)
-    .filter((f) => f.endsWith(".mjs"))
-    .map((f) => readFileSync(join(outputDir, f), "utf8"));
+  const code = reachableChunks(outputDir);
   for (const dep of LAZY_DEPENDENCIES) {
-    if (code.some((c) => c.includes(dep.specifier))) ship(dep, outputDir);
+    if ([...code.values()].some((c) => c.includes(dep.specifier))) ship(dep, outputDir);
   }
+}
+
+/**
+ * The code of index.mjs and of every chunk its code names (statically or in an `import()`), transitively;
+ * the other chunks are deleted. esbuild emits a chunk for every `import()` in the module graph, also where
+ * tree shaking dropped the code that held it (a tool's `run` in a bundle that only lists the tool): such a
+ * chunk is never loaded, and the lazy dependencies it names are not shipped.
+ */
+function reachableChunks(outputDir: string): Map<string, string> {
+  const files = readdirSync(outputDir).filter((f) => f.endsWith(".mjs"));
+  const code = new Map<string, string>();
+  const visit = (file: string) => {
+    if (code.has(file)) return;
+    const text = readFileSync(join(outputDir, file), "utf8");
+    code.set(file, text);
+    for (const other of files) if (text.includes(`"./${other}"`)) visit(other);
+  };
+  visit("index.mjs");
+  for (const file of files) if (!code.has(file)) rmSync(join(outputDir, file));
+  return code;
 }
 
 function handlerOf(role: RoleId, given: HandlerName | undefined): HandlerName {

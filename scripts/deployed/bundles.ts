@@ -16,7 +16,7 @@ export type Invocation =
 type HostMessage =
   | { type: "ready"; initMs: number; initCpuMs?: number }
   | { type: "init-error"; errorType: string; errorMessage: string; initMs: number }
-  | ({ type: "result"; id: number; cpuMs?: number } & Invocation);
+  | ({ type: "result"; id: number; cpuMs?: number; overlapped?: boolean } & Invocation);
 
 /**
  * One synthesized bundle in its own process (a cold Lambda container): imported once with the
@@ -27,10 +27,10 @@ export class BundleProcess {
   private readonly waiting = new Map<number, (inv: Invocation) => void>();
   private stderr = "";
   /**
-   * CPU time of each invocation so far, in order, ms (process-wide while it ran: concurrent invocations of
-   * the same process overlap). The first includes what the first call loads on first use.
+   * CPU time of each invocation so far, in order of completion, ms: process-wide while it ran, so `overlapped`
+   * says another invocation of this process ran beside it. The first includes what it loads on first use.
    */
-  readonly invocationCpuMs: number[] = [];
+  readonly invocations: { cpuMs: number; overlapped: boolean }[] = [];
 
   private constructor(
     private readonly child: ChildProcess,
@@ -43,7 +43,7 @@ export class BundleProcess {
   ) {
     child.on("message", (msg: HostMessage) => {
       if (msg.type !== "result") return;
-      if (msg.cpuMs !== undefined) this.invocationCpuMs.push(msg.cpuMs);
+      if (msg.cpuMs !== undefined) this.invocations.push({ cpuMs: msg.cpuMs, overlapped: msg.overlapped === true });
       const done = this.waiting.get(msg.id);
       this.waiting.delete(msg.id);
       done?.(

@@ -42,6 +42,8 @@ try {
 }
 
 let invocation = 0;
+/** Invocations in flight, and for each one whether another ran beside it (its CPU figure then includes that one). */
+const inFlight = new Set();
 process.on("message", async (msg) => {
   if (msg?.type === "exit") process.exit(0);
   if (msg?.type !== "invoke") return;
@@ -52,6 +54,9 @@ process.on("message", async (msg) => {
     getRemainingTimeInMillis: () => 60_000,
   };
   // CPU of the process while this invocation ran (the first one includes the chunks it imported on first use).
+  const me = { overlapped: inFlight.size > 0 };
+  for (const other of inFlight) other.overlapped = true;
+  inFlight.add(me);
   const before = process.cpuUsage();
   const cpuMs = () => {
     const { user, system } = process.cpuUsage(before);
@@ -60,8 +65,10 @@ process.on("message", async (msg) => {
   try {
     if (!handler) throw new Error("the bundle did not initialize");
     const result = await handler(msg.event, context);
-    process.send({ type: "result", id: msg.id, ok: true, result: result ?? null, cpuMs: cpuMs() });
+    inFlight.delete(me);
+    process.send({ type: "result", id: msg.id, ok: true, result: result ?? null, cpuMs: cpuMs(), ...me });
   } catch (error) {
-    process.send({ type: "result", id: msg.id, ok: false, ...toRapid(error), cpuMs: cpuMs() });
+    inFlight.delete(me);
+    process.send({ type: "result", id: msg.id, ok: false, ...toRapid(error), cpuMs: cpuMs(), ...me });
   }
 });

@@ -46,7 +46,12 @@ export interface LazyClient<C> {
 export function lazyClient<C>(load: () => Promise<new () => C>, wrap: (client: C) => C): LazyClient<C> {
   let client: Promise<C> | undefined;
   const get = () => {
-    client ??= load().then((SdkClass) => wrap(new SdkClass()));
+    client ??= load()
+      .then((SdkClass) => wrap(new SdkClass()))
+      .catch((err: unknown) => {
+        client = undefined; // a chunk that failed to load is tried again by the next call
+        throw err;
+      });
     return client;
   };
   return Object.assign(get, {
