@@ -7,11 +7,14 @@
  * document or order is such an object can never finish. Seen in `npm run bench:durability` after
  * SIGKILLs (an empty `processed/<po>.json` metadata file, a missing one under `versions/`).
  *
- * S3 itself writes atomically, so the repair restores that: an object whose content matches the
- * MD5 s3rver recorded for it was written whole and gets a minimal metadata file (its content type
- * is lost: s3rver then answers `binary/octet-stream`); an object whose content does not match, or
- * that has no MD5, was never acknowledged and is removed with its side files, as if the PUT had not
- * happened. Objects with valid metadata and a matching (or no) MD5 are left alone.
+ * S3 itself writes atomically, so the repair restores that, and only where the metadata is missing
+ * or unreadable (the one state s3rver cannot serve): an object whose content matches the MD5
+ * s3rver recorded for it was written whole and gets a minimal metadata file (its content type is
+ * lost: s3rver then answers `binary/octet-stream`); one whose content does not match, or that has
+ * no MD5, was never acknowledged and is removed with its side files, as if the PUT had not
+ * happened. An object with readable metadata is never touched, whatever its `.md5` says: s3rver's
+ * own CopyObject with REPLACE leaves the destination's old `.md5` behind. It runs only after an
+ * unclean stop (services.ts), when a write can have been cut.
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -35,12 +38,11 @@ export function repairObjectStore(dir: string): ObjectStoreRepair {
   for (const objectPath of objectFiles(dir)) {
     const base = objectPath.slice(0, -OBJECT.length);
     const name = relative(dir, base);
-    const metadataOk = readsAsJsonObject(`${base}${METADATA}`);
+    if (readsAsJsonObject(`${base}${METADATA}`)) continue;
     const recorded = existsSync(`${base}${MD5}`) ? readFileSync(`${base}${MD5}`, "utf8").trim() : undefined;
     const whole =
       recorded !== undefined && createHash("md5").update(readFileSync(objectPath)).digest("hex") === recorded;
-    if (metadataOk && (recorded === undefined || whole)) continue;
-    if (!metadataOk && whole) {
+    if (whole) {
       writeFileSync(`${base}${METADATA}`, "{}");
       result.repaired.push(name);
       continue;

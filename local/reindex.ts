@@ -9,6 +9,8 @@
  * "running" with no index entry, one stale "running" entry, one stale "saved" entry. DynamoDB's
  * own GSIs converge; dynalite's never do, so the local start repairs them through the API:
  *
+ * 0. a record whose own index keys disagree with its status (a repair cut by a kill leaves that) is
+ *    written again with the keys its status gives;
  * 1. every index entry of a known partition whose item is gone or now lies elsewhere is removed, by
  *    writing the item once under the entry's keys (dynalite replaces the entry) and once as it is
  *    (dynalite deletes the entry it just replaced); an entry of a deleted item, by writing and
@@ -22,10 +24,12 @@ import {
   type AttributeValue,
   DeleteItemCommand,
   type DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
   QueryCommand,
   ScanCommand,
 } from "@aws-sdk/client-dynamodb";
+import { canonicalJson } from "../lambdas/shared/ledger/ledger.js";
 
 type Item = Record<string, AttributeValue>;
 
@@ -39,16 +43,20 @@ export interface ReindexResult {
 }
 
 const id = (i: Item) => `${i.pk?.S}\u0000${i.sk?.S}`;
+const keysOf = (i: Item) => ({ gsi1pk: i.gsi1pk, gsi1sk: i.gsi1sk }) as Item;
 const sameKeys = (a: Item, b: Item) => a.gsi1pk?.S === b.gsi1pk?.S && a.gsi1sk?.S === b.gsi1sk?.S;
-const canonical = (v: unknown): string =>
-  Array.isArray(v)
-    ? `[${v.map(canonical).join(",")}]`
-    : v && typeof v === "object"
-      ? `{${Object.keys(v)
-          .sort()
-          .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-          .join(",")}}`
-      : JSON.stringify(v);
+/**
+ * The index keys a record must carry, from its own fields (the ledger writes `RUNSTATUS#<status>`
+ * and `APPROVAL#<status>` with `createdAt`): a record whose keys a cut repair left elsewhere is
+ * put back where its status says, so a kill during this repair cannot hide a run either.
+ */
+function expectedKeys(item: Item): { gsi1pk: AttributeValue; gsi1sk: AttributeValue } | undefined {
+  const prefix = /^(RUNSTATUS|APPROVAL)#/.exec(item.gsi1pk?.S ?? "")?.[0];
+  const status = item.status?.S;
+  const createdAt = item.createdAt?.S;
+  if (!prefix || !status || !createdAt) return undefined;
+  return { gsi1pk: { S: `${prefix}${status}` }, gsi1sk: { S: createdAt } };
+}
 
 /** Rebuilds `gsi1` of `table`; `partitions` are index partitions to sweep besides those items name. */
 export async function reindexLedger(
@@ -73,6 +81,14 @@ export async function reindexLedger(
 
   const indexed = new Set<string>();
   let staleEntries = 0;
+  for (const [key, item] of items) {
+    const want = expectedKeys(item);
+    if (!want || (item.gsi1pk?.S === want.gsi1pk.S && item.gsi1sk?.S === want.gsi1sk.S)) continue;
+    const fixed = { ...item, ...want };
+    await client.send(new PutItemCommand({ TableName: table, Item: fixed }));
+    items.set(key, fixed);
+    staleEntries++;
+  }
   const sweep = new Set([...partitions, ...[...items.values()].map((i) => i.gsi1pk?.S ?? "")].filter(Boolean));
   for (const partition of sweep) {
     let from: Item | undefined;
@@ -94,7 +110,7 @@ export async function reindexLedger(
       const current = items.get(id(entry));
       if (current && sameKeys(current, entry)) {
         indexed.add(id(entry));
-        if (canonical(current) === canonical(entry)) continue;
+        if (canonicalJson(current) === canonicalJson(entry)) continue;
         // The entry holds a copy from a write whose item put never happened: refresh it.
         await client.send(new PutItemCommand({ TableName: table, Item: current }));
       } else if (current) {
@@ -107,8 +123,15 @@ export async function reindexLedger(
         );
         await client.send(new PutItemCommand({ TableName: table, Item: current }));
       } else {
-        await client.send(new PutItemCommand({ TableName: table, Item: entry }));
-        await client.send(new DeleteItemCommand({ TableName: table, Key: { pk: entry.pk, sk: entry.sk } as Item }));
+        const key = { pk: entry.pk, sk: entry.sk } as Item;
+        const unindexed = (await client.send(new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true })))
+          .Item;
+        // Written under the entry's keys (replacing it), then as it was: without keys, or gone.
+        await client.send(
+          new PutItemCommand({ TableName: table, Item: unindexed ? { ...unindexed, ...keysOf(entry) } : entry }),
+        );
+        if (unindexed) await client.send(new PutItemCommand({ TableName: table, Item: unindexed }));
+        else await client.send(new DeleteItemCommand({ TableName: table, Key: key }));
       }
       staleEntries++;
     }
@@ -116,7 +139,8 @@ export async function reindexLedger(
 
   let missingEntries = 0;
   for (const [key, item] of items) {
-    if (indexed.has(key)) continue;
+    // dynalite indexes an item only when it has both index keys.
+    if (indexed.has(key) || item.gsi1sk?.S === undefined) continue;
     await client.send(new PutItemCommand({ TableName: table, Item: item }));
     missingEntries++;
   }

@@ -113,7 +113,7 @@ export async function startServices(opts: StartServicesOptions): Promise<LocalSe
     closers.push(() => closeServer(dynamo, (cb) => dynamo.close(cb)).then(() => markStoreClean(dynamoDir)));
 
     // s3rver's files are not written atomically: a kill mid-write leaves a key it answers 500 for.
-    const objectStoreRepair = repairObjectStore(s3Dir);
+    const objectStoreRepair = ledgerClosedCleanly ? { repaired: [], removed: [] } : repairObjectStore(s3Dir);
     const repairLine = describeRepair(objectStoreRepair);
     if (repairLine) process.stderr.write(`${repairLine}\n`);
     const S3rver = require("s3rver") as new (options: S3rverOptions) => S3rverInstance;

@@ -3,15 +3,17 @@ import { mkdtemp } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { markStoreOpen } from "../../local/integrity.js";
 import { startServices } from "../../local/services.js";
 
 /**
  * A process killed while s3rver writes an object leaves its metadata file empty or missing (seen in
  * the durability benchmark after SIGKILLs), and s3rver answers every read of that key with a 500
- * for ever. The start repairs the store first: an object written whole reads again; one whose
- * write never completed is gone (404), as if its PUT had not happened; a healthy one is untouched.
+ * for ever. The start after an unclean stop repairs the store first: an object written whole reads
+ * again; one whose write never completed is gone (404), as if its PUT had not happened; healthy
+ * ones are untouched, a CopyObject destination (whose stale .md5 s3rver leaves) included.
  */
 const credentials = { accessKeyId: "local", secretAccessKey: "local" };
 const BUCKET = "po-agent-acme";
@@ -88,7 +90,19 @@ describe("the local S3 store after a process died mid-write", () => {
           new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body(n), ContentType: "application/json" }),
         );
       }
+      // s3rver's CopyObject with REPLACE leaves the destination's old .md5: acknowledged, and must be kept.
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "results/copied.json", Body: "old" }));
+      await s3.send(
+        new CopyObjectCommand({
+          Bucket: BUCKET,
+          Key: "results/copied.json",
+          CopySource: `${BUCKET}/incoming/healthy.json`,
+          MetadataDirective: "REPLACE",
+          ContentType: "application/json",
+        }),
+      );
     });
+    markStoreOpen(join(dataDir, "dynamodb")); // the process that wrote them never closed the store
     writeFileSync(fileOf("processed/whole.json", "metadata.json"), "");
     const cut = fileOf("incoming/cut.json", "object");
     writeFileSync(cut, readFileSync(cut).subarray(0, 20));
@@ -100,11 +114,12 @@ describe("the local S3 store after a process died mid-write", () => {
       whole: await read(s3, "processed/whole.json"),
       cut: await read(s3, "incoming/cut.json"),
       healthy: await read(s3, "incoming/healthy.json"),
+      copied: await read(s3, "results/copied.json"),
     }));
 
     // Assess
     expect(before).toBe("500 InternalError");
-    expect(out).toEqual({ whole: body(1), cut: "404 NoSuchKey", healthy: body(3) });
+    expect(out).toEqual({ whole: body(1), cut: "404 NoSuchKey", healthy: body(3), copied: body(3) });
     expect(repair).toEqual({ repaired: [`${BUCKET}/processed/whole.json`], removed: [`${BUCKET}/incoming/cut.json`] });
   }, 60_000);
 });

@@ -1,10 +1,12 @@
 import { rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ZERO_COUNTERS } from "../../lambdas/shared/ledger/records.js";
 import { markStoreOpen } from "../../local/integrity.js";
-import { openClients } from "../../local/runtime.js";
+import { reindexLedger } from "../../local/reindex.js";
+import { openClients, TABLE_NAME } from "../../local/runtime.js";
 import { startServices } from "../../local/services.js";
 import { tempDir } from "../support/stack.js";
 
@@ -68,41 +70,77 @@ const ids = (runs: { runId: string }[]) => runs.map((r) => r.runId);
 
 describe("the local ledger's status index after a kill mid-update", () => {
   it("a run the index lost is listed as running again after the restart", async () => {
-    // Prepare: a running run, then an update to "saved" that dies after dynalite's index writes
-    const first = await open();
-    await first.ledger.openRun({
-      runId: "run-a",
-      customer: "acme",
-      document: { bucket: "po-agent-acme", key: "incoming/a.json", sha256: "a", size: 1 },
-      executionId: "exec-a",
-      status: "running",
-      turn: 1,
-      counters: { ...ZERO_COUNTERS },
-    });
-    dieOnStatus = "saved";
-    await expect(first.ledger.updateRun("run-a", { status: "saved" })).rejects.toThrow();
-    dieOnStatus = undefined;
-    const broken = {
-      running: ids(await first.ledger.listRuns(["running"])),
-      saved: ids(await first.ledger.listRuns(["saved"])),
-      table: (await first.ledger.getRun("run-a"))?.status,
-    };
-    first.dynamodb.destroy();
-    await first.services.close();
+    // Prepare
+    const broken = await loseFromIndex("run-a");
     markStoreOpen(join(dataDir, "dynamodb")); // what a killed process leaves: the store was never closed
 
     // Act
-    const second = await open();
-    const repaired = {
-      running: ids(await second.ledger.listRuns(["running"])),
-      saved: ids(await second.ledger.listRuns(["saved"])),
-      table: (await second.ledger.getRun("run-a"))?.status,
-    };
-    second.dynamodb.destroy();
-    await second.services.close();
+    const repaired = await statusOf("run-a");
 
     // Assess: the emulator really lost the run from the index, and the start found it again
     expect(broken).toEqual({ running: [], saved: ["run-a"], table: "running" });
     expect(repaired).toEqual({ running: ["run-a"], saved: [], table: "running" });
   }, 60_000);
+
+  it("a kill during the repair itself does not hide the run from the next start", async () => {
+    // Prepare: the lost run, then a repair that dies after its first write (the record put under the stale keys)
+    await loseFromIndex("run-b");
+    const cut = await open();
+    let puts = 0;
+    const send = cut.dynamodb.send.bind(cut.dynamodb) as (c: unknown) => Promise<unknown>;
+    (cut.dynamodb as unknown as { send: (c: unknown) => Promise<unknown> }).send = async (command) => {
+      if (command instanceof PutItemCommand && ++puts === 2) throw new Error("killed during the repair");
+      return send(command);
+    };
+    await expect(reindexLedger(cut.dynamodb, TABLE_NAME, ["RUNSTATUS#running", "RUNSTATUS#saved"])).rejects.toThrow(
+      /killed during the repair/,
+    );
+    cut.dynamodb.destroy();
+    await cut.services.close();
+    markStoreOpen(join(dataDir, "dynamodb"));
+
+    // Act
+    const after = await statusOf("run-b");
+
+    // Assess
+    expect(after).toEqual({ running: expect.arrayContaining(["run-b"]), saved: [], table: "running" });
+  }, 60_000);
 });
+
+/** Opens a running run, then lets its update to "saved" die after dynalite's index writes. */
+async function loseFromIndex(runId: string) {
+  const first = await open();
+  await first.ledger.openRun({
+    runId,
+    customer: "acme",
+    document: { bucket: "po-agent-acme", key: `incoming/${runId}.json`, sha256: runId, size: 1 },
+    executionId: `exec-${runId}`,
+    status: "running",
+    turn: 1,
+    counters: { ...ZERO_COUNTERS },
+  });
+  dieOnStatus = "saved";
+  await expect(first.ledger.updateRun(runId, { status: "saved" })).rejects.toThrow();
+  dieOnStatus = undefined;
+  const state = {
+    running: ids(await first.ledger.listRuns(["running"])).filter((r) => r === runId),
+    saved: ids(await first.ledger.listRuns(["saved"])).filter((r) => r === runId),
+    table: (await first.ledger.getRun(runId))?.status,
+  };
+  first.dynamodb.destroy();
+  await first.services.close();
+  return state;
+}
+
+/** Starts again (repairing when the last stop was unclean) and reads where the run is listed. */
+async function statusOf(runId: string) {
+  const again = await open();
+  const state = {
+    running: ids(await again.ledger.listRuns(["running"])).filter((r) => r === runId),
+    saved: ids(await again.ledger.listRuns(["saved"])).filter((r) => r === runId),
+    table: (await again.ledger.getRun(runId))?.status,
+  };
+  again.dynamodb.destroy();
+  await again.services.close();
+  return state;
+}

@@ -33,7 +33,11 @@ export const DEFAULT_SDK_TIMEOUT_MS = 90_000;
  */
 let sdkModule: Promise<typeof import("@anthropic-ai/sdk")> | undefined;
 function anthropicSdk(): Promise<typeof import("@anthropic-ai/sdk")> {
-  sdkModule ??= import("@anthropic-ai/sdk");
+  // A chunk that failed to load (a transient read error) is tried again by the next call.
+  sdkModule ??= import("@anthropic-ai/sdk").catch((err: unknown) => {
+    sdkModule = undefined;
+    throw err;
+  });
   return sdkModule;
 }
 

@@ -39,7 +39,12 @@ export function laneTools(
     return {
       ...(TOOLS[name] as unknown as Tool),
       run: async (input, ctx) => {
-        module ??= load(name).then((m) => toolModule(lane, name, m));
+        module ??= load(name)
+          .then((m) => toolModule(lane, name, m))
+          .catch((err: unknown) => {
+            module = undefined; // tried again by the next call, not cached as a failure
+            throw err;
+          });
         return (await module).run(input, ctx, lib);
       },
     };
