@@ -391,7 +391,7 @@ describe("one file and one registry line per tool", () => {
     // Prepare: a copy of the code the tool touches, node_modules linked; the new tool counts a version's lines.
     const root = mkdtempSync(join(tmpdir(), "po-agent-add-tool-"));
     try {
-      for (const dir of ["lambdas", "local", "statemachines", "customers", "test/support"])
+      for (const dir of ["lambdas", "lib", "local", "statemachines", "customers", "test/support"])
         cpSync(dir, join(root, dir), { recursive: true });
       for (const file of [
         "package.json",

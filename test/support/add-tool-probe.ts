@@ -7,8 +7,9 @@
  *
  * Usage: tsx test/support/add-tool-probe.ts <name> <lane> <run marker> <spec marker>
  */
-import { readFileSync } from "node:fs";
-import { build } from "esbuild";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { AgentDeps } from "../../lambdas/shared/agent/deps.js";
 import { ingest } from "../../lambdas/shared/agent/ingest.js";
 import { DocumentStore } from "../../lambdas/shared/aws/documents.js";
@@ -33,6 +34,7 @@ import { laneCallInput } from "../../lambdas/shared/tools/lane.js";
 import { toolSpecs } from "../../lambdas/shared/tools/registry.js";
 import { SAVE_TOOLS } from "../../lambdas/shared/tools/save.js";
 import { VERSION_TOOLS } from "../../lambdas/shared/tools/version.js";
+import { bundleHandler, type HandlerName } from "../../lib/po-agent-function.js";
 import { memoryS3 } from "../unit/memory-s3.js";
 import { runOnEngine } from "./lane-engine.js";
 
@@ -86,25 +88,21 @@ const { result, calls } = await runOnEngine(deps, runId, {
 });
 const stored = (await ledger.getToolCalls(runId)).find((c) => c.name === name);
 
-/** Every file of a handler's bundle, built as the stack builds it (code splitting: index.mjs and its chunks). */
+/**
+ * Every file of a handler's bundle as synthesis leaves it: the stack's own bundler (code splitting,
+ * chunks nothing reachable names deleted, lazy dependencies shipped only where named).
+ */
 async function bundle(handler: string): Promise<string> {
-  const out = await build({
-    entryPoints: { index: `lambdas/${handler}/handler.ts` },
-    bundle: true,
-    splitting: true,
-    outdir: "/tmp/po-agent-probe",
-    outExtension: { ".js": ".mjs" },
-    format: "esm",
-    platform: "node",
-    target: "node22",
-    mainFields: ["module", "main"],
-    minify: true,
-    keepNames: true,
-    write: false,
-    logLevel: "error",
-    external: ["unpdf/pdfjs", "@cedar-policy/cedar-wasm/nodejs", "gpt-tokenizer/encoding/cl100k_base"],
-  });
-  return out.outputFiles.map((f) => f.text).join("\n");
+  const dir = mkdtempSync(join(tmpdir(), "po-agent-probe-"));
+  try {
+    bundleHandler(handler as HandlerName, "{}", dir);
+    return readdirSync(dir)
+      .filter((f) => f.endsWith(".mjs"))
+      .map((f) => readFileSync(join(dir, f), "utf8"))
+      .join("\n");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 const lanes = Object.entries(LANES) as [LaneId, LaneEntry][];
 const handlerOf = (l: LaneId) => {
