@@ -113,24 +113,14 @@ export async function reindexLedger(
         if (canonicalJson(current) === canonicalJson(entry)) continue;
         // The entry holds a copy from a write whose item put never happened: refresh it.
         await client.send(new PutItemCommand({ TableName: table, Item: current }));
-      } else if (current) {
-        // Written once under the entry's keys (dynalite replaces that entry), once as it is (and deletes it).
-        await client.send(
-          new PutItemCommand({
-            TableName: table,
-            Item: { ...current, gsi1pk: entry.gsi1pk, gsi1sk: entry.gsi1sk } as Item,
-          }),
-        );
-        await client.send(new PutItemCommand({ TableName: table, Item: current }));
       } else {
+        // Written once under the entry's keys (dynalite replaces that entry), then as it is: under its
+        // own keys, without keys, or gone (each of which deletes the replaced entry).
         const key = { pk: entry.pk, sk: entry.sk } as Item;
-        const unindexed = (await client.send(new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true })))
-          .Item;
-        // Written under the entry's keys (replacing it), then as it was: without keys, or gone.
-        await client.send(
-          new PutItemCommand({ TableName: table, Item: unindexed ? { ...unindexed, ...keysOf(entry) } : entry }),
-        );
-        if (unindexed) await client.send(new PutItemCommand({ TableName: table, Item: unindexed }));
+        const real =
+          current ?? (await client.send(new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true }))).Item;
+        await client.send(new PutItemCommand({ TableName: table, Item: real ? { ...real, ...keysOf(entry) } : entry }));
+        if (real) await client.send(new PutItemCommand({ TableName: table, Item: real }));
         else await client.send(new DeleteItemCommand({ TableName: table, Key: key }));
       }
       staleEntries++;
