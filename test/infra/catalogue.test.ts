@@ -15,9 +15,7 @@ import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
-import type { AgentDeps } from "../../lambdas/shared/agent/deps.js";
 import { withLane } from "../../lambdas/shared/agent/tool-lookup.js";
-import { DocumentStore } from "../../lambdas/shared/aws/documents.js";
 import {
   BUILT_IN_TOOL_NAMES,
   bucketAccessOfLane,
@@ -35,10 +33,8 @@ import {
   toolsOfLane,
 } from "../../lambdas/shared/catalogue.js";
 import { loadCustomerFile } from "../../lambdas/shared/config/load.js";
-import { type LedgerDump, MemoryLedger } from "../../lambdas/shared/ledger/memory.js";
 import { NAMESPACE_SEPARATOR } from "../../lambdas/shared/mcp/client.js";
 import { BUILT_IN_TOOL_NAMES as MCP_RESERVED } from "../../lambdas/shared/mcp/config.js";
-import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
 import { ALL_TOOLS } from "../../lambdas/shared/tools/all.js";
 import { CHECK_TOOLS } from "../../lambdas/shared/tools/check.js";
 import { DOCUMENT_TOOLS } from "../../lambdas/shared/tools/document.js";
@@ -51,7 +47,7 @@ import { AGENT_DEFINITION_FILE, placeholderFunctions } from "../../lib/agent-sta
 import { functionsByRole } from "../../lib/po-agent-function.js";
 import { invokeLambda, type LambdaHost } from "../../local/lambdas.js";
 import { runOnEngine } from "../support/lane-engine.js";
-import { memoryS3 } from "../unit/memory-s3.js";
+import { fixtureWorld, loadLedgerFixture } from "../support/ledger-fixture.js";
 import { synthPoAgentStack } from "./helpers.js";
 
 interface State {
@@ -278,20 +274,8 @@ describe("lanes on the local engine, through the real definition", () => {
   it("resumes a run parked on an approval by an older build: the resumed step carries lanes and the save reaches the Save Lambda", async () => {
     // Prepare: acme 03 parked on the approval of its save, every record as an older build stored it
     // (no lane anywhere: lanes are never stored, the orchestrator writes them on each step).
-    const dump = JSON.parse(
-      readFileSync(new URL("../fixtures/ledger/v1/parked-on-approval.json", import.meta.url), "utf8"),
-    ) as LedgerDump & { document: { key: string; sample: string } };
-    const ledger = new MemoryLedger();
-    ledger.seed(dump);
-    const s3 = memoryS3();
-    s3.objects.set(`acme-intake/${dump.document.key}`, readFileSync(dump.document.sample));
-    const deps: AgentDeps = {
-      ledger,
-      documents: new DocumentStore(s3.client),
-      customer: loadCustomerFile("customers/acme.yaml"),
-      bucket: "acme-intake",
-      model: { client: new ReferenceModelClient(), modelId: "reference" },
-    };
+    const dump = loadLedgerFixture("v1/parked-on-approval.json");
+    const { ledger, s3, deps } = fixtureWorld(dump, loadCustomerFile("customers/acme.yaml"));
     const runId = String(dump.runs?.[0]?.runId);
     const approvalId = String(dump.runs?.[0]?.pendingApprovalId);
     expect(JSON.stringify(dump)).not.toContain('"lane"');

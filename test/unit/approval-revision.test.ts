@@ -11,11 +11,12 @@ import { approvalIdFor, argsHash } from "../../lambdas/shared/approval/binding.j
 import { DocumentStore } from "../../lambdas/shared/aws/documents.js";
 import { loadCustomerFile } from "../../lambdas/shared/config/load.js";
 import type { CustomerConfig } from "../../lambdas/shared/config/schema.js";
-import { type LedgerDump, MemoryLedger } from "../../lambdas/shared/ledger/memory.js";
+import { MemoryLedger } from "../../lambdas/shared/ledger/memory.js";
 import { RECORD_VERSIONS } from "../../lambdas/shared/ledger/records.js";
 import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
 import { policyRevisionOf } from "../../lambdas/shared/policy/cedar.js";
 import { ALL_TOOLS } from "../../lambdas/shared/tools/all.js";
+import { fixtureWorld, type LedgerFixture, loadLedgerFixture } from "../support/ledger-fixture.js";
 import { memoryS3 } from "./memory-s3.js";
 
 /**
@@ -25,9 +26,8 @@ import { memoryS3 } from "./memory-s3.js";
  * acme 03 parked on Priya's approval as an older build stored it; each case decides it through the
  * one decide() and counts what happened: the order object written, the order claimed, or neither.
  */
-type Fixture = LedgerDump & { document: { key: string; sample: string } };
-const load = (file: string): Fixture =>
-  JSON.parse(readFileSync(new URL(`../fixtures/ledger/v1/${file}`, import.meta.url), "utf8")) as Fixture;
+type Fixture = LedgerFixture;
+const load = (file: string): Fixture => loadLedgerFixture(`v1/${file}`);
 
 /** acme's policy revision when the fixtures were made (it is in their records). */
 const FIXTURE_REVISION = "cedar-51c2bcf01d69b792";
@@ -49,18 +49,7 @@ const noSfn = { send: async () => ({}) } as unknown as SFNClient;
 const priya = { via: "link", approverId: "priya", nonce: "n-1" } as const;
 
 function world(dump: Fixture, customer: CustomerConfig) {
-  const ledger = new MemoryLedger();
-  ledger.seed(dump);
-  const s3 = memoryS3();
-  s3.objects.set(`acme-intake/${dump.document.key}`, readFileSync(dump.document.sample));
-  const deps: AgentDeps = {
-    ledger,
-    documents: new DocumentStore(s3.client),
-    customer,
-    bucket: "acme-intake",
-    model: { client: new ReferenceModelClient(), modelId: "reference" },
-    tools: ALL_TOOLS,
-  };
+  const { ledger, s3, deps } = fixtureWorld(dump, customer, { tools: ALL_TOOLS });
   /** The resumed execution: orchestrate, run the tools it asks for, until it stops; then finalize. */
   const resume = async () => {
     let step = await orchestrate(deps, { runId: RUN_ID });

@@ -1,42 +1,24 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { AgentDeps } from "../../lambdas/shared/agent/deps.js";
 import { finalize } from "../../lambdas/shared/agent/finalize.js";
 import { runTool } from "../../lambdas/shared/agent/tool-run.js";
 import { orchestrate } from "../../lambdas/shared/agent/turn.js";
-import { DocumentStore } from "../../lambdas/shared/aws/documents.js";
 import { loadCustomerFile } from "../../lambdas/shared/config/load.js";
-import { type LedgerDump, MemoryLedger } from "../../lambdas/shared/ledger/memory.js";
 import { RECORD_VERSIONS } from "../../lambdas/shared/ledger/records.js";
-import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
 import { ALL_TOOLS } from "../../lambdas/shared/tools/all.js";
-import { memoryS3 } from "./memory-s3.js";
+import { fixtureWorld, loadLedgerFixture } from "../support/ledger-fixture.js";
 
 /**
  * A run parked on an approval for weeks must survive a change of record versions: the fixture is
  * acme 03 waiting for a human, every record as an older build stored it (schemaVersion 1, turns
  * and tool calls without a counter delta, audit lines apart). It is decided and run to its end.
  */
-const dump = JSON.parse(
-  readFileSync(new URL("../fixtures/ledger/v1/parked-on-approval.json", import.meta.url), "utf8"),
-) as LedgerDump & { document: { key: string; sample: string } };
+const dump = loadLedgerFixture("v1/parked-on-approval.json");
 
 describe("a run parked on an approval in the old record shape", () => {
   it("reads upgraded, and once approved finishes saved with one order written and every paid call counted once", async () => {
     // Prepare
     expect(dump.turns?.every((t) => t.schemaVersion === 1 && t.delta === undefined)).toBe(true);
-    const ledger = new MemoryLedger();
-    ledger.seed(dump);
-    const s3 = memoryS3();
-    s3.objects.set(`acme-intake/${dump.document.key}`, readFileSync(dump.document.sample));
-    const deps: AgentDeps = {
-      ledger,
-      documents: new DocumentStore(s3.client),
-      customer: loadCustomerFile("customers/acme.yaml"),
-      bucket: "acme-intake",
-      model: { client: new ReferenceModelClient(), modelId: "reference" },
-      tools: ALL_TOOLS,
-    };
+    const { ledger, s3, deps } = fixtureWorld(dump, loadCustomerFile("customers/acme.yaml"), { tools: ALL_TOOLS });
     const run = dump.runs?.[0] ?? {};
     const runId = String(run.runId);
     const approvalId = String(run.pendingApprovalId);
