@@ -122,25 +122,24 @@ async function loseFromIndex(runId: string) {
   dieOnStatus = "saved";
   await expect(first.ledger.updateRun(runId, { status: "saved" })).rejects.toThrow();
   dieOnStatus = undefined;
-  const state = {
-    running: ids(await first.ledger.listRuns(["running"])).filter((r) => r === runId),
-    saved: ids(await first.ledger.listRuns(["saved"])).filter((r) => r === runId),
-    table: (await first.ledger.getRun(runId))?.status,
-  };
-  first.dynamodb.destroy();
-  await first.services.close();
-  return state;
+  return whereListedThenClose(first, runId);
 }
 
 /** Starts again (repairing when the last stop was unclean) and reads where the run is listed. */
 async function statusOf(runId: string) {
-  const again = await open();
+  return whereListedThenClose(await open(), runId);
+}
+
+/** Where the status index lists the run and what the table says, then the stack is closed. */
+async function whereListedThenClose(opened: Awaited<ReturnType<typeof open>>, runId: string) {
+  const listed = async (status: "running" | "saved") =>
+    ids(await opened.ledger.listRuns([status])).filter((r) => r === runId);
   const state = {
-    running: ids(await again.ledger.listRuns(["running"])).filter((r) => r === runId),
-    saved: ids(await again.ledger.listRuns(["saved"])).filter((r) => r === runId),
-    table: (await again.ledger.getRun(runId))?.status,
+    running: await listed("running"),
+    saved: await listed("saved"),
+    table: (await opened.ledger.getRun(runId))?.status,
   };
-  again.dynamodb.destroy();
-  await again.services.close();
+  opened.dynamodb.destroy();
+  await opened.services.close();
   return state;
 }
