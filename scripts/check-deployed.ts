@@ -134,6 +134,9 @@ async function main(): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), "po-agent-deployed-"));
   const deployments = new Map<string, LocalDeployment>();
   const functions: FunctionUnderTest[] = [];
+  // Approvals already decided through a callback bundle: the emulated mailbox is shared by every
+  // customer's pass, so a later customer must not try an earlier one's links with its own signing key.
+  const decided = new Set<string>();
   for (const customer of customers) {
     const stack = `PoAgent-${customer}`;
     const { template, functions: fns } = synthesizedFunctions(args.out, stack);
@@ -328,7 +331,6 @@ async function main(): Promise<number> {
       // Escalated runs wait on a task token: approve each through the approval-callback bundle, with the
       // link from the email request-approval sent (the POST the confirm page makes).
       const callback = fns.find((f) => f.handler === "approval-callback");
-      const decided = new Set<string>();
       const settle = Promise.all(executions.map((e) => e.run.result));
       for (let round = 0; round < 200; round++) {
         const done = await Promise.race([
