@@ -29,10 +29,10 @@ const CLIENTS_AT_INIT: Record<string, readonly string[]> = {
   orchestrate: ["SecretsManagerClient"], // the model key
   finalize: ["SFNClient"], // the execution's history (the run's cost)
   "record-failure": ["SFNClient"],
-  "request-approval": ["SESv2Client", "SFNClient", "SecretsManagerClient"], // mail, the token, the signing key
-  "approval-callback": ["SESv2Client", "SFNClient", "SecretsManagerClient"],
-  "approval-timeout": ["SESv2Client", "SFNClient", "SecretsManagerClient"],
-  "mcp-server": ["S3Client", "SFNClient"], // uploads, retry_run and decisions
+  "request-approval": ["SESv2Client", "SecretsManagerClient"], // mail, the signing key (SFN: a decision already taken)
+  "approval-callback": ["SecretsManagerClient"], // checks every link (SFN: only a POST decides; it never mails)
+  // approval-timeout: DynamoDB only (its first wait and its escalations; a reminder mails on first use)
+  "mcp-server": ["S3Client"], // uploads (SFN: retry_run and decisions, on first use)
 };
 const LAZY_CLIENTS = ["S3Client", "SFNClient", "SecretsManagerClient", "SESv2Client"];
 
@@ -111,7 +111,7 @@ describe("lambda bundling", () => {
       expect(defines(init, "DynamoDBClient"), `${name} bundles the SDK`).toBe(true);
       for (const cls of LAZY_CLIENTS)
         expect(defines(init, cls), `${name} loads ${cls} at init`).toBe((CLIENTS_AT_INIT[name] ?? []).includes(cls));
-      // Mail: SES only in the functions that send it, and there at init (every call of theirs sends).
+      // Mail: SES only in the approval functions (approval-deps.ts), at init only where every call mails.
       expect(defines(all, "SESv2Client"), `${name} carries SES`).toBe(MAIL_SENDERS.has(name));
       // Credentials are environment variables in Lambda: the SSO/STS/ini providers of the default chain
       // are chunks that are never read.
