@@ -1,0 +1,77 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { App, type AssetStaging, Stack } from "aws-cdk-lib";
+import { Template } from "aws-cdk-lib/assertions";
+import { AttributeType, Table } from "aws-cdk-lib/aws-dynamodb";
+import { Bucket } from "aws-cdk-lib/aws-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadCustomerFile } from "../../lambdas/shared/config/load.js";
+import { EXEC_WRAPPER, PoAgentFunction } from "../../lib/po-agent-function.js";
+
+/**
+ * Functions that evaluate the Cedar policy start node through an exec wrapper that adds `--liftoff-only`
+ * (lib/po-agent-function.ts says why); the others run the runtime as it is. Proven on synthesized functions:
+ * the variable Lambda reads, the script in the asset, and what the script starts.
+ */
+let outdir = "";
+let template: Template;
+const assetOf = (fn: PoAgentFunction) =>
+  (fn.node.findChild("Code").node.findChild("Stage") as AssetStaging).absoluteStagedPath;
+let saveDir = "";
+let finalizeDir = "";
+let save: PoAgentFunction;
+let finalize: PoAgentFunction;
+
+beforeAll(() => {
+  outdir = mkdtempSync(join(tmpdir(), "po-agent-wrapper-"));
+  const app = new App({ outdir });
+  const stack = new Stack(app, "Wrapper");
+  const common = {
+    customer: loadCustomerFile("customers/acme.yaml"),
+    ledgerTable: new Table(stack, "Table", { partitionKey: { name: "pk", type: AttributeType.STRING } }),
+    documentBucket: new Bucket(stack, "Bucket"),
+  };
+  save = new PoAgentFunction(stack, "Save", { handlerName: "save", ...common });
+  finalize = new PoAgentFunction(stack, "Finalize", { handlerName: "finalize", ...common });
+  template = Template.fromStack(stack);
+  saveDir = assetOf(save);
+  finalizeDir = assetOf(finalize);
+}, 120_000);
+afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+const envOf = (fn: PoAgentFunction) => {
+  const id = Stack.of(fn).getLogicalId(fn.node.defaultChild as never);
+  return template.toJSON().Resources[id].Properties.Environment.Variables as Record<string, unknown>;
+};
+
+describe("the exec wrapper of the functions that evaluate the policy", () => {
+  it("is set on Save, whose bundle ships the Cedar engine, and not on Finalize, whose bundle does not", () => {
+    // Assess
+    expect(existsSync(join(saveDir, "node_modules/@cedar-policy/cedar-wasm"))).toBe(true);
+    expect(envOf(save).AWS_LAMBDA_EXEC_WRAPPER).toBe(`/var/task/${EXEC_WRAPPER.file}`);
+    expect(existsSync(join(finalizeDir, "node_modules/@cedar-policy"))).toBe(false);
+    expect(envOf(finalize).AWS_LAMBDA_EXEC_WRAPPER).toBeUndefined();
+    expect(existsSync(join(finalizeDir, EXEC_WRAPPER.file))).toBe(false);
+  });
+
+  it.skipIf(process.platform === "win32")(
+    "is an executable script in the asset that starts the given node with --liftoff-only and the runtime's arguments",
+    () => {
+      // Prepare
+      const script = join(saveDir, EXEC_WRAPPER.file);
+
+      // Act: as Lambda runs it, the interpreter's path first, then the runtime's own arguments.
+      const out = execFileSync(
+        script,
+        [process.execPath, "--max-old-space-size=200", "-e", "console.log(JSON.stringify(process.execArgv))"],
+        { encoding: "utf8" },
+      );
+
+      // Assess
+      expect(statSync(script).mode & 0o111).toBe(0o111);
+      expect(JSON.parse(out)).toEqual(["--liftoff-only", "--max-old-space-size=200", "-e", expect.any(String)]);
+    },
+  );
+});
