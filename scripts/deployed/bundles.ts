@@ -1,5 +1,5 @@
-import { type ChildProcess, fork } from "node:child_process";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { type ChildProcess, fork, type StdioOptions, spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HANDLER_OF_ROLE } from "../../lambdas/shared/catalogue.js";
@@ -14,7 +14,7 @@ export type Invocation =
   | { readonly ok: false; readonly errorType: string; readonly errorMessage: string };
 
 type HostMessage =
-  | { type: "ready"; initMs: number; initCpuMs?: number }
+  | { type: "ready"; initMs: number; initCpuMs?: number; execArgv?: string[] }
   | { type: "init-error"; errorType: string; errorMessage: string; initMs: number }
   | ({ type: "result"; id: number; cpuMs?: number; overlapped?: boolean } & Invocation);
 
@@ -40,6 +40,8 @@ export class BundleProcess {
     readonly initError: { errorType: string; errorMessage: string } | undefined,
     /** CPU time of that initialization, ms (user + system): its cost on one full core, whatever the load. */
     readonly initCpuMs?: number,
+    /** The flags node runs with (what an exec wrapper added, e.g. `--liftoff-only`). */
+    readonly execArgv: readonly string[] = [],
   ) {
     child.on("message", (msg: HostMessage) => {
       if (msg.type !== "result") return;
@@ -69,18 +71,21 @@ export class BundleProcess {
     env: Readonly<Record<string, string>>,
     opts: { quiet?: boolean } = {},
   ): Promise<BundleProcess> {
-    const child = fork(HOST, [dir], {
-      // Plain node, as Lambda runs it: fork() would otherwise pass on this process's execArgv (tsx's
-      // loader, whose hooks would resolve and transform every module of the bundle on a second thread).
-      execArgv: [],
-      env: {
-        PATH: process.env.PATH ?? "",
-        LAMBDA_TASK_ROOT: dir,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-        ...env,
-      },
-      stdio: ["ignore", opts.quiet === false ? "inherit" : "ignore", "pipe", "ipc"],
-    });
+    const childEnv = {
+      PATH: process.env.PATH ?? "",
+      LAMBDA_TASK_ROOT: dir,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      ...env,
+    };
+    const stdio: StdioOptions = ["ignore", opts.quiet === false ? "inherit" : "ignore", "pipe", "ipc"];
+    const wrapper = env.AWS_LAMBDA_EXEC_WRAPPER;
+    const child = !wrapper
+      ? // Plain node, as Lambda runs it: fork() would otherwise pass on this process's execArgv (tsx's
+        // loader, whose hooks would resolve and transform every module of the bundle on a second thread).
+        fork(HOST, [dir], { execArgv: [], env: childEnv, stdio })
+      : // As the runtime's bootstrap does: the function's wrapper script, given node's path and the runtime's
+        // arguments, starts node itself (the IPC channel passes through its exec).
+        spawn(wrapperIn(dir, wrapper), [process.execPath, HOST, dir], { env: childEnv, stdio });
     return new Promise((resolve, reject) => {
       let stderr = "";
       child.stderr?.on("data", (chunk: Buffer) => {
@@ -90,7 +95,8 @@ export class BundleProcess {
       child.once("exit", onExit);
       child.once("message", (msg: HostMessage) => {
         child.off("exit", onExit);
-        if (msg.type === "ready") resolve(new BundleProcess(child, msg.initMs, undefined, msg.initCpuMs));
+        if (msg.type === "ready")
+          resolve(new BundleProcess(child, msg.initMs, undefined, msg.initCpuMs, msg.execArgv ?? []));
         else if (msg.type === "init-error")
           resolve(new BundleProcess(child, msg.initMs, { errorType: msg.errorType, errorMessage: msg.errorMessage }));
       });
@@ -114,6 +120,15 @@ export class BundleProcess {
     await exited;
     clearTimeout(timer);
   }
+}
+
+/** The bundle's file an `AWS_LAMBDA_EXEC_WRAPPER` of `/var/task/<file>` names (the function's code is /var/task). */
+function wrapperIn(dir: string, wrapper: string): string {
+  const file = wrapper.startsWith("/var/task/") ? wrapper.slice("/var/task/".length) : "";
+  const path = join(dir, file);
+  if (file === "" || file.includes("..") || !existsSync(path))
+    throw new Error(`AWS_LAMBDA_EXEC_WRAPPER is ${wrapper}, which is not a file of the bundle in ${dir}`);
+  return path;
 }
 
 interface AssetManifest {

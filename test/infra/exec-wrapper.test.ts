@@ -9,6 +9,7 @@ import { Bucket } from "aws-cdk-lib/aws-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCustomerFile } from "../../lambdas/shared/config/load.js";
 import { EXEC_WRAPPER, PoAgentFunction } from "../../lib/po-agent-function.js";
+import { BundleProcess } from "../../scripts/deployed/bundles.js";
 
 /**
  * Functions that evaluate the Cedar policy start node through an exec wrapper that adds `--liftoff-only`
@@ -73,5 +74,31 @@ describe("the exec wrapper of the functions that evaluate the policy", () => {
       expect(statSync(script).mode & 0o111).toBe(0o111);
       expect(JSON.parse(out)).toEqual(["--liftoff-only", "--max-old-space-size=200", "-e", expect.any(String)]);
     },
+  );
+
+  it.skipIf(process.platform === "win32")(
+    "starts the synthesized Save bundle with --liftoff-only, as check:deployed and bench:bundles host it",
+    async () => {
+      // Prepare: the function's environment as the template has it, the tokens replaced.
+      const env = {
+        ...Object.fromEntries(
+          Object.entries(envOf(save)).map(([k, v]) => [k, typeof v === "string" ? v : `${k.toLowerCase()}-local`]),
+        ),
+        AWS_REGION: "us-east-1",
+      };
+
+      // Act
+      const wrapped = await BundleProcess.start(saveDir, env);
+      const plain = await BundleProcess.start(finalizeDir, { ...env, AWS_LAMBDA_EXEC_WRAPPER: "" });
+      const outside = () => BundleProcess.start(finalizeDir, { ...env, AWS_LAMBDA_EXEC_WRAPPER: "/opt/elsewhere.sh" });
+      await Promise.all([wrapped.close(), plain.close()]);
+
+      // Assess: the wrapped process runs with the flag and initialized; a wrapper outside the bundle is refused.
+      expect(wrapped.initError).toBeUndefined();
+      expect(wrapped.execArgv).toContain("--liftoff-only");
+      expect(plain.execArgv).not.toContain("--liftoff-only");
+      expect(outside).toThrow(/AWS_LAMBDA_EXEC_WRAPPER is \/opt\/elsewhere\.sh/);
+    },
+    60_000,
   );
 });
