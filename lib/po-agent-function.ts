@@ -12,7 +12,7 @@ import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
 import { buildSync } from "esbuild";
 import { type HandlerName, ROLES, type RoleId } from "../lambdas/shared/catalogue.js";
-import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
+import { CustomerConfig } from "../lambdas/shared/config/schema.js";
 
 export type { HandlerName } from "../lambdas/shared/catalogue.js";
 
@@ -119,7 +119,8 @@ export class PoAgentFunction extends LambdaFunction {
   /** `id` is the function's role in the catalogue, which names its handler folder. */
   constructor(scope: Construct, id: RoleId, props: PoAgentFunctionProps) {
     const handlerName = handlerOf(id, props.handlerName);
-    const customerJson = JSON.stringify(props.customer);
+    // Validated here, whoever built it: the bundle's code trusts this file (lambdas/shared/aws/runtime.ts).
+    const customerJson = JSON.stringify(CustomerConfig.parse(props.customer));
     super(scope, id, {
       code: Code.fromAsset(REPO_ROOT, {
         assetHashType: AssetHashType.OUTPUT,

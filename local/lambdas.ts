@@ -6,10 +6,10 @@ import type { SFNClient } from "@aws-sdk/client-sfn";
 import { z } from "zod";
 import {
   ApprovalClockInput,
-  type ApprovalDeps,
   approvalClock,
   approvalLinks,
   RequestApprovalInput,
+  type ResolvedApprovalDeps,
   requestApproval,
 } from "../lambdas/shared/agent/approvals.js";
 import { finalize, orchestrate, recordFailure, runTool } from "../lambdas/shared/agent/core.js";
@@ -29,7 +29,7 @@ export interface LambdaHost {
   customers: CustomerConfig[];
   customer(name: string): CustomerConfig;
   customerForBucket(bucket: string): CustomerConfig | undefined;
-  deps(customer: CustomerConfig): ApprovalDeps;
+  deps(customer: CustomerConfig): ResolvedApprovalDeps;
   /** Runs whose approval request was sent and whose execution now waits on a task token. */
   parked: Set<string>;
   onEvent?: (event: RunEvent) => void;
@@ -105,7 +105,7 @@ export async function invokeLambda(
 /** The awaiting_approval event: the links the approver got by email (printed by `po-agent start`). */
 async function announceApproval(
   host: LambdaHost,
-  deps: ApprovalDeps,
+  deps: ResolvedApprovalDeps,
   runId: string,
   approvalId: string,
   stage: number,

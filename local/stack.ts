@@ -5,7 +5,7 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SESv2Client } from "@aws-sdk/client-sesv2";
 import type { SFNClient } from "@aws-sdk/client-sfn";
-import { type ApprovalDeps, decide } from "../lambdas/shared/agent/approvals.js";
+import { type ApprovalDeps, decide, type ResolvedApprovalDeps } from "../lambdas/shared/agent/approvals.js";
 import { type AgentDeps, retryRun } from "../lambdas/shared/agent/core.js";
 import { decisionValueOf } from "../lambdas/shared/approval/decision.js";
 import { verifyApprovalLink } from "../lambdas/shared/approval/links.js";
@@ -259,7 +259,7 @@ export class LocalStack {
     return this.opts.customers.find((c) => bucketFor(c.name) === bucket);
   }
 
-  deps(customer: CustomerConfig): ApprovalDeps {
+  deps(customer: CustomerConfig): ResolvedApprovalDeps {
     const model = this.models.get(customer.name);
     const deps: AgentDeps = {
       ledger: this.ledger,

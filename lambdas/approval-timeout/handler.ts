@@ -9,5 +9,5 @@ requireEnv("SENDER_EMAIL");
 
 /** The approval clock: first wait, reminder, escalation, or "approval timed out". */
 export const handler = instrumented("approval-timeout", ApprovalClockInput, async (input) =>
-  approvalClock(await approvalDeps(baseUrl), input),
+  approvalClock(approvalDeps(baseUrl), input),
 );

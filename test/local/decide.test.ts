@@ -1,6 +1,6 @@
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApprovalDeps, decide, handleApprovalRequest } from "../../lambdas/shared/agent/approvals.js";
+import { decide, handleApprovalRequest, type ResolvedApprovalDeps } from "../../lambdas/shared/agent/approvals.js";
 import { guardCall } from "../../lambdas/shared/agent/guard.js";
 import type { Decider } from "../../lambdas/shared/approval/decision.js";
 import { signApprovalLink } from "../../lambdas/shared/approval/links.js";
@@ -26,7 +26,7 @@ const customer: CustomerConfig = {
   operatorOverride: { enabled: true, operators: [] },
 };
 let stack: LocalStack;
-let deps: ApprovalDeps;
+let deps: ResolvedApprovalDeps;
 let dataDir: string;
 let seq = 0;
 
@@ -119,7 +119,7 @@ describe("decide() per entry point", () => {
   it("signed link: only the approver the link was issued to, once, under the policy in force", async () => {
     // Prepare
     const id = await pending();
-    const post = (token: string, d: ApprovalDeps = deps) =>
+    const post = (token: string, d: ResolvedApprovalDeps = deps) =>
       handleApprovalRequest(d, { method: "POST", token, form: {} });
 
     // Act

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
-import { type ApprovalDeps, handleApprovalRequest } from "../../lambdas/shared/agent/approvals.js";
+import { handleApprovalRequest, type ResolvedApprovalDeps } from "../../lambdas/shared/agent/approvals.js";
 import { ingest, orchestrate, runTool } from "../../lambdas/shared/agent/core.js";
 import { guardCall } from "../../lambdas/shared/agent/guard.js";
 import { argsHash, bindingProblem } from "../../lambdas/shared/approval/binding.js";
@@ -42,7 +42,7 @@ const NOW = () => Math.floor(Date.now() / 1000);
 interface World {
   stack: LocalStack;
   customer: CustomerConfig;
-  deps: ApprovalDeps;
+  deps: ResolvedApprovalDeps;
   po: NormalizedPo;
   doc: DynamoDBDocumentClient;
   seq: number;

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { type SESv2Client, SendEmailCommand } from "@aws-sdk/client-sesv2";
-import { SendTaskSuccessCommand, type SFNClient } from "@aws-sdk/client-sfn";
+import type { SESv2Client } from "@aws-sdk/client-sesv2";
+import type { SFNClient } from "@aws-sdk/client-sfn";
 import { z } from "zod";
 import { actorOf, checkDecision, type Decider, undecidableProblem } from "../approval/decision.js";
 import { approvalUrl, signApprovalLink, verifyApprovalLink } from "../approval/links.js";
@@ -11,17 +11,35 @@ import { ApprovalError } from "../errors.js";
 import type { ApprovalRecord } from "../ledger/records.js";
 import type { AgentDeps } from "./deps.js";
 
+/**
+ * A client or a secret, or how to get it when a call first needs it: a Lambda builds at init only what every
+ * call of its role uses (lambdas/shared/aws/approval-deps.ts), the local stack hands over what it has.
+ */
+export type OnUse<T> = T | (() => Promise<T>);
+
+const use = async <T>(v: OnUse<T>): Promise<T> => (typeof v === "function" ? (v as () => Promise<T>)() : v);
+
 /** What the approval gate needs beyond the agent core. */
 export interface ApprovalDeps extends AgentDeps {
-  ses: SESv2Client;
-  sfn: SFNClient;
+  /** Mails approvers: a request, or a reminder. */
+  ses: OnUse<Pick<SESv2Client, "send">>;
+  /** Wakes the waiting execution with a decision. */
+  sfn: OnUse<Pick<SFNClient, "send">>;
   senderEmail: string;
   /** Where approval links point: the callback Function URL in AWS, the local server locally. */
   baseUrl: string;
-  signingKey: string | Uint8Array;
+  /** Signs the links of an email and checks the link of a click. */
+  signingKey: OnUse<string | Uint8Array>;
 }
 
-const nowOf = (deps: AgentDeps) => (deps.now ?? (() => new Date()))();
+/** Approval deps with every client and the key at hand (the local stack, tests). */
+export type ResolvedApprovalDeps = ApprovalDeps & {
+  ses: Pick<SESv2Client, "send">;
+  sfn: Pick<SFNClient, "send">;
+  signingKey: string | Uint8Array;
+};
+
+const nowOf = (deps: Pick<AgentDeps, "now">) => (deps.now ?? (() => new Date()))();
 
 export interface ApprovalDecisionOutput {
   approvalId: string;
@@ -167,7 +185,7 @@ async function emailApprover(
 ): Promise<void> {
   const approver = deps.customer.approvers.find((a) => a.id === approverId);
   if (!approver) throw new ApprovalError(`approval ${approval.approvalId} names unknown approver "${approverId}"`);
-  const links = approvalLinks(deps, approval, approver.id, ttlSeconds);
+  const links = approvalLinks({ ...deps, signingKey: await use(deps.signingKey) }, approval, approver.id, ttlSeconds);
   const mail = renderApprovalEmail({
     customerName: deps.customer.displayName,
     poNumber: approval.summary.poNumber,
@@ -183,7 +201,8 @@ async function emailApprover(
     ...(approval.policyRevision ? { policyRevision: approval.policyRevision } : {}),
   });
   const subject = kind === "reminder" ? `Reminder: ${mail.subject}` : mail.subject;
-  await deps.ses.send(
+  const { SendEmailCommand } = await import("@aws-sdk/client-sesv2");
+  await (await use(deps.ses)).send(
     new SendEmailCommand({
       FromEmailAddress: deps.senderEmail,
       Destination: { ToAddresses: [approver.email] },
@@ -199,7 +218,7 @@ async function emailApprover(
 
 /** Signed approve and reject links for one approver. */
 export function approvalLinks(
-  deps: ApprovalDeps,
+  deps: Pick<ApprovalDeps, "baseUrl" | "now"> & { signingKey: string | Uint8Array },
   approval: ApprovalRecord,
   approverId: string,
   ttlSeconds: number = DEFAULTS.approvalLinkTtlSeconds,
@@ -221,8 +240,13 @@ export function approvalLinks(
   };
 }
 
-async function sendDecision(sfn: SFNClient, taskToken: string, output: ApprovalDecisionOutput): Promise<void> {
-  await sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
+async function sendDecision(
+  sfn: ApprovalDeps["sfn"],
+  taskToken: string,
+  output: ApprovalDecisionOutput,
+): Promise<void> {
+  const { SendTaskSuccessCommand } = await import("@aws-sdk/client-sfn");
+  await (await use(sfn)).send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
 }
 
 export interface DecideResult {
@@ -432,7 +456,7 @@ export async function handleApprovalRequest(
 ): Promise<HttpResult> {
   let link: ReturnType<typeof verifyApprovalLink>;
   try {
-    link = verifyApprovalLink(deps.signingKey, req.token, Math.floor(nowOf(deps).getTime() / 1000));
+    link = verifyApprovalLink(await use(deps.signingKey), req.token, Math.floor(nowOf(deps).getTime() / 1000));
   } catch (err) {
     const message = err instanceof ApprovalError ? err.message : "this link is not valid";
     return { status: 403, html: renderResultPage("Link not valid", message) };

@@ -1,10 +1,8 @@
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { SESv2Client } from "@aws-sdk/client-sesv2";
-import { SFNClient } from "@aws-sdk/client-sfn";
+import type { SESv2Client } from "@aws-sdk/client-sesv2";
 import type { ApprovalDeps } from "../agent/approvals.js";
 import { requireEnv } from "../errors.js";
 import { tracer } from "../observability.js";
-import { agentDeps, lazyClient, secretsClient, secretValue, sfnClient } from "./runtime.js";
+import { agentDeps, lazyClient, secretValue, sfnClient } from "./runtime.js";
 
 /** The mail client: only the approval functions import this module, so no other bundle carries SES. */
 export const sesClient = lazyClient<SESv2Client>(
@@ -12,22 +10,25 @@ export const sesClient = lazyClient<SESv2Client>(
   (c) => tracer.captureAWSv3Client(c),
 );
 
-// Every call of the approval functions signs or checks a link (the signing key, from Secrets Manager) and
-// mails or resumes a run: their clients are built at init, which every cold start of theirs pays anyway.
-sesClient.now(SESv2Client);
-sfnClient.now(SFNClient);
-secretsClient.now(SecretsManagerClient);
-
 const signingSecretArn = requireEnv("APPROVAL_SIGNING_SECRET_ARN");
 
-/** Approval wiring shared by the request and callback handlers. */
-export async function approvalDeps(baseUrl: string): Promise<ApprovalDeps> {
+/** The link-signing key, read from Secrets Manager by the first call that signs or checks a link (then cached). */
+export const signingKey = (): Promise<string> => secretValue(signingSecretArn);
+
+/**
+ * Approval wiring shared by the request, clock and callback handlers. The clients and the key are handed over
+ * as getters: each is built or read by the first call that uses it. A handler whose every call uses one builds
+ * it at init instead (`sesClient.now(SESv2Client)` in request-approval), so that its cold start is not
+ * flattered; the others do not pay at all on the calls that never mail, resume or sign (the clock's first
+ * wait and its escalations, the callback's confirmation pages).
+ */
+export function approvalDeps(baseUrl: string): ApprovalDeps {
   return {
     ...agentDeps(),
-    ses: await sesClient(),
-    sfn: await sfnClient(),
+    ses: sesClient,
+    sfn: sfnClient,
     senderEmail: process.env.SENDER_EMAIL ?? "",
     baseUrl: baseUrl.replace(/\/$/, ""),
-    signingKey: await secretValue(signingSecretArn),
+    signingKey,
   };
 }

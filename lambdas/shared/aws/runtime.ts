@@ -5,7 +5,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import type { AgentDeps } from "../agent/deps.js";
-import { CustomerConfig } from "../config/schema.js";
+import type { CustomerConfig } from "../config/schema.js";
 import { ConfigError, requireEnv } from "../errors.js";
 import { Ledger } from "../ledger/ledger.js";
 import { telemetry, tracer } from "../observability.js";
@@ -80,15 +80,29 @@ export const secretsClient = /* @__PURE__ */ lazyClient<SecretsManagerClient>(
   (c) => tracer.captureAWSv3Client(c),
 );
 
+/**
+ * The customer config bundled next to the handler. It is the config `cdk synth` validated (lib/app.ts reads it
+ * with `CustomerConfig.parse`), written into the same asset as this code by the same synthesis
+ * (lib/po-agent-function.ts), with zod's defaults already applied: this code and that file cannot disagree
+ * on the schema, so parsing it again would repeat the synth's work on every cold start (building the zod
+ * schema and running it, ~30 ms CPU). What the synth cannot know is checked here: that the file is there, is
+ * a JSON object, and is for the customer this function was deployed for.
+ */
 function loadBundledCustomer(): CustomerConfig {
   const path = join(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), env.customerConfigFile);
-  const parsed = CustomerConfig.safeParse(JSON.parse(readFileSync(path, "utf8")));
-  if (!parsed.success)
-    throw new ConfigError(`${path}: ${parsed.error.issues[0]?.message ?? "invalid customer config"}`);
-  if (parsed.data.name !== env.customer) {
-    throw new ConfigError(`${path} is for customer "${parsed.data.name}" but CUSTOMER is "${env.customer}"`);
+  let config: unknown;
+  try {
+    config = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new ConfigError(`${path}: ${(err as Error).message}`);
   }
-  return parsed.data;
+  const name = (config as { name?: unknown } | null)?.name;
+  if (typeof config !== "object" || config === null || Array.isArray(config) || typeof name !== "string")
+    throw new ConfigError(`${path}: not a customer config (a JSON object with a "name")`);
+  if (name !== env.customer) {
+    throw new ConfigError(`${path} is for customer "${name}" but CUSTOMER is "${env.customer}"`);
+  }
+  return config as CustomerConfig;
 }
 
 export const customer = loadBundledCustomer();
