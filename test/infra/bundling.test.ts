@@ -32,10 +32,13 @@ const CLIENTS_AT_INIT: Record<string, readonly string[]> = {
   orchestrate: ["SecretsManagerClient"], // the model key
   finalize: ["SFNClient"], // the execution's history (the run's cost)
   "record-failure": ["SFNClient"],
-  "request-approval": ["SESv2Client", "SFNClient", "SecretsManagerClient"], // mail, the token, the signing key
-  "approval-callback": ["SESv2Client", "SFNClient", "SecretsManagerClient"],
-  "approval-timeout": ["SESv2Client", "SFNClient", "SecretsManagerClient"],
-  "mcp-server": ["S3Client", "SFNClient"], // uploads, retry_run and decisions
+  // Mails and signs links on every call; the task token is sent on first use.
+  "request-approval": ["SESv2Client", "SecretsManagerClient"],
+  // Checks a link's signature on every call; Step Functions only for a POST decision, SES never.
+  "approval-callback": ["SecretsManagerClient"],
+  // The clock's first wait and escalations need no client: all on first use.
+  "approval-timeout": [],
+  "mcp-server": ["S3Client"], // uploads; Step Functions for retry_run and decisions, on first use
 };
 const LAZY_CLIENTS = ["S3Client", "SFNClient", "SecretsManagerClient", "SESv2Client"] as const;
 
