@@ -14,10 +14,7 @@ const RUN_WORK_MARGIN_SECONDS = 24 * 3600;
  * line naming the file and the field; `bin/po-agent.ts` prints only that line.
  */
 export class DeployConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
+  override readonly name: string = "DeployConfigError";
 }
 
 /** The execution's `TimeoutSeconds` from the definition both engines run. */

@@ -63,18 +63,12 @@ export interface ControlBackend {
 
 /** A submission was stored but its run could not be confirmed. */
 export class IntakeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
+  override readonly name: string = "IntakeError";
 }
 
 /** A refusal the user can act on (no such approval, not retryable, …): printed as one line. */
 export class ControlRefusedError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
+  override readonly name: string = "ControlRefusedError";
 }
 
 const refusal = (err: unknown): never => {

@@ -17,10 +17,7 @@ import { TraceUsageError, traceCommand } from "./trace-command.js";
 
 /** A mistake the user can fix: printed as one line, no stack trace, exit code 1. */
 export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
+  override readonly name: string = "UsageError";
 }
 
 const HELP = `po-agent — autonomous purchase-order agent (local mode)

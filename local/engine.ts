@@ -221,11 +221,11 @@ export class LocalSfnError extends Error {
  * otherwise an aborted run would call the Lambda again.
  */
 class ExecutionStoppedError extends Error {
+  override readonly name: string = "States.Runtime";
   readonly isRetryable = false;
   readonly isCatchable = false;
   constructor() {
     super("execution stopped");
-    this.name = "States.Runtime";
   }
 }
 

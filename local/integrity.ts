@@ -20,10 +20,7 @@ import { join } from "node:path";
 
 /** The local store is damaged; the message names the file and what to do. */
 export class StoreCorruptError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
+  override readonly name: string = "StoreCorruptError";
 }
 
 const MANIFEST = "integrity.json";

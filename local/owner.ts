@@ -20,6 +20,7 @@ export interface OwnerInfo {
 
 /** The data dir is owned by a live process (not this one's stack). */
 export class DataDirBusyError extends Error {
+  override readonly name: string = "DataDirBusyError";
   constructor(
     readonly owner: OwnerInfo,
     dataDir: string,
@@ -27,7 +28,6 @@ export class DataDirBusyError extends Error {
     super(
       `${dataDir} is in use by po-agent ${owner.command} (pid ${owner.pid}, since ${owner.startedAt}); stop that process or use another --data-dir`,
     );
-    this.name = new.target.name;
   }
 }
 

@@ -19,10 +19,7 @@ export interface TraceCommandOptions {
 
 /** Thrown for a mistake the user can fix; the CLI prints it as one line (like cli.ts UsageError). */
 export class TraceUsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
+  override readonly name: string = "TraceUsageError";
 }
 
 /**

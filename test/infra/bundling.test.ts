@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -9,7 +11,8 @@ import { LANES, ROLES, TOOLS, type ToolName } from "../../lambdas/shared/catalog
 import { loadCustomerFile } from "../../lambdas/shared/config/load.js";
 import { deployedCustomer } from "../../lib/deploy-checks.js";
 import { bucketFor, LocalStack } from "../../local/stack.js";
-import { bundleLayout, HANDLER_OF_ID, synthesizedFunctions } from "../../scripts/deployed/bundles.js";
+import { BundleProcess, bundleLayout, HANDLER_OF_ID, synthesizedFunctions } from "../../scripts/deployed/bundles.js";
+import { LocalDeployment, REGION } from "../../scripts/deployed/template.js";
 
 /** Issue 11's limit on what a cold start loads. */
 const MAX_INDEX_BYTES = 1.5 * 1024 * 1024;
@@ -29,23 +32,60 @@ const CLIENTS_AT_INIT: Record<string, readonly string[]> = {
   orchestrate: ["SecretsManagerClient"], // the model key
   finalize: ["SFNClient"], // the execution's history (the run's cost)
   "record-failure": ["SFNClient"],
-  "request-approval": ["SESv2Client", "SecretsManagerClient"], // mail, the signing key (SFN: a decision already taken)
-  "approval-callback": ["SecretsManagerClient"], // checks every link (SFN: only a POST decides; it never mails)
-  // approval-timeout: DynamoDB only (its first wait and its escalations; a reminder mails on first use)
-  "mcp-server": ["S3Client"], // uploads (SFN: retry_run and decisions, on first use)
+  // Mails and signs links on every call; the task token is sent on first use.
+  "request-approval": ["SESv2Client", "SecretsManagerClient"],
+  // Checks a link's signature on every call; Step Functions only for a POST decision, SES never.
+  "approval-callback": ["SecretsManagerClient"],
+  // The clock's first wait and escalations need no client: all on first use.
+  "approval-timeout": [],
+  "mcp-server": ["S3Client"], // uploads; Step Functions for retry_run and decisions, on first use
 };
-const LAZY_CLIENTS = ["S3Client", "SFNClient", "SecretsManagerClient", "SESv2Client"];
+const LAZY_CLIENTS = ["S3Client", "SFNClient", "SecretsManagerClient", "SESv2Client"] as const;
 
 /**
- * A class the bundle defines, by the name keepNames registers for it (`(this,"Name")` in a static
- * block): the library's own code, not a mere mention of the name by ours.
+ * Text that only the module defining a class holds and that minification keeps (the bundles keep no class
+ * names): an SDK client's default `serviceId`, a library's own error message. The library's own code, not
+ * a mere mention of the class name by ours (a lazy import, a log line).
  */
-const defines = (code: string, className: string) => code.includes(`(this,"${className}")`);
+const MARKERS = {
+  DynamoDBClient: 'serviceId??"DynamoDB"',
+  S3Client: 'serviceId??"S3"',
+  SFNClient: 'serviceId??"SFN"',
+  SecretsManagerClient: 'serviceId??"Secrets Manager"',
+  SESv2Client: 'serviceId??"SESv2"',
+  STSClient: 'serviceId??"STS"',
+  SSOOIDCClient: 'serviceId??"SSO OIDC"',
+  SSOClient: 'serviceId??"SSO"',
+  BaseAnthropic: "running in a browser-like environment",
+  StreamableHTTPClientTransport: "StreamableHTTPClientTransport already started",
+  PostalMime: "create a new PostalMime object",
+  XMLParser: "XML data is accepted in String or Bytes",
+  GptEncoding: "Harmony chat format requires dedicated special tokens",
+  // PDF.js ships prebuilt by unpdf, its class names kept.
+  PDFPageProxy: "PDFPageProxy",
+} as const;
+type Marked = keyof typeof MARKERS;
+const defines = (code: string, cls: Marked) => code.includes(MARKERS[cls]);
 
 /** The handler folder of the Lambda that runs a tool, from the catalogue (mounted `<server>.<tool>` → McpTool). */
 function laneHandlerOf(name: string): string {
   const lane = name in TOOLS ? LANES[TOOLS[name as ToolName].lane] : LANES.mcp;
   return "role" in lane ? ROLES[lane.role].handler : "(none)";
+}
+
+/** Every name in a `Retry`/`Catch` `ErrorEquals` of a state machine definition. */
+function errorEqualsNames(definition: unknown): Set<string> {
+  const names = new Set<string>();
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === "object") {
+      const equals = (node as { ErrorEquals?: unknown }).ErrorEquals;
+      if (Array.isArray(equals)) for (const n of equals) names.add(String(n));
+      Object.values(node).forEach(walk);
+    }
+  };
+  walk(definition);
+  return names;
 }
 
 afterEach(() => {
@@ -115,7 +155,7 @@ describe("lambda bundling", () => {
       expect(defines(all, "SESv2Client"), `${name} carries SES`).toBe(MAIL_SENDERS.has(name));
       // Credentials are environment variables in Lambda: the SSO/STS/ini providers of the default chain
       // are chunks that are never read.
-      for (const cls of ["STSClient", "SSOOIDCClient", "SSOClient"])
+      for (const cls of ["STSClient", "SSOOIDCClient", "SSOClient"] as const)
         expect(defines(init, cls), `${name} loads ${cls} at init`).toBe(false);
       // The Anthropic SDK: only where the model is called, and only on the first call that needs it
       // (the reference model and replayed turns never do).
@@ -128,17 +168,47 @@ describe("lambda bundling", () => {
         name === "mcp-tool",
       );
       // Only the document readers hold the parsers; PDF.js, the tokenizer and Cedar stay out of every chunk.
-      expect(all.includes("PostalMime"), `${name} bundles postal-mime`).toBe(name === "extract" || name === "ingest");
-      for (const marker of ["GptEncoding", "PDFPageProxy", "cedar_wasm_bg.wasm"])
-        expect(all.includes(marker), `${name} bundles ${marker}`).toBe(false);
+      expect(defines(all, "PostalMime"), `${name} bundles postal-mime`).toBe(name === "extract" || name === "ingest");
+      for (const cls of ["GptEncoding", "PDFPageProxy"] as const)
+        expect(defines(all, cls), `${name} bundles ${cls}`).toBe(false);
+      expect(all.includes("cedar_wasm_bg.wasm"), `${name} bundles cedar_wasm_bg.wasm`).toBe(false);
     }
     const orchestrate = bundleLayout(bundles.get("orchestrate") ?? "");
     const code = orchestrate.initFiles.map((f) => readFileSync(join(bundles.get("orchestrate") ?? "", f), "utf8"));
-    for (const marker of ["XMLParser", "PostalMime"])
+    for (const marker of ["XMLParser", "PostalMime"] as const)
       expect(
-        code.some((c) => c.includes(marker)),
+        code.some((c) => defines(c, marker)),
         `orchestrate loads ${marker}`,
       ).toBe(false);
+    // Each marker matches the code it stands for, else the checks above that it is absent prove nothing.
+    const codeOf = (name: string, files: (l: ReturnType<typeof bundleLayout>) => readonly string[]) => {
+      const dir = bundles.get(name) ?? "";
+      return files(bundleLayout(dir))
+        .map((f) => readFileSync(join(dir, f), "utf8"))
+        .join("\n");
+    };
+    const ingestAll = codeOf("ingest", (l) => [...l.initFiles, ...l.lazyFiles]);
+    for (const cls of ["STSClient", "SSOOIDCClient", "SSOClient"] as const)
+      expect(defines(ingestAll, cls), `ingest's credential-provider chunks define ${cls}`).toBe(true);
+    expect(
+      defines(
+        codeOf("ingest", (l) => l.initFiles),
+        "XMLParser",
+      ),
+      "ingest's S3 client parses XML",
+    ).toBe(true);
+    expect(
+      defines(
+        codeOf("extract", () => ["node_modules/gpt-tokenizer/encoding/cl100k_base.js"]),
+        "GptEncoding",
+      ),
+    ).toBe(true);
+    expect(
+      defines(
+        codeOf("extract", () => ["node_modules/unpdf/dist/pdfjs.mjs"]),
+        "PDFPageProxy",
+      ),
+    ).toBe(true);
     // Shipped where the code needs them, never elsewhere.
     const shipped = (name: string, path: string) => existsSync(join(bundles.get(name) ?? "", "node_modules", path));
     expect(shipped("extract", "unpdf/dist/pdfjs.mjs")).toBe(true);
@@ -263,6 +333,76 @@ describe("lambda bundling", () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 600_000);
+  // Error names are a contract and the bundles keep no class names (minified without keepNames): the
+  // minified code itself must throw the names the state machine and the failure records read.
+  it("throws, from the minified bundles, the error names the state machine's Retry/Catch match", async () => {
+    // Prepare: the names the definition matches besides the runtime's (States.*, Lambda.*): each needs a case here.
+    const definition: unknown = JSON.parse(readFileSync("statemachines/agent.asl.json", "utf8"));
+    const ours = [...errorEqualsNames(definition)].filter((n) => !/^(States|Lambda)\./.test(n));
+    expect(ours).toEqual(["TransientError"]);
+    const states = (definition as { States: Record<string, { Parameters?: { FunctionName?: string } }> }).States;
+    const turn = Object.values(states).find((st) => st.Parameters?.FunctionName?.includes("OrchestrateFunctionArn"));
+    expect(turn, "the state that invokes Orchestrate").toBeDefined();
+    expect(errorEqualsNames((turn as { Retry?: unknown }).Retry), "Orchestrate's Retry").toContain("TransientError");
+    const stackName = "PoAgent-acme";
+    const { template, functions } = synthesizedFunctions(outdir, stackName);
+    const deployment = new LocalDeployment(stackName, template, "bundled-names-bucket");
+    // A DynamoDB that answers every request with a 500, as it does in an outage.
+    const dynamodb = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(500, { "content-type": "application/x-amz-json-1.0" });
+        res.end(
+          JSON.stringify({ __type: "com.amazonaws.dynamodb.v20120810#InternalServerError", message: "injected" }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => dynamodb.listen(0, "127.0.0.1", resolve));
+    const endpoint = `http://127.0.0.1:${(dynamodb.address() as AddressInfo).port}`;
+    const envOf = (fn: (typeof functions)[number]): Record<string, string> => ({
+      ...deployment.environmentOf(fn.environment as Parameters<LocalDeployment["environmentOf"]>[0]),
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: "local",
+      AWS_SECRET_ACCESS_KEY: "local",
+      AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+      MODEL_API_KEY_SECRET_ARN: "",
+      POWERTOOLS_LOG_LEVEL: "CRITICAL",
+      POWERTOOLS_METRICS_DISABLED: "true",
+    });
+    const initErrors: { fn: string; wrongCustomer?: string; noTable?: string }[] = [];
+    let orchestrate: Awaited<ReturnType<BundleProcess["invoke"]>> | undefined;
+    try {
+      // Act: every bundle started with another customer's name (its bundled config then disagrees) and
+      // without its table's name; Orchestrate asked to take a turn while DynamoDB fails.
+      for (const fn of functions) {
+        const name = HANDLER_OF_ID[fn.constructPath.split("/").at(-2) ?? ""] ?? fn.logicalId;
+        const env = envOf(fn);
+        const wrongCustomer = await BundleProcess.start(fn.bundleDir, { ...env, CUSTOMER: "someone-else" });
+        await wrongCustomer.close();
+        const { LEDGER_TABLE: _table, ...withoutTable } = env;
+        const noTable = await BundleProcess.start(fn.bundleDir, withoutTable);
+        await noTable.close();
+        initErrors.push({
+          fn: name,
+          wrongCustomer: wrongCustomer.initError?.errorType,
+          noTable: noTable.initError?.errorType,
+        });
+      }
+      const fn = functions.find((f) => HANDLER_OF_ID[f.constructPath.split("/").at(-2) ?? ""] === "orchestrate");
+      if (!fn) throw new Error("no Orchestrate function in the template");
+      const p = await BundleProcess.start(fn.bundleDir, envOf(fn));
+      orchestrate = await p.invoke({ runId: "run-during-an-outage" });
+      await p.close();
+    } finally {
+      dynamodb.close();
+    }
+
+    // Assess: the state machine retries Orchestrate's outage; a bad config or environment is reported by name.
+    expect(orchestrate).toMatchObject({ ok: false, errorType: "TransientError" });
+    expect(initErrors).toHaveLength(14);
+    for (const e of initErrors) expect(e).toEqual({ fn: e.fn, wrongCustomer: "ConfigError", noTable: "EnvError" });
+  }, 300_000);
+
   /**
    * `npm run check:deployed` inside `npm test`, so a grant or an error name can never drift again:
    * on the assembly synthesized above (`--reuse`), it runs acme's samples through the bundles and

@@ -37,10 +37,7 @@ export function poOf(artifact: ArtifactRecord): NormalizedPo {
 }
 
 export class ArtifactError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
+  override readonly name: string = "ArtifactError";
 }
 
 /** Flattens JSON to leaf paths (`/lines/0/quantity` → value). Empty arrays and objects are leaves. */

@@ -58,7 +58,9 @@ export function sfnChildStarter(sfn: Pick<SFNClient, "send"> | (() => Promise<Pi
   };
 }
 
-export class FanoutError extends DocumentError {}
+export class FanoutError extends DocumentError {
+  override readonly name: string = "FanoutError";
+}
 
 /**
  * Ingest with fan-out: a child execution opens its child run; a document with several POs opens

@@ -2,10 +2,7 @@
 import type { AgentDeps } from "./deps.js";
 
 export class RetryRefusedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
+  override readonly name: string = "RetryRefusedError";
 }
 
 /**

@@ -85,10 +85,7 @@ export interface OpenToolsetsOptions {
 
 /** Why a connection or call failed, said so a model (and a human reading the trace) understands it. */
 export class McpUnavailableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
+  override readonly name: string = "McpUnavailableError";
 }
 
 export const namespacedName = (server: string, tool: string) => `${server}${NAMESPACE_SEPARATOR}${tool}`;

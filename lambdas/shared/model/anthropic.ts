@@ -46,6 +46,7 @@ const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504, 529]);
 
 /** The request no longer fits the model's context window; the caller must shrink it, not retry. */
 export class PromptTooLongError extends PoAgentError {
+  override readonly name: string = "PromptTooLongError";
   readonly status: number;
   constructor(message: string, options: { cause?: unknown; status: number }) {
     super(message, options);
@@ -55,6 +56,7 @@ export class PromptTooLongError extends PoAgentError {
 
 /** The model API rejected the request (bad key, bad request, no permission): retrying cannot help. */
 export class ModelRequestError extends PoAgentError {
+  override readonly name: string = "ModelRequestError";
   readonly status: number | undefined;
   constructor(message: string, options: { cause?: unknown; status?: number }) {
     super(message, options);
@@ -67,12 +69,12 @@ export class ModelRequestError extends PoAgentError {
  * Retry matches on the error name, and this subclass only adds the status and retry-after hint.
  */
 export class ModelTransientError extends TransientError {
+  override readonly name: string = "TransientError";
   readonly status: number | undefined;
   /** Seconds the API asked us to wait (`retry-after` / `retry-after-ms`), when it said. */
   readonly retryAfterSeconds: number | undefined;
   constructor(message: string, options: { cause?: unknown; status?: number; retryAfterSeconds?: number }) {
     super(message, options);
-    this.name = "TransientError";
     this.status = options.status;
     this.retryAfterSeconds = options.retryAfterSeconds;
   }

@@ -7,7 +7,9 @@ import type { ModelClient, ModelRequest, ModelResponse } from "./types.js";
  * until the retry budget ran out. Deliberately NOT named TransientError: Step Functions must not
  * retry the whole invocation again (that would multiply the attempts), so the run fails with this reason.
  */
-export class ModelUnavailableError extends PoAgentError {}
+export class ModelUnavailableError extends PoAgentError {
+  override readonly name: string = "ModelUnavailableError";
+}
 
 export interface RetryPolicy {
   /** Attempts per model turn, the first included. */

@@ -33,6 +33,7 @@ export interface ParseOptions {
  * a caller can say "X12, but ..."), `missing` every mandatory field absent, not only the first.
  */
 export class PoDocumentError extends DocumentError {
+  override readonly name: string = "PoDocumentError";
   readonly format: DocumentFormat | undefined;
   readonly missing: string[];
   constructor(
