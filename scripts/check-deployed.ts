@@ -428,11 +428,9 @@ async function main(): Promise<number> {
           method: "tools/call",
           params: { name: "list_pending_approvals", arguments: {} },
         };
-        const out = await live
-          .get(mcp.logicalId)
-          ?.invoke(functionUrlEvent("POST", "/mcp", JSON.stringify(rpc)), {
-            traceHeader: newTraceHeader(false).header,
-          });
+        const out = await live.get(mcp.logicalId)?.invoke(functionUrlEvent("POST", "/mcp", JSON.stringify(rpc)), {
+          traceHeader: newTraceHeader(false).header,
+        });
         if (!out?.ok) problems.push(`${customer}: mcp-server: ${JSON.stringify(out)}`);
       }
 

@@ -43,6 +43,7 @@ export class RedactingLogFormatter extends LogFormatter {
  */
 export const logger = new Logger({ serviceName: SERVICE, logFormatter: new RedactingLogFormatter() });
 export const tracer = new XRayTracer({ redact: redactText });
+tracer.traceFetch();
 export const metrics = new Metrics({
   namespace: METRICS_NAMESPACE,
   serviceName: SERVICE,

@@ -84,6 +84,15 @@ class FakeDynamoDb {
   }
 }
 
+/** A port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 const daemon = new FakeDaemon();
 const ddb = new FakeDynamoDb();
 let doc: DynamoDBDocumentClient;
@@ -244,6 +253,48 @@ describe("X-Ray subsegments of a sampled invocation", () => {
     const handlers = docs.filter((d) => d.name === "## tx");
     expect(handlers).toHaveLength(3);
     for (const h of handlers) expect(h).toMatchObject({ fault: true, parent_id: PARENT });
+  });
+});
+
+describe("fetch requests of a sampled invocation (the model API, MCP servers)", () => {
+  it("sends a remote subsegment per request under the handler's, flagged by status, and names it in the request's trace header", async () => {
+    // Prepare
+    vi.stubEnv("_X_AMZN_TRACE_ID", header("1"));
+    ddb.replies = [
+      { status: 200, body: { ok: true } },
+      { status: 503, body: { error: "overloaded" } },
+    ];
+    const refused = `http://127.0.0.1:${await closedPort()}`;
+    const calls = instrumented("model", z.object({}), async () => {
+      const ok = await fetch(`${ddb.endpoint}/v1/messages?beta=true`, { method: "POST", body: "{}" });
+      await ok.text();
+      const busy = await fetch(`${ddb.endpoint}/v1/messages`, { method: "POST", body: "{}" });
+      await busy.text();
+      await fetch(refused).catch(() => undefined);
+      return [ok.status, busy.status];
+    });
+    // Act
+    const statuses = await calls({});
+    const docs = await daemon.settle();
+    // Assess
+    expect(statuses).toEqual([200, 503]);
+    const handler = docs.find((d) => d.name === "## model");
+    const remote = docs.filter((d) => d.namespace === "remote");
+    expect(remote).toHaveLength(3);
+    for (const r of remote) expect(r).toMatchObject({ name: "127.0.0.1", parent_id: handler?.id, trace_id: ROOT });
+    const [ok, busy, down] = remote.sort((a, b) => a.start_time - b.start_time);
+    expect(ok?.http).toEqual({
+      request: { method: "POST", url: `${ddb.endpoint}/v1/messages` },
+      response: { status: 200, content_length: 11 },
+    });
+    expect(ok?.error ?? ok?.fault).toBeUndefined();
+    expect(busy).toMatchObject({ fault: true, http: { response: { status: 503 } } });
+    expect(down).toMatchObject({ fault: true, http: { request: { method: "GET" } } });
+    expect(down?.cause?.exceptions[0]?.remote).toBe(true);
+    expect(ddb.requests.map((r) => r.headers["x-amzn-trace-id"])).toEqual([
+      `Root=${ROOT};Parent=${ok?.id};Sampled=1;${LINEAGE}`,
+      `Root=${ROOT};Parent=${busy?.id};Sampled=1;${LINEAGE}`,
+    ]);
   });
 });
 

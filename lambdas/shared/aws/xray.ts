@@ -1,14 +1,16 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
+import { subscribe } from "node:diagnostics_channel";
 
 /**
  * X-Ray subsegments from a Lambda function, without the X-Ray SDK (in maintenance mode since
  * 2026-02-25, end of support 2027-02-25; with Powertools Tracer it cost 30-50 ms of every cold start).
  * Lambda's active tracing records the function's own segment; this module adds what runs inside it:
  * one subsegment per handler invocation (`## <name>`, with the run's annotations), per AWS SDK call
- * (namespace `aws`: service, operation, region, request id, status, error/throttle/fault) and per
- * model and tool call (telemetry.ts). Each is sent when it closes, as one segment document over UDP to
+ * (namespace `aws`: service, operation, region, request id, status, error/throttle/fault), per
+ * `fetch` request (namespace `remote`: the model API, MCP servers) and per model and tool call
+ * (telemetry.ts). Each is sent when it closes, as one segment document over UDP to
  * the daemon Lambda runs beside the function (`AWS_XRAY_DAEMON_ADDRESS`).
  *
  * Nothing is recorded or sent unless the invocation's trace header (`_X_AMZN_TRACE_ID`, which the
@@ -17,7 +19,7 @@ import { createSocket, type Socket } from "node:dgram";
  *
  * The current parent (the handler's subsegment while it runs) is held in an AsyncLocalStorage, which
  * every bundle already runs each invocation in (usage-meter.ts): concurrent SDK calls of one invocation
- * each find it. Only node:dgram, node:crypto and node:async_hooks are used.
+ * each find it. Only node:dgram, node:crypto, node:async_hooks and node:diagnostics_channel are used.
  */
 
 /** The trace header fields of one invocation (Root, Parent, Sampled; others such as Lineage are kept verbatim). */
@@ -91,7 +93,7 @@ export interface SubsegmentDocument {
   annotations?: Record<string, string | number | boolean>;
   metadata?: Record<string, Record<string, unknown>>;
   aws?: Record<string, string | number>;
-  http?: { response: { status: number; content_length?: number } };
+  http?: { request?: { method: string; url: string }; response?: { status: number; content_length?: number } };
   error?: true;
   throttle?: true;
   fault?: true;
@@ -218,8 +220,20 @@ export class Subsegment {
     this.doc.aws = { ...this.doc.aws, ...Object.fromEntries(defined) };
   }
 
+  setHttpRequest(method: string, url: string): void {
+    this.doc.http = { ...this.doc.http, request: { method, url } };
+  }
+
   setHttpStatus(status: number, contentLength?: number): void {
-    this.doc.http = { response: { status, ...(contentLength !== undefined ? { content_length: contentLength } : {}) } };
+    const response = { status, ...(contentLength !== undefined ? { content_length: contentLength } : {}) };
+    this.doc.http = { ...this.doc.http, response };
+  }
+
+  /** Error (4xx), throttle (429) or fault (5xx) from an HTTP status. */
+  flagStatus(status: number): void {
+    if (status === 429) this.addThrottleFlag();
+    else if (status >= 400 && status < 500) this.addErrorFlag();
+    else if (status >= 500) this.addFaultFlag();
   }
 
   /** The `X-Amzn-Trace-Id` a request made inside this subsegment carries: the downstream segment's parent is this one. */
@@ -266,6 +280,19 @@ interface SdkMetadata {
   httpStatusCode?: number;
   requestId?: string;
   attempts?: number;
+}
+
+/** What undici publishes on its diagnostics channels for each `fetch` request (the fields read here). */
+interface UndiciRequest {
+  readonly origin?: unknown;
+  readonly path?: unknown;
+  readonly method?: unknown;
+  addHeader?(name: string, value: string): unknown;
+}
+interface UndiciMessage {
+  readonly request: UndiciRequest;
+  readonly response?: { readonly statusCode?: number; readonly headers?: readonly (Buffer | string)[] };
+  readonly error?: unknown;
 }
 
 /** Error names the AWS SDKs treat as throttling (HTTP 400 for several of them). */
@@ -334,6 +361,61 @@ export class XRayTracer {
     const open = this.current.getStore();
     const ctx = open && !open.isClosed ? this.traceContext() : undefined;
     if (open && ctx?.root === open.trace.root) open.addAnnotation(key, value);
+  }
+
+  /**
+   * A `remote` subsegment per `fetch` request (what Powertools Tracer recorded: host as name, method, URL
+   * without the query, status, error/throttle/fault), from undici's diagnostics channels; the request
+   * carries `X-Amzn-Trace-Id` with the subsegment as Parent. Closed when the response headers arrive.
+   */
+  traceFetch(): void {
+    const open = new WeakMap<UndiciRequest, Subsegment>();
+    const take = (request: UndiciRequest) => {
+      const sub = open.get(request);
+      open.delete(request);
+      return sub;
+    };
+    subscribe("undici:request:create", (message) => {
+      try {
+        const { request } = message as UndiciMessage;
+        const method = String(request.method ?? "GET");
+        if (method === "CONNECT") return;
+        const parent = this.getSegment();
+        if (!parent) return;
+        const url = new URL(String(request.path ?? "/"), String(request.origin ?? ""));
+        const sub = parent.addNewSubsegment(url.hostname);
+        sub.namespace = "remote";
+        sub.setHttpRequest(method, `${url.protocol}//${url.host}${url.pathname}`);
+        request.addHeader?.("X-Amzn-Trace-Id", sub.traceHeader());
+        open.set(request, sub);
+      } catch {
+        // An unreadable request is not traced.
+      }
+    });
+    subscribe("undici:request:headers", (message) => {
+      const { request, response } = message as UndiciMessage;
+      const sub = take(request);
+      if (!sub) return;
+      try {
+        const status = response?.statusCode ?? 0;
+        const length = rawHeader(response?.headers, "content-length");
+        sub.setHttpStatus(status, length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined);
+        sub.flagStatus(status);
+      } finally {
+        sub.close();
+      }
+    });
+    subscribe("undici:request:error", (message) => {
+      const { request, error } = message as UndiciMessage;
+      const sub = take(request);
+      if (!sub) return;
+      try {
+        sub.addFaultFlag(); // no answer: refused, reset, timed out
+        sub.addException(errorName(error), this.redact(errorMessage(error)), true);
+      } finally {
+        sub.close();
+      }
+    });
   }
 
   /**
@@ -407,6 +489,13 @@ export class XRayTracer {
     );
     return client;
   }
+}
+
+/** A header of undici's raw list (name, value, name, value, …). */
+function rawHeader(headers: readonly (Buffer | string)[] | undefined, name: string): string | undefined {
+  for (let i = 0; headers && i + 1 < headers.length; i += 2)
+    if (String(headers[i]).toLowerCase() === name) return String(headers[i + 1]);
+  return undefined;
 }
 
 function errorName(err: unknown): string {
