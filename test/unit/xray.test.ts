@@ -2,6 +2,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
@@ -136,7 +137,7 @@ afterEach(() => {
 /** A handler as every po-agent Lambda builds one: a ledger read, a write, and a model call reported to telemetry. */
 const probe = instrumented("probe", z.object({ runId: z.string(), turn: z.number() }), async (input) => {
   await Promise.all([
-    doc.send(new GetCommand({ TableName: "ledger", Key: { pk: input.runId, sk: "run" } })),
+    doc.send(new GetCommand({ TableName: "ledger", Key: { pk: input.runId, sk: "run" }, ConsistentRead: true })),
     doc.send(new PutCommand({ TableName: "ledger", Item: { pk: input.runId, sk: "turn#1" } })),
   ]);
   telemetry.modelCall({
@@ -181,6 +182,7 @@ describe("X-Ray subsegments of a sampled invocation", () => {
 
     const calls = docs.filter((d) => d.name === "DynamoDB");
     expect(calls.map((c) => c.aws?.operation).sort()).toEqual(["GetItem", "PutItem"]);
+    expect(calls.find((c) => c.aws?.operation === "GetItem")?.aws?.consistent_read).toBe(true);
     for (const c of calls) {
       expect(c).toMatchObject({
         namespace: "aws",
@@ -253,6 +255,36 @@ describe("X-Ray subsegments of a sampled invocation", () => {
     const handlers = docs.filter((d) => d.name === "## tx");
     expect(handlers).toHaveLength(3);
     for (const h of handlers) expect(h).toMatchObject({ fault: true, parent_id: PARENT });
+  });
+});
+
+describe("S3 calls of a sampled invocation", () => {
+  it("records the bucket, key and version of an object call, as the X-Ray SDK did", async () => {
+    // Prepare
+    vi.stubEnv("_X_AMZN_TRACE_ID", header("1"));
+    const s3 = tracer.captureAWSv3Client(
+      new S3Client({
+        endpoint: ddb.endpoint,
+        forcePathStyle: true,
+        region: "eu-west-1",
+        credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      }),
+    );
+    const head = instrumented("head", z.object({}), async () => {
+      await s3.send(new HeadObjectCommand({ Bucket: "po-agent-acme", Key: "incoming/a.json", VersionId: "v1" }));
+    });
+    // Act
+    await head({});
+    const docs = await daemon.settle();
+    // Assess
+    const call = docs.find((d) => d.name === "S3");
+    expect(call).toMatchObject({
+      namespace: "aws",
+      parent_id: docs.find((d) => d.name === "## head")?.id,
+      aws: { operation: "HeadObject", bucket_name: "po-agent-acme", key: "incoming/a.json", version_id: "v1" },
+      http: { response: { status: 200 } },
+    });
+    expect(ddb.requests[0]?.headers["x-amzn-trace-id"]).toBe(`Root=${ROOT};Parent=${call?.id};Sampled=1;${LINEAGE}`);
   });
 });
 

@@ -92,7 +92,7 @@ export interface SubsegmentDocument {
   namespace?: "aws" | "remote";
   annotations?: Record<string, string | number | boolean>;
   metadata?: Record<string, Record<string, unknown>>;
-  aws?: Record<string, string | number>;
+  aws?: Record<string, string | number | boolean>;
   http?: { request?: { method: string; url: string }; response?: { status: number; content_length?: number } };
   error?: true;
   throttle?: true;
@@ -215,8 +215,8 @@ export class Subsegment {
     this.doc.cause = { exceptions };
   }
 
-  setAws(aws: Record<string, string | number | undefined>): void {
-    const defined = Object.entries(aws).filter((e): e is [string, string | number] => e[1] !== undefined);
+  setAws(aws: Record<string, string | number | boolean | undefined>): void {
+    const defined = Object.entries(aws).filter((e): e is [string, string | number | boolean] => e[1] !== undefined);
     this.doc.aws = { ...this.doc.aws, ...Object.fromEntries(defined) };
   }
 
@@ -439,7 +439,16 @@ export class XRayTracer {
         const sub = parent.addNewSubsegment((context.clientName ?? "AWS").replace(/Client$/, ""));
         sub.namespace = "aws";
         const operation = (context.commandName ?? "").replace(/Command$/, "");
-        const table = (args.input as { TableName?: unknown } | undefined)?.TableName;
+        // The resource fields the X-Ray SDK recorded for DynamoDB and S3 (table; bucket, key, version).
+        const input = (args.input ?? {}) as Record<string, unknown>;
+        const text = (v: unknown) => (typeof v === "string" ? v : undefined);
+        const resource = {
+          table_name: text(input.TableName),
+          consistent_read: typeof input.ConsistentRead === "boolean" ? input.ConsistentRead : undefined,
+          bucket_name: text(input.Bucket),
+          key: text(input.Key),
+          version_id: text(input.VersionId),
+        };
         const headers = (args.request as { headers?: Record<string, string> } | undefined)?.headers;
         if (headers) {
           for (const h of Object.keys(headers)) if (h.toLowerCase() === "x-amzn-trace-id") delete headers[h];
@@ -451,7 +460,7 @@ export class XRayTracer {
             region: await regionOf().catch(() => undefined),
             request_id: meta?.requestId,
             retries: meta?.attempts !== undefined ? Math.max(0, meta.attempts - 1) : undefined,
-            table_name: typeof table === "string" ? table : undefined,
+            ...resource,
           });
           if (meta?.httpStatusCode !== undefined) sub.setHttpStatus(meta.httpStatusCode, contentLength);
         };
