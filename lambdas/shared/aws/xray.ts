@@ -211,7 +211,13 @@ export class Subsegment {
   /** Records an exception in `cause`; `remote` when a downstream service answered with it. */
   addException(type: string, message: string, remote = false): void {
     const exceptions = this.doc.cause?.exceptions ?? [];
-    exceptions.push({ id: newId(), type, message, ...(remote ? { remote: true as const } : {}) });
+    // Bounded, so that a long message cannot push the document past a datagram's size.
+    exceptions.push({
+      id: newId(),
+      type,
+      message: message.slice(0, 2000),
+      ...(remote ? { remote: true as const } : {}),
+    });
     this.doc.cause = { exceptions };
   }
 
