@@ -384,7 +384,7 @@ describe("sending never breaks a handler", () => {
     expect(emitter.dropped).toBe(2);
   });
 
-  it("sends an oversized document without its metadata, and keeps dropping invalid annotation keys", async () => {
+  it("sends an oversized document without its metadata, bounds exception messages, and drops invalid annotation keys", async () => {
     // Prepare
     vi.stubEnv("_X_AMZN_TRACE_ID", header("1"));
     const t = new XRayTracer({ emitter: new DaemonEmitter() });
@@ -395,11 +395,19 @@ describe("sending never breaks a handler", () => {
       t.putAnnotation("not-indexable", "dropped");
       t.putAnnotation("ratio", Number.NaN);
     });
+    const thrown = await t
+      .inSubsegment("## long error", async () => {
+        throw new Error("y".repeat(100_000));
+      })
+      .catch((e: Error) => e.message.length);
     const docs = await daemon.settle();
     // Assess
-    expect(docs).toHaveLength(1);
+    expect(docs).toHaveLength(2);
     expect(docs[0]?.metadata).toBeUndefined();
     expect(docs[0]?.annotations).toEqual({ runId: "acme-run-5" });
+    expect(thrown).toBe(100_000); // the caller's error is untouched
+    expect(docs[1]).toMatchObject({ name: "## long error", fault: true });
+    expect(docs[1]?.cause?.exceptions[0]?.message).toHaveLength(2000);
   });
 });
 
