@@ -5,12 +5,16 @@
  * each bundle makes and evaluates it against that function's role policy from the template with an
  * IAM evaluator (@cloud-copilot/iam-simulate: AGPL-3.0, a devDependency used only here, never bundled).
  * Then it injects, per function, the failures the definition's Retry/Catch are written for and checks
- * the errorType the bundle reports against their ErrorEquals names.
+ * the errorType the bundle reports against their ErrorEquals names. Every invocation of the sample runs
+ * is sampled for X-Ray (a fresh trace header, as Lambda sets it) with a fake daemon as
+ * AWS_XRAY_DAEMON_ADDRESS: each must send its handler's subsegment and one per AWS call the recorder saw
+ * (traces.ts); the calls outside the runs are unsampled or untraced and must send nothing.
  *
  *   npm run check:deployed -- [--json] [--reuse] [--out DIR] [--customers a,b]
  *
  * Last line with --json: { bundlesRun, awsCallsChecked, denied, errorNamesChecked, errorNameMismatches,
- * costRecordsChecked, costMismatches, retriesChecked, medianRunAwsUsd,
+ * costRecordsChecked, costMismatches, retriesChecked, tracedInvocations, subsegmentsChecked, traceProblems,
+ * medianRunAwsUsd,
  * coldStartMs: { <function>: median }, firstCallCpuMs: { <function>: median }, warmCallCpuMs: { … },
  * firstCallOverlapped: [<function>] }.
  * Exit 1 when a call is denied, a name mismatches or a run breaks.
@@ -42,6 +46,7 @@ import {
 } from "./deployed/bundles.js";
 import { type AwsCall, Recorder } from "./deployed/recorder.js";
 import { ACCOUNT, LocalDeployment, REGION } from "./deployed/template.js";
+import { checkTraces, FakeXRayDaemon, newTraceHeader, type TracedInvocation } from "./deployed/traces.js";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -132,6 +137,8 @@ async function main(): Promise<number> {
   log(`synthesized ${customers.length} stacks into ${args.out} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
   const dataDir = mkdtempSync(join(tmpdir(), "po-agent-deployed-"));
+  const daemon = new FakeXRayDaemon();
+  await daemon.start();
   const deployments = new Map<string, LocalDeployment>();
   const functions: FunctionUnderTest[] = [];
   // Approvals already decided through a callback bundle: the emulated mailbox is shared by every
@@ -161,6 +168,7 @@ async function main(): Promise<number> {
           AWS_SECRET_ACCESS_KEY: "local",
           AWS_LAMBDA_FUNCTION_NAME: deployment.ref(fn.logicalId),
           AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memorySize),
+          AWS_XRAY_DAEMON_ADDRESS: daemon.address,
         },
       });
     }
@@ -218,6 +226,7 @@ async function main(): Promise<number> {
   const costMismatches: string[] = [];
   const costUsd: number[] = [];
   let sfnServer: Server | undefined;
+  const traced: TracedInvocation[] = [];
 
   try {
     for (const [stack, deployment] of deployments) {
@@ -271,8 +280,18 @@ async function main(): Promise<number> {
       for (const fn of fns) {
         routes[deployment.functionArn(fn.logicalId)] = async (payload) => {
           if (!firstEvents.has(fn.logicalId)) firstEvents.set(fn.logicalId, payload);
-          const out = await live.get(fn.logicalId)?.invoke(payload);
+          const trace = newTraceHeader(true);
+          const out = await live.get(fn.logicalId)?.invoke(payload, { traceHeader: trace.header });
           if (!out) throw new Error(`no process for ${fn.handler}`);
+          const runId = (payload as { runId?: unknown } | null)?.runId;
+          traced.push({
+            label: `${customer}/${fn.handler}`,
+            root: trace.root,
+            parent: trace.parent,
+            customer,
+            ...(typeof runId === "string" ? { runId } : {}),
+            overlapped: out.overlapped === true,
+          });
           if (out.ok) return out.result;
           throw Object.assign(new Error(out.errorMessage), { name: out.errorType });
         };
@@ -395,7 +414,10 @@ async function main(): Promise<number> {
       if (backlog) {
         const out = await live
           .get(backlog.logicalId)
-          ?.invoke({ source: "aws.events", "detail-type": "Scheduled Event" });
+          ?.invoke(
+            { source: "aws.events", "detail-type": "Scheduled Event" },
+            { traceHeader: newTraceHeader(false).header },
+          );
         if (!out?.ok) problems.push(`${customer}: approval-backlog: ${JSON.stringify(out)}`);
       }
       const mcp = fns.find((f) => f.handler === "mcp-server");
@@ -406,7 +428,9 @@ async function main(): Promise<number> {
           method: "tools/call",
           params: { name: "list_pending_approvals", arguments: {} },
         };
-        const out = await live.get(mcp.logicalId)?.invoke(functionUrlEvent("POST", "/mcp", JSON.stringify(rpc)));
+        const out = await live.get(mcp.logicalId)?.invoke(functionUrlEvent("POST", "/mcp", JSON.stringify(rpc)), {
+          traceHeader: newTraceHeader(false).header,
+        });
         if (!out?.ok) problems.push(`${customer}: mcp-server: ${JSON.stringify(out)}`);
       }
 
@@ -495,6 +519,11 @@ async function main(): Promise<number> {
         denied.push(`${fn.customer}/${fn.handler}: ${call.action} on ${call.resource}: ${verdict}`);
     }
 
+    // UDP datagrams are sent as each subsegment closes; the last ones may still be in flight.
+    await new Promise((r) => setTimeout(r, 300));
+    const traces = checkTraces(traced, daemon.docs, recorder.calls);
+    const traceProblems = [...traces.problems, ...daemon.malformed.map((m) => `malformed datagram: ${m}`)];
+    if (traces.checked === 0) traceProblems.push("no sampled invocation ran alone in its process: nothing checked");
     const coldStartMs = Object.fromEntries([...initMs].map(([fn, xs]) => [fn, median(xs)]));
     for (const line of outcomes) log(`run ${line}`);
     for (const u of recorder.unmapped) log(`unmapped request: ${u}`);
@@ -502,6 +531,7 @@ async function main(): Promise<number> {
     for (const m of mismatches) log(`MISMATCH ${m}`);
     for (const p of problems) log(`PROBLEM ${p}`);
     for (const c of costMismatches) log(`COST ${c}`);
+    for (const t of traceProblems) log(`TRACE ${t}`);
     const summary = {
       bundlesRun,
       awsCallsChecked: recorder.calls.length,
@@ -511,6 +541,9 @@ async function main(): Promise<number> {
       costRecordsChecked,
       costMismatches: costMismatches.length,
       retriesChecked,
+      tracedInvocations: traces.checked,
+      subsegmentsChecked: traces.subsegments,
+      traceProblems: traceProblems.length,
       medianRunAwsUsd: Number(
         (costUsd.length ? ([...costUsd].sort((a, b) => a - b)[Math.floor((costUsd.length - 1) / 2)] ?? 0) : 0).toFixed(
           6,
@@ -530,6 +563,7 @@ async function main(): Promise<number> {
       problems.length > 0 ||
       costMismatches.length > 0 ||
       costRecordsChecked === 0 ||
+      traceProblems.length > 0 ||
       recorder.unmapped.length > 0
       ? 1
       : 0;
@@ -538,6 +572,7 @@ async function main(): Promise<number> {
     sfnServer?.close();
     await recorder.close();
     await services.close();
+    await daemon.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

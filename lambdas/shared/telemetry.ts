@@ -3,8 +3,8 @@ import type { Usage } from "./model/types.js";
 import { redact } from "./redact.js";
 
 /**
- * What the agent core reports about a run, independent of where it runs: Powertools (X-Ray
- * subsegments, EMF metrics, logs) in Lambda, the trace store locally, nothing in unit tests.
+ * What the agent core reports about a run, independent of where it runs: X-Ray subsegments
+ * (aws/xray.ts), Powertools EMF metrics and logs in Lambda, the trace store locally, nothing in unit tests.
  * The core calls it after the fact with durations it measured; no method may throw into the core.
  */
 export interface Telemetry {
@@ -111,7 +111,7 @@ export const METRIC = {
 /** Units as Powertools spells them (structurally the same strings as its MetricUnit). */
 type Unit = "Count" | "Milliseconds" | "Seconds" | "None";
 
-/** The parts of Powertools this module uses: real instances fit, tests pass small fakes. */
+/** What this module uses of the tracer (aws/xray.ts) and of Powertools: real instances fit, tests pass small fakes. */
 export interface SubsegmentPort {
   start_time: number;
   addAnnotation(key: string, value: string | number | boolean): void;

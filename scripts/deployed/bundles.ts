@@ -9,9 +9,13 @@ export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const HOST = fileURLToPath(new URL("./host.mjs", import.meta.url));
 
 /** What the Lambda runtime returns for one invocation: the result, or the error as Step Functions sees it. */
-export type Invocation =
+export type Invocation = (
   | { readonly ok: true; readonly result: unknown }
-  | { readonly ok: false; readonly errorType: string; readonly errorMessage: string };
+  | { readonly ok: false; readonly errorType: string; readonly errorMessage: string }
+) & {
+  /** Another invocation of the same process ran beside it (a Lambda container never does that). */
+  readonly overlapped?: boolean;
+};
 
 type HostMessage =
   | { type: "ready"; initMs: number; initCpuMs?: number; execArgv?: string[] }
@@ -48,10 +52,11 @@ export class BundleProcess {
       if (msg.cpuMs !== undefined) this.invocations.push({ cpuMs: msg.cpuMs, overlapped: msg.overlapped === true });
       const done = this.waiting.get(msg.id);
       this.waiting.delete(msg.id);
+      const overlapped = msg.overlapped === true;
       done?.(
         msg.ok
-          ? { ok: true, result: msg.result }
-          : { ok: false, errorType: msg.errorType, errorMessage: msg.errorMessage },
+          ? { ok: true, result: msg.result, overlapped }
+          : { ok: false, errorType: msg.errorType, errorMessage: msg.errorMessage, overlapped },
       );
     });
     child.stderr?.on("data", (chunk: Buffer) => {
@@ -103,12 +108,13 @@ export class BundleProcess {
     });
   }
 
-  invoke(event: unknown): Promise<Invocation> {
+  /** `traceHeader`: the invocation's `_X_AMZN_TRACE_ID` (unset without one), as the runtime sets it per call. */
+  invoke(event: unknown, opts: { traceHeader?: string } = {}): Promise<Invocation> {
     if (this.initError) return Promise.resolve({ ok: false, ...this.initError });
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
-      this.child.send({ type: "invoke", id, event });
+      this.child.send({ type: "invoke", id, event, ...opts });
     });
   }
 

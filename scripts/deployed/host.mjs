@@ -48,6 +48,9 @@ process.on("message", async (msg) => {
   if (msg?.type === "exit") process.exit(0);
   if (msg?.type !== "invoke") return;
   invocation += 1;
+  // The Node.js runtime sets the invocation's X-Ray trace header in the environment before each call.
+  if (typeof msg.traceHeader === "string") process.env._X_AMZN_TRACE_ID = msg.traceHeader;
+  else delete process.env._X_AMZN_TRACE_ID;
   const context = {
     functionName: process.env.AWS_LAMBDA_FUNCTION_NAME ?? "local",
     awsRequestId: `local-${process.pid}-${invocation}`,

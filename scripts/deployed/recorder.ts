@@ -7,6 +7,8 @@ export interface AwsCall {
   readonly service: string;
   readonly action: string;
   readonly resource: string;
+  /** The request's `X-Amzn-Trace-Id`, when it carried one. */
+  readonly traceHeader?: string;
 }
 
 /** A failure the proxy answers instead of forwarding, for one function and service (fault injection). */
@@ -137,7 +139,9 @@ export class Recorder {
         return {};
       }
     };
-    const call = (action: string, resource: string): AwsCall => ({ fn, service, action, resource });
+    const trace = req.headers["x-amzn-trace-id"];
+    const traceHeader = typeof trace === "string" ? { traceHeader: trace } : {};
+    const call = (action: string, resource: string): AwsCall => ({ fn, service, action, resource, ...traceHeader });
     switch (service) {
       case "dynamodb": {
         const op = target.split(".")[1] ?? "";

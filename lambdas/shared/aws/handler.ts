@@ -33,22 +33,20 @@ function invocation<S extends z.ZodTypeAny, R>(
 ): (event: unknown, context?: Context) => Promise<R> {
   return async (event, context) => {
     if (context) logger.addContext(context);
-    const segment = tracer.getSegment();
-    const sub = segment?.addNewSubsegment(`## ${name}`);
-    if (sub) tracer.setSegment(sub);
     try {
-      const input = schema.parse(event) as z.infer<S>;
-      tagRun({ ...keysOf(input), customer: process.env.CUSTOMER });
-      const result = await core(input);
-      logger.info(`${name} done`);
-      return result;
+      // The handler's subsegment (sampled invocations only) parents every AWS, model and tool call of it
+      // and carries the run's annotations; a throw marks it a fault with the (redacted) exception.
+      return await tracer.inSubsegment(`## ${name}`, async () => {
+        const input = schema.parse(event) as z.infer<S>;
+        tagRun({ ...keysOf(input), customer: process.env.CUSTOMER });
+        const result = await core(input);
+        logger.info(`${name} done`);
+        return result;
+      });
     } catch (err) {
       logger.error(`${name} failed`, err as Error);
-      sub?.addError(err as Error);
       throw err;
     } finally {
-      sub?.close();
-      if (segment) tracer.setSegment(segment);
       metrics.publishStoredMetrics();
       untagRun();
     }
