@@ -32,7 +32,8 @@ const CLIENTS_AT_INIT: Record<string, readonly string[]> = {
   "request-approval": ["SESv2Client", "SFNClient", "SecretsManagerClient"], // mail, the token, the signing key
   "approval-callback": ["SESv2Client", "SFNClient", "SecretsManagerClient"],
   "approval-timeout": ["SESv2Client", "SFNClient", "SecretsManagerClient"],
-  "mcp-server": ["S3Client", "SFNClient"], // uploads, retry_run and decisions
+  // mcp-server: none; each request is one MCP message, and only submit_document uploads (S3) and only
+  // approve, reject and retry_run reach Step Functions.
 };
 const LAZY_CLIENTS = ["S3Client", "SFNClient", "SecretsManagerClient", "SESv2Client"];
 

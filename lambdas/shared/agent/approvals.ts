@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { type SESv2Client, SendEmailCommand } from "@aws-sdk/client-sesv2";
-import { SendTaskSuccessCommand, type SFNClient } from "@aws-sdk/client-sfn";
+import type { SFNClient } from "@aws-sdk/client-sfn";
 import { z } from "zod";
 import { actorOf, checkDecision, type Decider, undecidableProblem } from "../approval/decision.js";
 import { approvalUrl, signApprovalLink, verifyApprovalLink } from "../approval/links.js";
@@ -221,7 +221,9 @@ export function approvalLinks(
   };
 }
 
+/** The command class loads with the client (the MCP endpoint loads Step Functions on its first decision). */
 async function sendDecision(sfn: SFNClient, taskToken: string, output: ApprovalDecisionOutput): Promise<void> {
+  const { SendTaskSuccessCommand } = await import("@aws-sdk/client-sfn");
   await sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
 }
 

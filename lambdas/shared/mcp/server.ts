@@ -20,8 +20,13 @@ export interface PoAgentBackend {
   ledger: Ledger;
   /** The customers this endpoint serves (one per stack in AWS). */
   customers: readonly CustomerConfig[];
-  /** Deps for `decide()`: the ledger and the Step Functions client that wakes the waiting execution. */
-  decideDeps(customer: CustomerConfig): Pick<ApprovalDeps, "ledger" | "sfn">;
+  /**
+   * Deps for `decide()`: the ledger and the Step Functions client that wakes the waiting execution
+   * (in Lambda loaded by the first decision, hence possibly a promise).
+   */
+  decideDeps(
+    customer: CustomerConfig,
+  ): Pick<ApprovalDeps, "ledger" | "sfn"> | Promise<Pick<ApprovalDeps, "ledger" | "sfn">>;
   /**
    * Drops a document into the customer's intake bucket and returns its run id once the upload is
    * durable: locally once the run record exists (the process may stop right after), in AWS once
@@ -216,7 +221,7 @@ export function createPoAgentMcpServer(backend: PoAgentBackend, opts: PoAgentMcp
         approval: after,
         refused,
       } = await decide(
-        { ...backend.decideDeps(customer), customer },
+        { ...(await backend.decideDeps(customer)), customer },
         {
           approvalId: approval.approvalId,
           decision: decision === "approved" ? "approve" : "reject",
