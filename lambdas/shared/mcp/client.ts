@@ -10,6 +10,7 @@ import { canonicalJson, sha256 } from "../ledger/ledger.js";
 import type { Effect, Tool, ToolOutput } from "../tools/types.js";
 import { BUILT_IN_TOOL_NAMES, type McpServerConfig } from "./config.js";
 import { jsonSchemaToZod, modelInputSchema } from "./schema.js";
+import { NO_SCHEMA_VALIDATION } from "./validator.js";
 
 /** The separator between a server's name and its tool's name: `erp.lookup_vendor`. */
 export const NAMESPACE_SEPARATOR = ".";
@@ -309,7 +310,10 @@ class ServerConnection {
   private async connect(): Promise<Client> {
     const transport = await this.transport();
     this.transportInUse = transport;
-    const client = new Client({ name: "po-agent", version: "0.1.0" }, { capabilities: {} });
+    const client = new Client(
+      { name: "po-agent", version: "0.1.0" },
+      { capabilities: {}, jsonSchemaValidator: NO_SCHEMA_VALIDATION },
+    );
     const timeoutMs = this.config.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {

@@ -8,6 +8,7 @@ import type { CustomerConfig } from "../config/schema.js";
 import { type Ledger, sha256 } from "../ledger/ledger.js";
 import type { RunRecord } from "../ledger/records.js";
 import { decodeBase64 } from "./base64.js";
+import { NO_SCHEMA_VALIDATION } from "./validator.js";
 
 /** Largest document submit_document accepts (bytes, decoded). */
 export const MAX_SUBMIT_BYTES = 5 * 1024 * 1024;
@@ -64,7 +65,10 @@ const fail = (message: string): CallToolResult => ({ content: [{ type: "text", t
 export function createPoAgentMcpServer(backend: PoAgentBackend, opts: PoAgentMcpOptions): McpServer {
   const server = new McpServer(
     { name: "po-agent", version: "0.1.0" },
-    { instructions: "Purchase-order agent: submit POs, follow runs, decide pending approvals as a named approver." },
+    {
+      instructions: "Purchase-order agent: submit POs, follow runs, decide pending approvals as a named approver.",
+      jsonSchemaValidator: NO_SCHEMA_VALIDATION,
+    },
   );
   const names = backend.customers.map((c) => c.name);
   const customerOf = (name: string) => backend.customers.find((c) => c.name === name);
