@@ -24,6 +24,8 @@ const LAZY_IN_EXTRACT: Record<string, string> = {
   "po/edifact.ts": "the EDIFACT UNA segment",
   "po/x12.ts": "fewer than 16 elements",
   "po/pdf.ts": "the PDF is damaged",
+  // The model key is read only for a scan or an image (AgentDeps.documentModel).
+  "the Secrets Manager client": '"GetSecretValue"',
 };
 
 /** Strings of ajv and ajv-formats, and of the stand-in the bundles hold instead (lambdas/shared/mcp/ajv-absent.ts). */
@@ -53,7 +55,7 @@ afterAll(() => {
 });
 
 describe("what the document and MCP bundles load at init", () => {
-  it("Extract loads no format's parser at init: each is a chunk of its own, read when its format is met", () => {
+  it("Extract loads no format's parser (nor the model key's client) at init: each is a chunk of its own, read when its format is met", () => {
     // Act
     const { init, lazy } = bundled("extract");
     // Assess

@@ -24,7 +24,7 @@ const MAIL_SENDERS = new Set(["request-approval", "approval-callback", "approval
  */
 const CLIENTS_AT_INIT: Record<string, readonly string[]> = {
   ingest: ["S3Client"], // reads the document
-  extract: ["S3Client", "SecretsManagerClient"], // reads the document; the model key
+  extract: ["S3Client"], // reads the document (the model key only for a scan or an image: on first use)
   save: ["S3Client"], // writes the order
   orchestrate: ["SecretsManagerClient"], // the model key
   finalize: ["SFNClient"], // the execution's history (the run's cost)
