@@ -1,6 +1,5 @@
 import type { Readable } from "node:stream";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
@@ -341,6 +340,8 @@ class ServerConnection {
     if (this.opts.transport) return this.opts.transport(this.config);
     const server = this.config;
     if (server.transport === "stdio") {
+      // A local-mode transport (a Lambda skips stdio servers): its module and cross-spawn load here.
+      const { getDefaultEnvironment, StdioClientTransport } = await import("@modelcontextprotocol/sdk/client/stdio.js");
       const t = new StdioClientTransport({
         command: server.command,
         args: server.args,
