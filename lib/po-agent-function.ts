@@ -72,6 +72,17 @@ export const EXEC_WRAPPER = {
   for: "@cedar-policy/cedar-wasm/nodejs",
 } as const;
 
+/**
+ * Packages the bundles replace: ajv and ajv-formats (with fast-uri, 140 KB) are the MCP SDK's default
+ * JSON Schema validator, built by its Client and Server constructors unless given one. po-agent gives
+ * them one (NO_SCHEMA_VALIDATION, lambdas/shared/mcp/validator.ts: nothing it does validates a schema
+ * there), so the bundles hold a stand-in that throws if ever called instead of loading ajv at init.
+ */
+export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
+  ajv: repoPath("lambdas/shared/mcp/ajv-absent.ts"),
+  "ajv-formats": repoPath("lambdas/shared/mcp/ajv-absent.ts"),
+};
+
 export interface LazyDependency {
   /** What the code imports or requires; external to esbuild, and the test of whether a bundle needs it. */
   readonly specifier: string;
@@ -217,6 +228,7 @@ export function bundleHandler(handlerName: HandlerName, customerJson: string, ou
     minify: true,
     sourcemap: false,
     external: LAZY_DEPENDENCIES.map((d) => d.specifier),
+    alias: { ...BUNDLE_ALIASES },
     logLevel: "warning",
     metafile: true,
   });

@@ -1,7 +1,6 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { runTool } from "../shared/agent/tool-run.js";
 import { instrumented } from "../shared/aws/handler.js";
-import { modelFor } from "../shared/aws/model.js";
 import { agentDeps, clients } from "../shared/aws/runtime.js";
 import { DOCUMENT_TOOLS } from "../shared/tools/document.js";
 import { laneCallInput } from "../shared/tools/lane.js";
@@ -12,9 +11,18 @@ clients.s3.now(S3Client);
 
 const Input = laneCallInput("document");
 
-// The model client lets extract read scans and images with Claude (document blocks); on the offline
-// reference model such a document fails with that reason, as it does locally.
-export const handler = instrumented("tool.read", Input, async (input) => {
+/**
+ * The model client, for a scan or an image only (Claude reads it as a document block; on the offline
+ * reference model such a document fails with that reason, as it does locally). A document with text,
+ * and read_document and fetch_context, never need it: the model key (Secrets Manager) is read, and the
+ * model module loaded, on the first call that does.
+ */
+const documentModel = async () => {
+  const { modelFor } = await import("../shared/aws/model.js");
   const { client, modelId } = await modelFor();
-  return runTool({ ...agentDeps({ client, modelId }), tools: DOCUMENT_TOOLS }, input);
-});
+  return { client, modelId };
+};
+
+export const handler = instrumented("tool.read", Input, (input) =>
+  runTool({ ...agentDeps(), documentModel, tools: DOCUMENT_TOOLS }, input),
+);

@@ -1,4 +1,3 @@
-import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from "aws-lambda";
 import { runIdFor } from "../shared/agent/deps.js";
 import { retryRun } from "../shared/agent/retry.js";
@@ -13,15 +12,16 @@ const tokenSecretArn = process.env.MCP_TOKEN_SECRET_ARN;
 /** The stack's state machine: retry_run starts the retried run's new execution on it. */
 const stateMachineArn = process.env.STATE_MACHINE_ARN;
 
-// approve/reject resume the waiting task: this function always needs Step Functions.
-const sfn = await sfnClient();
-
+// Each request is one MCP message (initialize, tools/list, one tool call): S3 serves submit_document
+// only and Step Functions approve, reject and retry_run, so each client loads on the first request
+// that needs it.
 const backend: PoAgentBackend = {
   ledger: agentDeps().ledger,
   customers: [customer],
-  decideDeps: () => ({ ledger: agentDeps().ledger, sfn }),
+  decideDeps: async () => ({ ledger: agentDeps().ledger, sfn: await sfnClient() }),
   async submit(name, fileName, body) {
     // The same object-created path as any upload: EventBridge starts the execution.
+    const { PutObjectCommand } = await import("@aws-sdk/client-s3");
     await (await clients.s3()).send(
       new PutObjectCommand({ Bucket: env.documentBucket, Key: `incoming/${fileName}`, Body: body }),
     );
@@ -51,7 +51,7 @@ async function retryExecution(machineArn: string, runId: string, operator: strin
   };
   const { StartExecutionCommand } = await import("@aws-sdk/client-sfn");
   try {
-    await sfn.send(
+    await (await sfnClient()).send(
       new StartExecutionCommand({
         stateMachineArn: machineArn,
         name: retried.executionName,

@@ -27,7 +27,7 @@ const MAIL_SENDERS = new Set(["request-approval", "approval-callback", "approval
  */
 const CLIENTS_AT_INIT: Record<string, readonly string[]> = {
   ingest: ["S3Client"], // reads the document
-  extract: ["S3Client", "SecretsManagerClient"], // reads the document; the model key
+  extract: ["S3Client"], // reads the document (the model key only for a scan or an image: on first use)
   save: ["S3Client"], // writes the order
   orchestrate: ["SecretsManagerClient"], // the model key
   finalize: ["SFNClient"], // the execution's history (the run's cost)
@@ -38,7 +38,8 @@ const CLIENTS_AT_INIT: Record<string, readonly string[]> = {
   "approval-callback": ["SecretsManagerClient"],
   // The clock's first wait and escalations need no client: all on first use.
   "approval-timeout": [],
-  "mcp-server": ["S3Client"], // uploads; Step Functions for retry_run and decisions, on first use
+  // mcp-server: none; each request is one MCP message, and only submit_document uploads (S3) and only
+  // approve, reject and retry_run reach Step Functions.
 };
 const LAZY_CLIENTS = ["S3Client", "SFNClient", "SecretsManagerClient", "SESv2Client"] as const;
 

@@ -7,7 +7,7 @@ import { loadCustomerFile, loadCustomers } from "../../lambdas/shared/config/loa
 import type { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import type { ModelResponse, TextBlock, ToolUseBlock, Usage } from "../../lambdas/shared/model/types.js";
 import type { NormalizedPo } from "../../lambdas/shared/po/model.js";
-import { parseDocument } from "../../lambdas/shared/po/parse.js";
+import { parseDocument } from "../../lambdas/shared/po/parse-text.js";
 import { LocalStack, type LocalStackOptions, type RunEvent } from "../../local/stack.js";
 
 /** Repository paths, independent of the test runner's working directory. */

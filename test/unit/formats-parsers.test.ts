@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -6,8 +6,10 @@ import { loadCustomer } from "../../lambdas/shared/config/load.js";
 import { DEFAULTS } from "../../lambdas/shared/constants.js";
 import { DocumentError } from "../../lambdas/shared/errors.js";
 import { buildExtractionContent, readExtractionAnswer } from "../../lambdas/shared/po/claude-extract.js";
+import { detect } from "../../lambdas/shared/po/detect.js";
 import type { NormalizedPo } from "../../lambdas/shared/po/model.js";
-import { parseDocument, readDocument } from "../../lambdas/shared/po/parse.js";
+import { readDocument, readDocumentAll } from "../../lambdas/shared/po/parse.js";
+import { parseDocumentAll } from "../../lambdas/shared/po/parse-text.js";
 import { transformPo } from "../../lambdas/shared/po/transform.js";
 import { validatePo } from "../../lambdas/shared/po/validate.js";
 import { extractCommand } from "../../local/extract-command.js";
@@ -48,12 +50,36 @@ describe("every new sample is detected by content and read", () => {
     expect(validatePo(parsed.po, customer).filter((f) => f.severity !== "info")).toEqual([]);
   });
 
-  it("the text formats read the same synchronously", () => {
-    // Act
-    const { format, po } = parseDocument(sample("acme/05-ubl-order-saved.xml"), "x.xml");
-    // Assess
-    expect(format).toBe("ubl");
-    expect(po.poNumber).toBe("ACM-PO-22840");
+  it("the text formats read the same synchronously (every parser imported) as when each parser loads on first use", async () => {
+    // Arrange: every text sample and fixture, the refused ones included
+    const dirs = ["samples/acme", "samples/customer37", "test/fixtures/formats"];
+    const files = dirs.flatMap((d) => readdirSync(d).map((f) => join(d, f)));
+    const outcome = async (read: () => unknown) => {
+      try {
+        return { read: await read() };
+      } catch (err) {
+        if (err instanceof DocumentError) return { refused: err.message };
+        throw err;
+      }
+    };
+    let compared = 0;
+    for (const file of files) {
+      const bytes = new Uint8Array(readFileSync(file));
+      let kind: string;
+      try {
+        kind = detect(bytes).kind;
+      } catch {
+        continue;
+      }
+      if (kind !== "text") continue;
+      // Act
+      const sync = await outcome(() => parseDocumentAll(bytes, file, { timeZone: acme.timeZone }));
+      const lazy = await outcome(() => readDocumentAll(bytes, file, { timeZone: acme.timeZone }));
+      // Assess
+      expect(lazy, file).toEqual(sync);
+      compared++;
+    }
+    expect(compared).toBeGreaterThanOrEqual(20);
   });
 });
 

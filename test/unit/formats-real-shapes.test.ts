@@ -10,13 +10,12 @@ import { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import {
   type ParseOptions,
   PoDocumentError,
-  parseDocument,
-  parseDocumentAll,
   parseOptionsFor,
   readDocument,
   readDocumentAll,
   readDocumentAt,
 } from "../../lambdas/shared/po/parse.js";
+import { parseDocument, parseDocumentAll } from "../../lambdas/shared/po/parse-text.js";
 import { validatePo } from "../../lambdas/shared/po/validate.js";
 import { extractCommand } from "../../local/extract-command.js";
 

@@ -7,6 +7,7 @@ import type { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import { type McpToolset, openToolsets, toolOutput } from "../../lambdas/shared/mcp/client.js";
 import { type McpServerConfig, McpServers } from "../../lambdas/shared/mcp/config.js";
 import { jsonSchemaToZod, modelInputSchema } from "../../lambdas/shared/mcp/schema.js";
+import { NO_SCHEMA_VALIDATION } from "../../lambdas/shared/mcp/validator.js";
 import type { ToolContext } from "../../lambdas/shared/tools/types.js";
 import { ErpDb } from "../../local/erp/db.js";
 import { createErpServer } from "../../local/erp/server.js";
@@ -214,6 +215,34 @@ describe("openToolsets (in-memory servers)", () => {
       .find((t) => t.name === "erp.cancel_order")
       ?.run({ poNumber: "NOPE", reason: "test" }, ctx("run-1"));
     expect(out).toEqual({ content: "no order NOPE in the ERP", isError: true });
+  });
+
+  it("calls a tool that declares an outputSchema without the SDK's schema validator (po-agent gives it none)", async () => {
+    // Prepare: a server tool with an output schema and structured content
+    const customer = customerWith([
+      { name: "stock", transport: "stdio", command: "unused", tools: { level: { effect: "read" } } },
+    ]);
+    const server = () => {
+      const s = new McpServer({ name: "stock", version: "1.0.0" });
+      s.registerTool(
+        "level",
+        { inputSchema: { sku: z.string() }, outputSchema: { sku: z.string(), onHand: z.number() } },
+        async ({ sku }) => ({ content: [], structuredContent: { sku, onHand: 7 } }),
+      );
+      return s;
+    };
+    toolset = await openToolsets(customer, { transport: inMemory({ stock: server }) });
+    // Act
+    const out = await toolset.tools.find((t) => t.name === "stock.level")?.run({ sku: "A-1" }, ctx("run-1"));
+    // Assess: the structured result reaches the model; listing and calling never asked for a validator
+    expect(toolset.problems).toEqual([]);
+    expect(out).toEqual({ content: '{"sku":"A-1","onHand":7}' });
+  });
+});
+
+describe("NO_SCHEMA_VALIDATION", () => {
+  it("fails with its reason if the SDK ever asks it for a validator", () => {
+    expect(() => NO_SCHEMA_VALIDATION.getValidator({ type: "object" })).toThrow(/no JSON Schema validator/);
   });
 });
 

@@ -5,7 +5,7 @@ import { DEFAULTS } from "../../lambdas/shared/constants.js";
 import { DocumentError } from "../../lambdas/shared/errors.js";
 import type { NormalizedPo } from "../../lambdas/shared/po/model.js";
 import { formatMinor, multiplyQuantity, toMinor } from "../../lambdas/shared/po/money.js";
-import { parseDocument } from "../../lambdas/shared/po/parse.js";
+import { parseDocument } from "../../lambdas/shared/po/parse-text.js";
 import { normalizeUnit, toIsoDate, transformPo } from "../../lambdas/shared/po/transform.js";
 import { validatePo } from "../../lambdas/shared/po/validate.js";
 

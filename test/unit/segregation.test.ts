@@ -17,7 +17,7 @@ import { foldPoNumber } from "../../lambdas/shared/ledger/ledger.js";
 import { MemoryLedger } from "../../lambdas/shared/ledger/memory.js";
 import { ZERO_COUNTERS } from "../../lambdas/shared/ledger/records.js";
 import { ReferenceModelClient } from "../../lambdas/shared/model/reference.js";
-import { parseDocument } from "../../lambdas/shared/po/parse.js";
+import { parseDocument } from "../../lambdas/shared/po/parse-text.js";
 import { ALL_TOOLS } from "../../lambdas/shared/tools/all.js";
 import { artifactOf, refOf, stateWith } from "../support/artifacts.js";
 import { memoryS3 } from "./memory-s3.js";

@@ -21,6 +21,12 @@ export interface AgentDeps {
   /** Bucket for large tool results and saved orders (the customer's intake bucket). */
   bucket: string;
   model?: { client: ModelClient; modelId: string };
+  /**
+   * The model that reads a scan or a photo for the extract tool, resolved only when a document needs
+   * it (the Extract Lambda: the model key is read, and its Secrets Manager client loaded, for such a
+   * document only). @default - `model`
+   */
+  documentModel?: () => Promise<{ client: ModelClient; modelId: string }>;
   /** @default DEFAULTS.modelRetry */
   modelRetry?: RetryPolicy;
   /** Traces, metrics and logs about the run (Powertools in Lambda, the trace store locally). @default - none */

@@ -162,6 +162,10 @@ async function extractWithModel(
   return response.content.map((b) => (b.type === "text" ? b.text : "")).join("");
 }
 
+/** Whether a model reads document blocks (Claude, direct or on Bedrock; not the offline reference model). */
+const readsDocuments = (model: NonNullable<AgentDeps["model"]>) =>
+  model.client.provider === "anthropic" || model.client.provider === "bedrock";
+
 /** What a tool may touch, over the run's state read once: its PO versions are kept current as it writes them. */
 function toolContext(deps: AgentDeps, state: RunState, sink: StepSink): ToolContext {
   const { run } = state;
@@ -221,8 +225,15 @@ function toolContext(deps: AgentDeps, state: RunState, sink: StepSink): ToolCont
     async savePreparedContext(context) {
       await deps.documents.put(deps.bucket, contextKey(run.runId), JSON.stringify(context));
     },
-    ...(model && (model.client.provider === "anthropic" || model.client.provider === "bedrock")
+    ...(model && readsDocuments(model)
       ? { extractWithModel: (content: ContentBlock[]) => extractWithModel(deps, model, content, sink) }
-      : {}),
+      : deps.documentModel
+        ? {
+            extractWithModel: async (content: ContentBlock[]) => {
+              const resolved = await deps.documentModel?.();
+              return resolved && readsDocuments(resolved) ? extractWithModel(deps, resolved, content, sink) : undefined;
+            },
+          }
+        : {}),
   };
 }

@@ -1,6 +1,5 @@
 import type { Readable } from "node:stream";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
@@ -10,6 +9,7 @@ import { canonicalJson, sha256 } from "../ledger/ledger.js";
 import type { Effect, Tool, ToolOutput } from "../tools/types.js";
 import { BUILT_IN_TOOL_NAMES, type McpServerConfig } from "./config.js";
 import { jsonSchemaToZod, modelInputSchema } from "./schema.js";
+import { NO_SCHEMA_VALIDATION } from "./validator.js";
 
 /** The separator between a server's name and its tool's name: `erp.lookup_vendor`. */
 export const NAMESPACE_SEPARATOR = ".";
@@ -306,7 +306,10 @@ class ServerConnection {
   private async connect(): Promise<Client> {
     const transport = await this.transport();
     this.transportInUse = transport;
-    const client = new Client({ name: "po-agent", version: "0.1.0" }, { capabilities: {} });
+    const client = new Client(
+      { name: "po-agent", version: "0.1.0" },
+      { capabilities: {}, jsonSchemaValidator: NO_SCHEMA_VALIDATION },
+    );
     const timeoutMs = this.config.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
@@ -334,6 +337,8 @@ class ServerConnection {
     if (this.opts.transport) return this.opts.transport(this.config);
     const server = this.config;
     if (server.transport === "stdio") {
+      // A local-mode transport (a Lambda skips stdio servers): its module and cross-spawn load here.
+      const { getDefaultEnvironment, StdioClientTransport } = await import("@modelcontextprotocol/sdk/client/stdio.js");
       const t = new StdioClientTransport({
         command: server.command,
         args: server.args,

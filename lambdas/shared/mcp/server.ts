@@ -8,6 +8,7 @@ import type { CustomerConfig } from "../config/schema.js";
 import { type Ledger, sha256 } from "../ledger/ledger.js";
 import type { RunRecord } from "../ledger/records.js";
 import { decodeBase64 } from "./base64.js";
+import { NO_SCHEMA_VALIDATION } from "./validator.js";
 
 /** Largest document submit_document accepts (bytes, decoded). */
 export const MAX_SUBMIT_BYTES = 5 * 1024 * 1024;
@@ -20,8 +21,13 @@ export interface PoAgentBackend {
   ledger: Ledger;
   /** The customers this endpoint serves (one per stack in AWS). */
   customers: readonly CustomerConfig[];
-  /** Deps for `decide()`: the ledger and the Step Functions client that wakes the waiting execution. */
-  decideDeps(customer: CustomerConfig): Pick<ApprovalDeps, "ledger" | "sfn">;
+  /**
+   * Deps for `decide()`: the ledger and the Step Functions client that wakes the waiting execution
+   * (in Lambda loaded by the first decision, hence possibly a promise).
+   */
+  decideDeps(
+    customer: CustomerConfig,
+  ): Pick<ApprovalDeps, "ledger" | "sfn"> | Promise<Pick<ApprovalDeps, "ledger" | "sfn">>;
   /**
    * Drops a document into the customer's intake bucket and returns its run id once the upload is
    * durable: locally once the run record exists (the process may stop right after), in AWS once
@@ -59,7 +65,10 @@ const fail = (message: string): CallToolResult => ({ content: [{ type: "text", t
 export function createPoAgentMcpServer(backend: PoAgentBackend, opts: PoAgentMcpOptions): McpServer {
   const server = new McpServer(
     { name: "po-agent", version: "0.1.0" },
-    { instructions: "Purchase-order agent: submit POs, follow runs, decide pending approvals as a named approver." },
+    {
+      instructions: "Purchase-order agent: submit POs, follow runs, decide pending approvals as a named approver.",
+      jsonSchemaValidator: NO_SCHEMA_VALIDATION,
+    },
   );
   const names = backend.customers.map((c) => c.name);
   const customerOf = (name: string) => backend.customers.find((c) => c.name === name);
@@ -216,7 +225,7 @@ export function createPoAgentMcpServer(backend: PoAgentBackend, opts: PoAgentMcp
         approval: after,
         refused,
       } = await decide(
-        { ...backend.decideDeps(customer), customer },
+        { ...(await backend.decideDeps(customer)), customer },
         {
           approvalId: approval.approvalId,
           decision: decision === "approved" ? "approve" : "reject",

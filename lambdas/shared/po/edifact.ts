@@ -43,11 +43,6 @@ interface Segment {
   n: number;
 }
 
-/** Whether a text is an EDIFACT interchange (UNA, UNB or a bare UNH first). */
-export function looksLikeEdifact(start: string): boolean {
-  return /^UNA.{6}/s.test(start) || /^UN[BH][^A-Za-z0-9\s]/.test(start);
-}
-
 /** The service characters: UNA's six, else the defaults. */
 export function edifactSyntax(text: string): EdifactSyntax {
   if (!text.startsWith("UNA")) return DEFAULT_SYNTAX;

@@ -263,6 +263,12 @@ export function describe(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
+/**
+ * How a PDF without a text layer is refused (read_document has nothing to show for it either); here,
+ * not in pdf.ts, so telling a scan from a failed parse does not load the PDF reader.
+ */
+export const NO_TEXT_LAYER = "the PDF has no text layer (a scanned image?)";
+
 /** The text an error carries, for wrapping library errors into a DocumentError reason. */
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -17,7 +17,7 @@
  */
 import { extractTextItems, getDocumentProxy } from "unpdf";
 import { DocumentError } from "../errors.js";
-import { at, Fields, finish, messageOf, nonEmpty, optional, type ParseOptions } from "./fields.js";
+import { at, Fields, finish, messageOf, NO_TEXT_LAYER, nonEmpty, optional, type ParseOptions } from "./fields.js";
 import type { Adjustment, DocumentFormat, NormalizedPo, PoLine } from "./model.js";
 
 /** PDFs longer than this are refused: a PO is a few pages; a long file is something else (or hostile). */
@@ -85,9 +85,6 @@ function toLines(items: Item[]): string[] {
     return line.trim();
   });
 }
-
-/** How a PDF without a text layer is refused (read_document has nothing to show for it either). */
-export const NO_TEXT_LAYER = "the PDF has no text layer (a scanned image?)";
 
 export async function readPdf(bytes: Uint8Array, fileName: string, opts: ParseOptions): Promise<NormalizedPo> {
   const lines = await pdfTextLines(bytes);

@@ -51,17 +51,6 @@ const parser = new XMLParser({
   isArray: (name) => ARRAYS.has(name),
 });
 
-/** The root element's local name (for detection), skipping the declaration, comments and DOCTYPE. */
-export function xmlRootName(text: string): string | undefined {
-  const body = text
-    .replace(/^\uFEFF/, "")
-    .replace(/<\?[\s\S]*?\?>/g, "")
-    .replace(/<!--[\s\S]*?-->/g, "")
-    .replace(/<!DOCTYPE[^[>]*(\[[\s\S]*?\])?\s*>/i, "")
-    .trimStart();
-  return /^<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)/.exec(body)?.[1];
-}
-
 function parseXml(text: string, kind: "cXML" | "UBL"): Node {
   if (/<!DOCTYPE[^>[]*\[/i.test(text)) {
     throw new DocumentError(

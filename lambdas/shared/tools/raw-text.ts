@@ -1,10 +1,9 @@
-import PostalMime from "postal-mime";
 import { detect } from "../po/detect.js";
-import { NO_TEXT_LAYER, pdfTextLines } from "../po/pdf.js";
+import { NO_TEXT_LAYER } from "../po/fields.js";
 
 /**
  * The raw text of a document for `read_document` (tools/document/read_document.ts), and whether a
- * document has any: never parsed as a PO.
+ * document has any: never parsed as a PO. The MIME and PDF readers load for their kind only.
  */
 
 /** Characters per page of raw text: bounded so one call never floods the conversation. */
@@ -30,6 +29,7 @@ export async function rawParts(bytes: Uint8Array, name: string): Promise<RawPart
     kind = undefined;
   }
   if (kind === "email") {
+    const { default: PostalMime } = await import("postal-mime");
     const email = await PostalMime.parse(bytes);
     const parts: RawPart[] = [
       {
@@ -50,6 +50,7 @@ export async function rawParts(bytes: Uint8Array, name: string): Promise<RawPart
 
 async function textOf(bytes: Uint8Array, kind: string | undefined): Promise<string> {
   if (kind === "pdf" || kind === "application/pdf") {
+    const { pdfTextLines } = await import("../po/pdf.js");
     try {
       return (await pdfTextLines(bytes)).join("\n");
     } catch {

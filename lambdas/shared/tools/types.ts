@@ -35,9 +35,10 @@ export interface ToolContext {
   loadPreparedContext(): Promise<PreparedContext | undefined>;
   /**
    * Claude reads a PDF without a text layer, or an image, as a document block and answers with
-   * the PO as JSON. Only set when the run's model is Claude (not the offline model).
+   * the PO as JSON. Set when the run's model is Claude (not the offline model), or may be (a model
+   * resolved on this call, AgentDeps.documentModel): `undefined` then says it is not.
    */
-  extractWithModel?(content: ContentBlock[]): Promise<string>;
+  extractWithModel?(content: ContentBlock[]): Promise<string | undefined>;
   savePreparedContext(context: PreparedContext): Promise<void>;
   /** Reads the document (the local runtime: in a worker with a time budget). @default - po/parse readDocument */
   readDocument?(bytes: Uint8Array, fileName: string, opts: ParseOptions): Promise<ParsedDocument>;

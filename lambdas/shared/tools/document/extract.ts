@@ -72,17 +72,20 @@ export const run: RunOf<typeof spec, typeof Lib> = async (_input, ctx, lib) => {
       try {
         const content = buildExtractionContent(bytes, name) as unknown as ContentBlock[];
         const answer = await ctx.extractWithModel(content);
-        const read = readExtractionAnswer(answer, name, "pdf", { timeZone: ctx.customer.timeZone });
-        // A model read the fields: a human confirms them before anything is written.
-        const stored = await storeDocumentVersion(ctx, read, ["model-draft"]);
-        const po = poOf(stored);
-        return json({
-          format: kind,
-          artifact: refOf(stored),
-          po,
-          extractedBy: "model",
-          ...(po.source.lowConfidence ? { lowConfidence: po.source.lowConfidence } : {}),
-        });
+        // Undefined: the run's model is not Claude after all (the offline model): refused as below.
+        if (answer !== undefined) {
+          const read = readExtractionAnswer(answer, name, "pdf", { timeZone: ctx.customer.timeZone });
+          // A model read the fields: a human confirms them before anything is written.
+          const stored = await storeDocumentVersion(ctx, read, ["model-draft"]);
+          const po = poOf(stored);
+          return json({
+            format: kind,
+            artifact: refOf(stored),
+            po,
+            extractedBy: "model",
+            ...(po.source.lowConfidence ? { lowConfidence: po.source.lowConfidence } : {}),
+          });
+        }
       } catch (modelErr) {
         if (modelErr instanceof DocumentError) return error(`cannot read the document: ${modelErr.message}`);
         throw modelErr;
