@@ -36,7 +36,12 @@ let handler;
 try {
   const mod = await import(pathToFileURL(join(dir, "index.mjs")).href);
   handler = mod.handler;
-  process.send({ type: "ready", initMs: performance.now() - started, initCpuMs: initCpuMs(), execArgv: process.execArgv });
+  process.send({
+    type: "ready",
+    initMs: performance.now() - started,
+    initCpuMs: initCpuMs(),
+    execArgv: process.execArgv,
+  });
 } catch (error) {
   process.send({ type: "init-error", ...toRapid(error), initMs: performance.now() - started });
 }
