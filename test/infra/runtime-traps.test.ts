@@ -61,7 +61,9 @@ describe("timeouts nest: the model SDK < the Lambda < the state", () => {
   it("the model client gives up a hung request after its timeout, as a retryable error", async () => {
     const hung: typeof fetch = (_url, init) =>
       new Promise((_resolve, reject) => init?.signal?.addEventListener("abort", () => reject(new Error("aborted"))));
-    const client = new AnthropicModelClient({ apiKey: "k", fetch: hung, timeoutMs: 200 });
+    // One attempt (the SDK's own retries wait 0.5-8 s between attempts, which only made this slow under load):
+    // the request is aborted at its 200 ms timeout, far inside the bound, and reported as retryable.
+    const client = new AnthropicModelClient({ apiKey: "k", fetch: hung, timeoutMs: 200, maxRetries: 0 });
     const started = Date.now();
     const call = client.create({ model: "m", system: "s", rules: "", tools: [], messages: [], maxTokens: 10 });
     await expect(call).rejects.toBeInstanceOf(ModelTransientError);
