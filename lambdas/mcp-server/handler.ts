@@ -18,7 +18,8 @@ const stateMachineArn = process.env.STATE_MACHINE_ARN;
 const backend: PoAgentBackend = {
   ledger: agentDeps().ledger,
   customers: [customer],
-  decideDeps: async () => ({ ledger: agentDeps().ledger, sfn: await sfnClient() }),
+  // decide() gets the client when a decision wakes an execution (ApprovalDeps.sfn: OnUse).
+  decideDeps: () => ({ ledger: agentDeps().ledger, sfn: sfnClient }),
   async submit(name, fileName, body) {
     // The same object-created path as any upload: EventBridge starts the execution.
     const { PutObjectCommand } = await import("@aws-sdk/client-s3");

@@ -23,11 +23,9 @@ export interface PoAgentBackend {
   customers: readonly CustomerConfig[];
   /**
    * Deps for `decide()`: the ledger and the Step Functions client that wakes the waiting execution
-   * (in Lambda loaded by the first decision, hence possibly a promise).
+   * (in Lambda a getter: the client loads with the first decision).
    */
-  decideDeps(
-    customer: CustomerConfig,
-  ): Pick<ApprovalDeps, "ledger" | "sfn"> | Promise<Pick<ApprovalDeps, "ledger" | "sfn">>;
+  decideDeps(customer: CustomerConfig): Pick<ApprovalDeps, "ledger" | "sfn">;
   /**
    * Drops a document into the customer's intake bucket and returns its run id once the upload is
    * durable: locally once the run record exists (the process may stop right after), in AWS once
@@ -225,7 +223,7 @@ export function createPoAgentMcpServer(backend: PoAgentBackend, opts: PoAgentMcp
         approval: after,
         refused,
       } = await decide(
-        { ...(await backend.decideDeps(customer)), customer },
+        { ...backend.decideDeps(customer), customer },
         {
           approvalId: approval.approvalId,
           decision: decision === "approved" ? "approve" : "reject",
