@@ -144,4 +144,25 @@ describe("a request and a click fetch what they use", () => {
     expect(got).toEqual({ key: 2, ses: 0, sfn: 1 });
     expect(done).toEqual({ mails: [], resumes: ["token-1"] });
   });
+
+  it("a click while the key cannot be read fails as a server error, not as an invalid link, and decides nothing", async () => {
+    // Prepare: Secrets Manager throttles the key's read.
+    const { ledger, deps, got, done } = world();
+    const throttled: ApprovalDeps = {
+      ...deps,
+      signingKey: async () => {
+        got.key += 1;
+        throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
+      },
+    };
+
+    // Act
+    const click = handleApprovalRequest(throttled, { method: "POST", token: link("approve") });
+
+    // Assess: the error reaches the caller (a 500 from the routes), the approval stays pending.
+    await expect(click).rejects.toMatchObject({ name: "ThrottlingException" });
+    expect(got).toEqual({ key: 1, ses: 0, sfn: 0 });
+    expect((await ledger.getApproval(APPROVAL_ID))?.status).toBe("pending");
+    expect(done).toEqual({ mails: [], resumes: [] });
+  });
 });

@@ -454,9 +454,12 @@ export async function handleApprovalRequest(
   deps: ApprovalDeps,
   req: { method: string; token: string; form?: Record<string, string> },
 ): Promise<HttpResult> {
+  // Read before the link is judged: a key that cannot be read (Secrets Manager throttled or down) fails the
+  // request as a server error, never as "this link is not valid" to an approver whose link is good.
+  const key = await use(deps.signingKey);
   let link: ReturnType<typeof verifyApprovalLink>;
   try {
-    link = verifyApprovalLink(await use(deps.signingKey), req.token, Math.floor(nowOf(deps).getTime() / 1000));
+    link = verifyApprovalLink(key, req.token, Math.floor(nowOf(deps).getTime() / 1000));
   } catch (err) {
     const message = err instanceof ApprovalError ? err.message : "this link is not valid";
     return { status: 403, html: renderResultPage("Link not valid", message) };
