@@ -77,6 +77,29 @@ describe("the exec wrapper of the functions that evaluate the policy", () => {
   );
 
   it.skipIf(process.platform === "win32")(
+    "compiles every function of the shipped Cedar wasm with Liftoff alone (a function it cannot compile aborts node under --liftoff-only)",
+    () => {
+      // Prepare: the engine as the bundle ships it; eager compilation reaches every function, not only those one
+      // evaluation calls, so a Cedar upgrade with an instruction Liftoff lacks fails here, not in a Lambda.
+      const engine = join(saveDir, "node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm.js");
+      const probe = `const c = require(${JSON.stringify(engine)}); console.log(typeof c.isAuthorized, c.getCedarVersion())`;
+
+      // Act
+      const out = execFileSync(
+        join(saveDir, EXEC_WRAPPER.file),
+        [process.execPath, "--no-wasm-lazy-compilation", "-e", probe],
+        {
+          encoding: "utf8",
+        },
+      );
+
+      // Assess
+      expect(out.trim()).toMatch(/^function \d+\.\d+\.\d+$/);
+    },
+    60_000,
+  );
+
+  it.skipIf(process.platform === "win32")(
     "starts the synthesized Save bundle with --liftoff-only, as check:deployed and bench:bundles host it",
     async () => {
       // Prepare: the function's environment as the template has it, the tokens replaced.
