@@ -411,6 +411,33 @@ describe("sending never breaks a handler", () => {
   });
 });
 
+describe("one invocation's subsegments stay in its trace", () => {
+  it("a subsegment begun after the next invocation's header is set hangs under that invocation's segment, not under a subsegment of the one before; a second close sends nothing", async () => {
+    // Prepare: a tracer sending to memory, whose header changes as the runtime's does between invocations.
+    const sent: SubsegmentDocument[] = [];
+    let current = header("1");
+    const t = new XRayTracer({ emitter: { send: (d) => sent.push(d) }, traceHeader: () => current });
+    const NEXT_ROOT = "1-6756a1b3-bbbbbbbbbbbbbbbbbbbbbbbb";
+    const NEXT_PARENT = "7f3c2a1b0e9d8c7b";
+
+    // Act: inside the first invocation's handler subsegment, the header becomes the next invocation's
+    // (work the first one left running), and that work begins a subsegment; then one is closed twice.
+    await t.inSubsegment("## first", async () => {
+      current = `Root=${NEXT_ROOT};Parent=${NEXT_PARENT};Sampled=1`;
+      t.getSegment()?.addNewSubsegment("late work").close();
+    });
+    const twice = t.getSegment()?.addNewSubsegment("closed twice");
+    twice?.close();
+    twice?.close();
+
+    // Assess
+    const late = sent.find((d) => d.name === "late work");
+    expect(late).toMatchObject({ trace_id: NEXT_ROOT, parent_id: NEXT_PARENT });
+    expect(sent.find((d) => d.name === "## first")).toMatchObject({ trace_id: ROOT, parent_id: PARENT });
+    expect(sent.filter((d) => d.name === "closed twice")).toHaveLength(1);
+  });
+});
+
 describe("trace header and daemon address", () => {
   it("reads Root, Parent, Sampled and keeps the other fields; rejects a header without a valid Root or Parent", () => {
     expect(parseTraceHeader(header("1"))).toEqual({ root: ROOT, parent: PARENT, sampled: true, extra: [LINEAGE] });
