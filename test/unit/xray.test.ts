@@ -412,7 +412,7 @@ describe("sending never breaks a handler", () => {
 });
 
 describe("one invocation's subsegments stay in its trace", () => {
-  it("a subsegment begun after the next invocation's header is set hangs under that invocation's segment, not under a subsegment of the one before; a second close sends nothing", async () => {
+  it("work an invocation left running stays in its trace once the next invocation's header is set; a second close sends nothing", async () => {
     // Prepare: a tracer sending to memory, whose header changes as the runtime's does between invocations.
     const sent: SubsegmentDocument[] = [];
     let current = header("1");
@@ -420,20 +420,35 @@ describe("one invocation's subsegments stay in its trace", () => {
     const NEXT_ROOT = "1-6756a1b3-bbbbbbbbbbbbbbbbbbbbbbbb";
     const NEXT_PARENT = "7f3c2a1b0e9d8c7b";
 
-    // Act: inside the first invocation's handler subsegment, the header becomes the next invocation's
-    // (work the first one left running), and that work begins a subsegment; then one is closed twice.
+    // Act: the first invocation's handler leaves work behind, which resumes after the runtime has set the
+    // next invocation's header (a frozen container thawed for the next event) and begins a subsegment; the
+    // next invocation's own handler runs in a fresh context; then one subsegment is closed twice.
+    let resume: () => void = () => {};
+    const resumed = new Promise<void>((r) => {
+      resume = r;
+    });
+    let leftover: Promise<void> = Promise.resolve();
     await t.inSubsegment("## first", async () => {
-      current = `Root=${NEXT_ROOT};Parent=${NEXT_PARENT};Sampled=1`;
-      t.getSegment()?.addNewSubsegment("late work").close();
+      leftover = resumed.then(() => t.getSegment()?.addNewSubsegment("left-over work").close());
+    });
+    current = `Root=${NEXT_ROOT};Parent=${NEXT_PARENT};Sampled=1`;
+    resume();
+    await leftover;
+    await t.inSubsegment("## next", async () => {
+      t.getSegment()?.addNewSubsegment("next work").close();
     });
     const twice = t.getSegment()?.addNewSubsegment("closed twice");
     twice?.close();
     twice?.close();
 
-    // Assess
-    const late = sent.find((d) => d.name === "late work");
-    expect(late).toMatchObject({ trace_id: NEXT_ROOT, parent_id: NEXT_PARENT });
-    expect(sent.find((d) => d.name === "## first")).toMatchObject({ trace_id: ROOT, parent_id: PARENT });
+    // Assess: the left-over work under the first handler's subsegment, in the first trace; the next
+    // invocation's subsegments in its own trace, under its own segment.
+    const first = sent.find((d) => d.name === "## first");
+    const next = sent.find((d) => d.name === "## next");
+    expect(first).toMatchObject({ trace_id: ROOT, parent_id: PARENT });
+    expect(sent.find((d) => d.name === "left-over work")).toMatchObject({ trace_id: ROOT, parent_id: first?.id });
+    expect(next).toMatchObject({ trace_id: NEXT_ROOT, parent_id: NEXT_PARENT });
+    expect(sent.find((d) => d.name === "next work")).toMatchObject({ trace_id: NEXT_ROOT, parent_id: next?.id });
     expect(sent.filter((d) => d.name === "closed twice")).toHaveLength(1);
   });
 });

@@ -338,12 +338,17 @@ export class XRayTracer {
     return ctx?.sampled ? ctx : undefined;
   }
 
-  /** The open subsegment of this async context (of this invocation's trace), else the function's segment. */
+  /**
+   * The subsegment of this async context, else the function's segment of the invocation's trace. The context
+   * travels with the work, as the X-Ray SDK's did: what an invocation left running and resumes while the
+   * next one is served (its header already the next one's) stays in its own trace, under its own subsegment,
+   * even once that subsegment is closed and sent (a later child names it as parent all the same).
+   */
   getSegment(): SegmentParent | undefined {
+    const open = this.current.getStore();
+    if (open && process.env.POWERTOOLS_TRACE_ENABLED !== "false") return open;
     const ctx = this.traceContext();
     if (!ctx) return undefined;
-    const open = this.current.getStore();
-    if (open && !open.isClosed && open.trace.root === ctx.root) return open;
     return { addNewSubsegment: (name) => new Subsegment(name, ctx, ctx.parent, this.emit) };
   }
 
@@ -365,8 +370,7 @@ export class XRayTracer {
   /** An annotation on the open subsegment (the function's own segment takes none); dropped when there is none. */
   putAnnotation(key: string, value: string | number | boolean): void {
     const open = this.current.getStore();
-    const ctx = open && !open.isClosed ? this.traceContext() : undefined;
-    if (open && ctx?.root === open.trace.root) open.addAnnotation(key, value);
+    if (open && !open.isClosed && process.env.POWERTOOLS_TRACE_ENABLED !== "false") open.addAnnotation(key, value);
   }
 
   /**
