@@ -1,5 +1,15 @@
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { isBuiltin } from "node:module";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -246,8 +256,12 @@ export function bundleHandler(handlerName: HandlerName, customerJson: string, ou
   const code = reachableChunks(outputDir);
   const names = (specifier: string) => [...code.values()].some((c) => c.includes(specifier));
   for (const dep of LAZY_DEPENDENCIES) if (names(dep.specifier)) ship(dep, outputDir);
-  if (names(EXEC_WRAPPER.for) && process.platform !== "win32")
-    writeFileSync(join(outputDir, EXEC_WRAPPER.file), EXEC_WRAPPER.text, { mode: 0o755 });
+  if (names(EXEC_WRAPPER.for) && process.platform !== "win32") {
+    const wrapper = join(outputDir, EXEC_WRAPPER.file);
+    writeFileSync(wrapper, EXEC_WRAPPER.text);
+    // chmod, not writeFileSync's mode, which the umask narrows (0027 would leave Lambda's user unable to run it).
+    chmodSync(wrapper, 0o755);
+  }
 }
 
 /**
