@@ -1,6 +1,6 @@
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { decodeBase64 } from "../lambdas/shared/mcp/base64.js";
 import { type ControlBackend, ControlRefusedError, IntakeError } from "./backend.js";
 

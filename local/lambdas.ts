@@ -3,7 +3,7 @@
  * catalogue) calls the same core function its AWS handler calls, with the customer's wiring.
  */
 import type { SFNClient } from "@aws-sdk/client-sfn";
-import { z } from "zod";
+import { z } from "zod/v3";
 import {
   ApprovalClockInput,
   approvalClock,

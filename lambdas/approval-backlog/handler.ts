@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 import { instrumented } from "../shared/aws/handler.js";
 import { agentDeps, customer } from "../shared/aws/runtime.js";
 import { telemetry } from "../shared/observability.js";

@@ -1,5 +1,5 @@
 import { S3Client } from "@aws-sdk/client-s3";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { ingestDocument, sfnChildStarter } from "../shared/agent/fanout.js";
 import { storedKeyOf } from "../shared/aws/documents.js";
 import { instrumented } from "../shared/aws/handler.js";

@@ -1,5 +1,5 @@
 import { SFNClient } from "@aws-sdk/client-sfn";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { recordFailure } from "../shared/agent/finalize.js";
 import { instrumented } from "../shared/aws/handler.js";
 import { agentDeps, sfnClient } from "../shared/aws/runtime.js";

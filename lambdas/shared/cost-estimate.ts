@@ -1,5 +1,5 @@
 import type { HistoryEvent } from "@aws-sdk/client-sfn";
-import { z } from "zod";
+import { z } from "zod/v3";
 import type { Counters } from "./ledger/records.js";
 
 /**

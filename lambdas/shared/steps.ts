@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 
 /** What the orchestrator hands the state machine; the Route state branches on `type`. */
 export const ToolCallRef = z.object({

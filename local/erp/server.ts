@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { IDEMPOTENCY_META_KEY } from "../../lambdas/shared/mcp/client.js";
 import { ErpDb } from "./db.js";
 

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { type ApprovalDeps, decide } from "../../lambdas/shared/agent/approvals.js";
 import { type AgentDeps, ingest, orchestrate, runTool } from "../../lambdas/shared/agent/core.js";
 import type { guardCall } from "../../lambdas/shared/agent/guard.js";

@@ -6,7 +6,7 @@
  * reaches its lane's code through PickTool, whatever its name.
  */
 import { readFileSync } from "node:fs";
-import { z } from "zod";
+import { z } from "zod/v3";
 import type { AgentDeps } from "../../lambdas/shared/agent/deps.js";
 import { finalize, recordFailure } from "../../lambdas/shared/agent/finalize.js";
 import { runTool } from "../../lambdas/shared/agent/tool-run.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { type GuardVerdict, guardCall } from "../../lambdas/shared/agent/guard.js";
 import { approvalIdFor, argsHash } from "../../lambdas/shared/approval/binding.js";
 import { transformPo } from "../../lambdas/shared/po/transform.js";

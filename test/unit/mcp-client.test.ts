@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
+import { z } from "zod/v3";
 import type { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import { type McpToolset, openToolsets, toolOutput } from "../../lambdas/shared/mcp/client.js";
 import { type McpServerConfig, McpServers } from "../../lambdas/shared/mcp/config.js";

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { z } from "zod";
+import type { z } from "zod/v3";
 import { SCHEMA_VERSION } from "../../lambdas/shared/constants.js";
 import { LedgerSchemaError } from "../../lambdas/shared/errors.js";
 import {

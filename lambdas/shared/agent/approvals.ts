@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { SESv2Client } from "@aws-sdk/client-sesv2";
 import type { SFNClient } from "@aws-sdk/client-sfn";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { actorOf, checkDecision, type Decider, undecidableProblem } from "../approval/decision.js";
 import { approvalUrl, signApprovalLink, verifyApprovalLink } from "../approval/links.js";
 import { renderApprovalEmail, renderConfirmPage, renderResultPage } from "../approval/render.js";

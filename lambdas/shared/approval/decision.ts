@@ -4,7 +4,7 @@
  * and policy revision. Pure but for the submitters, read only when an approval needs them;
  * `decide()` (agent/approvals.ts) does the reads, the conditional write and the wake-up.
  */
-import { z } from "zod";
+import { z } from "zod/v3";
 import type { CustomerConfig } from "../config/schema.js";
 import type { ApprovalRecord } from "../ledger/records.js";
 import { policyRevisionOf } from "../policy/cedar.js";

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { ApprovalError } from "../errors.js";
 
 /**

@@ -1,5 +1,5 @@
 import type { Context } from "aws-lambda";
-import type { z } from "zod";
+import type { z } from "zod/v3";
 import { logger, metrics, tagRun, tracer, untagRun } from "../observability.js";
 import { withUsage } from "../usage-meter.js";
 

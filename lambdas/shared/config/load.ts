@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document as YamlDocument } from "yaml";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { ConfigError } from "../errors.js";
 import { toMinor } from "../po/money.js";
 import { CustomerConfig, Weekday } from "./schema.js";

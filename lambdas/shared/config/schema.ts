@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 import { DEFAULT_MODEL } from "../constants.js";
 import { McpServers } from "../mcp/config.js";
 import { CSV_COLUMNS } from "../po/model.js";

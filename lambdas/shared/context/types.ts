@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 
 /**
  * One message of the email thread a PO arrived with, in thread order (oldest first). Our own

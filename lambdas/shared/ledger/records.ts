@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 import { SCHEMA_VERSION } from "../constants.js";
 import { RunCostRecord } from "../cost-estimate.js";
 import { LedgerSchemaError } from "../errors.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 import { BUILT_IN_TOOL_NAMES as CATALOGUE_TOOL_NAMES } from "../catalogue.js";
 
 /** Tool names built into po-agent: a mounted tool never takes one of these (see `openToolsets`). */

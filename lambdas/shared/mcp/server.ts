@@ -1,7 +1,7 @@
 import { basename } from "node:path";
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { type CallToolResult, ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { type ApprovalDeps, decide } from "../agent/approvals.js";
 import { runIdFor } from "../agent/deps.js";
 import type { CustomerConfig } from "../config/schema.js";

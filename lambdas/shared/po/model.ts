@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 
 /** Money is integer minor units (cents) to keep arithmetic exact; never binary floats. */
 export const Minor = z.number().int();

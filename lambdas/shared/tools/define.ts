@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { z } from "zod/v3";
 import type { BuiltInLane, Effect, Prefix } from "../catalogue.js";
 import type { ToolContext, ToolOutput, ToolSpec } from "./types.js";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 import { type BuiltInLane, TOOLS, type ToolName, toolsOfLane } from "../catalogue.js";
 import { ToolCallRef } from "../steps.js";
 import type { Tool, ToolContext, ToolOutput } from "./types.js";

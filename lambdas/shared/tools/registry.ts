@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { z } from "zod/v3";
 import { zodToJsonSchema } from "zod-to-json-schema";
 import { BUILT_IN_TOOL_NAMES, TOOLS as CATALOGUE, type ToolName } from "../catalogue.js";
 import type { McpTool } from "../mcp/client.js";

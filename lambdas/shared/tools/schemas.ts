@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 
 /** Argument schemas several built-in tools share (light: zod only). */
 

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { z } from "zod/v3";
 import type { Effect } from "../catalogue.js";
 import type { CustomerConfig } from "../config/schema.js";
 import type { PreparedContext } from "../context/types.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 import type { ThreadMessage } from "../../context/types.js";
 import type { ContentBlock } from "../../model/types.js";
 import type { EmailThread } from "../../po/email.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 import { AmendmentChange } from "../../ledger/records.js";
 import { type RunOf, toolSpec } from "../define.js";
 import type * as Lib from "../lib/version.js";

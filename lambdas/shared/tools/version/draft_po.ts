@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 import { NormalizedPo } from "../../po/model.js";
 import { type RunOf, toolSpec } from "../define.js";
 import type * as Lib from "../lib/version.js";
