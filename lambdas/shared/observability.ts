@@ -73,4 +73,7 @@ export function untagRun(): void {
 }
 
 /** The Telemetry every Lambda hands to the agent core (AgentDeps.telemetry). */
-export const telemetry = new PowertoolsTelemetry({ logger, tracer, metrics });
+export const telemetry = new PowertoolsTelemetry(
+  { logger, tracer, metrics },
+  { customerDimension: process.env.CUSTOMER },
+);

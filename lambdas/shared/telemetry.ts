@@ -154,9 +154,20 @@ function segmentName(name: string): string {
  * by the measured duration), EMF metrics with a `customer` dimension, and one redacted log line each.
  */
 export class PowertoolsTelemetry implements Telemetry {
+  /** The customer the metrics port's default dimension names now. */
   private dimensionFor: string | undefined;
 
-  constructor(private readonly ports: { logger: LoggerPort; tracer: TracerPort; metrics: MetricsPort }) {}
+  /**
+   * `customerDimension`: the customer the metrics port was built with as its default dimension (a
+   * Lambda's own, from its environment). Setting it again would make Powertools warn, on the first
+   * metric of every cold start, that the dimension "has already been added".
+   */
+  constructor(
+    private readonly ports: { logger: LoggerPort; tracer: TracerPort; metrics: MetricsPort },
+    options: { customerDimension?: string | undefined } = {},
+  ) {
+    this.dimensionFor = options.customerDimension;
+  }
 
   runContext(ref: RunRef): void {
     this.safely(() => {

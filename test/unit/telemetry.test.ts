@@ -110,6 +110,41 @@ describe("PowertoolsTelemetry", () => {
     expect(sub?.start_time).toBeLessThanOrEqual(before - 1.4);
   });
 
+  it("keeps a Lambda's own customer dimension without Powertools warning it was already added, and moves to another customer", () => {
+    // Prepare: built as lambdas/shared/observability.ts builds it, the customer from the environment
+    const warnings: string[] = [];
+    const quiet = { debug() {}, info() {}, error() {}, warn: (m: unknown) => warnings.push(String(m)) };
+    const build = (options?: { customerDimension: string }) => {
+      const metrics = new Metrics({
+        namespace: "PoAgent",
+        serviceName: "po-agent",
+        defaultDimensions: { customer: "acme" },
+        logger: quiet,
+      });
+      return {
+        metrics,
+        t: new PowertoolsTelemetry({ logger: captureLogger([]), tracer: fakeTracer(), metrics }, options),
+      };
+    };
+    const { metrics, t } = build({ customerDimension: "acme" });
+    const emf = () => metrics.serializeMetrics() as unknown as Record<string, unknown>;
+    // Act: the first metric of a cold start
+    t.escalation({ ...ref, approvalId: "a1", tool: "save", rule: "over-limit" });
+    // Assess
+    expect(warnings).toEqual([]);
+    expect(emf()).toMatchObject({ customer: "acme", [METRIC.Escalations]: 1 });
+    metrics.clearMetrics();
+    // Act: a metric for another customer still moves the dimension (Powertools warns of that change;
+    // a Lambda serves one customer and never makes it)
+    t.escalation({ ...ref, customer: "beta", approvalId: "a2", tool: "save", rule: "over-limit" });
+    expect(emf()).toMatchObject({ customer: "beta", [METRIC.Escalations]: 1 });
+    expect(warnings).toHaveLength(1);
+    // Assess: told nothing about the port's default, the first metric sets it again and Powertools warns
+    const unaware = build();
+    unaware.t.escalation({ ...ref, approvalId: "a3", tool: "save", rule: "over-limit" });
+    expect(warnings.filter((w) => w.includes('Dimension "customer" has already been added'))).toHaveLength(2);
+  });
+
   it("emits EMF metrics with a customer dimension for model calls, tools, escalations and runs", () => {
     // Prepare
     const { t, metrics } = setup();
