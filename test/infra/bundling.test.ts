@@ -112,9 +112,10 @@ describe("lambda bundling", () => {
         ...process.env,
         CDK_DOCKER: "/nonexistent/docker-must-not-run",
         CDK_OUTDIR: outdir,
-        // As the CLI does: bundle only this stack, and record construct paths (they name the handlers).
+        // As the CLI does: bundle only the stacks asked for (both customers: check:deployed below runs
+        // each one's samples through its own bundles), and record construct paths (they name the handlers).
         CDK_CONTEXT_JSON: JSON.stringify({
-          "aws:cdk:bundling-stacks": [stackName],
+          "aws:cdk:bundling-stacks": [stackName, "PoAgent-customer37"],
           "aws:cdk:enable-path-metadata": true,
         }),
       },
@@ -401,15 +402,16 @@ describe("lambda bundling", () => {
 
   /**
    * `npm run check:deployed` inside `npm test`, so a grant or an error name can never drift again:
-   * on the assembly synthesized above (`--reuse`), it runs acme's samples through the bundles and
+   * on the assembly synthesized above (`--reuse`), it runs both customers' samples through their
+   * stacks' bundles (each customer's config asks for different grants: MCP servers, approval chains) and
    * fails on any denied AWS call, error-name mismatch, cost record that differs from its execution's
    * events, or a failed retry_run scenario.
    */
-  it("check:deployed: acme's samples through these bundles, no denied call, no error-name or cost mismatch", async () => {
+  it("check:deployed: both customers' samples through their bundles, no denied call, no error-name or cost mismatch", async () => {
     expect(existsSync(join(outdir, "manifest.json"))).toBe(true);
     const { stdout } = await promisify(execFile)(
       "npx",
-      ["tsx", "scripts/check-deployed.ts", "--json", "--customers", "acme", "--reuse", "--out", outdir],
+      ["tsx", "scripts/check-deployed.ts", "--json", "--customers", "acme,customer37", "--reuse", "--out", outdir],
       {
         maxBuffer: 64 * 1024 * 1024,
         env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
@@ -418,11 +420,11 @@ describe("lambda bundling", () => {
       throw new Error(`check:deployed failed:\n${err.stderr ?? ""}\n${err.stdout ?? ""}`);
     });
     const last = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as Record<string, unknown>;
-    expect(last).toMatchObject({ bundlesRun: 14, denied: 0, errorNameMismatches: 0, costMismatches: 0 });
+    expect(last).toMatchObject({ bundlesRun: 28, denied: 0, errorNameMismatches: 0, costMismatches: 0 });
     // every sample's cost record equals its execution's counts; retry_run resumed a failed run on the bundles
-    expect(Number(last.costRecordsChecked)).toBeGreaterThanOrEqual(9);
+    expect(Number(last.costRecordsChecked)).toBeGreaterThanOrEqual(18);
     expect(last.retriesChecked).toBe(1);
-    expect(Number(last.awsCallsChecked)).toBeGreaterThan(100);
-    expect(Number(last.errorNamesChecked)).toBeGreaterThanOrEqual(10);
+    expect(Number(last.awsCallsChecked)).toBeGreaterThan(200);
+    expect(Number(last.errorNamesChecked)).toBeGreaterThanOrEqual(20);
   }, 900_000);
 });
