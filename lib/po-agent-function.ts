@@ -166,7 +166,12 @@ export class PoAgentFunction extends LambdaFunction {
   constructor(scope: Construct, id: RoleId, props: PoAgentFunctionProps) {
     const handlerName = handlerOf(id, props.handlerName);
     // Validated here, whoever built it: the bundle's code trusts this file (lambdas/shared/aws/runtime.ts).
-    const customerJson = JSON.stringify(CustomerConfig.parse(props.customer));
+    const parsed = CustomerConfig.safeParse(props.customer);
+    if (!parsed.success) {
+      const fields = parsed.error.issues.map((i) => `${i.path.join(".") || "(the config)"}: ${i.message}`);
+      throw new Error(`${scope.node.path}/${id}: invalid customer config: ${fields.join("; ")}`);
+    }
+    const customerJson = JSON.stringify(parsed.data);
     super(scope, id, {
       code: Code.fromAsset(REPO_ROOT, {
         assetHashType: AssetHashType.OUTPUT,

@@ -21,6 +21,15 @@ const PARENT = "53995c3f42cd8ad8";
 const LINEAGE = "Lineage=a87bd80c:0";
 const header = (sampled: "0" | "1") => `Root=${ROOT};Parent=${PARENT};Sampled=${sampled};${LINEAGE}`;
 
+/** Polls `done` every 5 ms until it holds; after `timeoutMs` fails naming what was awaited. */
+async function until(done: () => boolean, awaited: () => string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${awaited()}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** A real UDP socket standing in for the X-Ray daemon: every datagram, split into header and document. */
 class FakeDaemon {
   readonly datagrams: { header: unknown; doc: SubsegmentDocument }[] = [];
@@ -39,13 +48,17 @@ class FakeDaemon {
     this.address = `127.0.0.1:${(socket.address() as AddressInfo).port}`;
   }
 
-  /** Waits until no datagram has arrived for `quietMs` (UDP sends complete after the call returns). */
-  async settle(quietMs = 150): Promise<SubsegmentDocument[]> {
-    let seen = -1;
-    while (seen !== this.datagrams.length) {
-      seen = this.datagrams.length;
-      await new Promise((r) => setTimeout(r, quietMs));
-    }
+  /**
+   * Waits until `count` datagrams have arrived (UDP sends complete after the call that made them returns),
+   * polling every 5 ms for at most 5 s, then fails naming what did arrive. A datagram too many (a subsegment
+   * sent twice) leaves before the handler's subsegment, which closes last, by the same socket: it makes the
+   * count early, with the handler's missing, and the assertions on the exact set fail on it.
+   */
+  async waitFor(count: number): Promise<SubsegmentDocument[]> {
+    await until(
+      () => this.datagrams.length >= count,
+      () => `${count} datagrams (arrived: ${this.datagrams.map((d) => d.doc.name).join(", ") || "none"})`,
+    );
     return this.datagrams.map((d) => d.doc);
   }
 
@@ -159,7 +172,7 @@ describe("X-Ray subsegments of a sampled invocation", () => {
     vi.stubEnv("_X_AMZN_TRACE_ID", header("1"));
     // Act
     const result = await probe({ runId: "acme-run-1", turn: 3 });
-    const docs = await daemon.settle();
+    const docs = await daemon.waitFor(4);
     // Assess
     expect(result).toBe("done");
     expect(daemon.datagrams.every((d) => JSON.stringify(d.header) === '{"format":"json","version":1}')).toBe(true);
@@ -229,7 +242,7 @@ describe("X-Ray subsegments of a sampled invocation", () => {
     for (const step of ["conditional", "throttled", "server"]) {
       await tx({ step }).catch((e: Error) => errors.push(e.name));
     }
-    const docs = await daemon.settle();
+    const docs = await daemon.waitFor(6);
     // Assess: the SDK's errors reach the caller unchanged
     expect(errors).toEqual([
       "ConditionalCheckFailedException",
@@ -275,7 +288,7 @@ describe("S3 calls of a sampled invocation", () => {
     });
     // Act
     await head({});
-    const docs = await daemon.settle();
+    const docs = await daemon.waitFor(2);
     // Assess
     const call = docs.find((d) => d.name === "S3");
     expect(call).toMatchObject({
@@ -307,7 +320,7 @@ describe("fetch requests of a sampled invocation (the model API, MCP servers)", 
     });
     // Act
     const statuses = await calls({});
-    const docs = await daemon.settle();
+    const docs = await daemon.waitFor(4);
     // Assess
     expect(statuses).toEqual([200, 503]);
     const handler = docs.find((d) => d.name === "## model");
@@ -330,16 +343,40 @@ describe("fetch requests of a sampled invocation (the model API, MCP servers)", 
   });
 });
 
+/** A sampled invocation of its own trace, run after one that must send nothing (sentBeforeMarker). */
+const MARKER_ROOT = "1-6756a1b2-fedcba9876543210fedcba98";
+const marker = instrumented("marker", z.object({}), async () => "marked");
+
+/**
+ * What the module tracer sent before now, for the invocations that must send nothing. Absence cannot be
+ * waited for, only bounded: so a sampled invocation runs next, and its subsegment is waited for (at most 5 s,
+ * a failure if it never comes, never a pass). It leaves by the same socket as anything the invocation under
+ * test sent (the tracer's emitter keeps one) for the same loopback address, where a socket's datagrams are
+ * queued to the receiver in the order sent (UDP itself promises no order; loopback keeps it in practice): once
+ * the marker is in, such a datagram would be in too. What this cannot see is a datagram sent later than the
+ * marker, by a timer, which the emitter never does (it sends when a subsegment closes).
+ */
+async function sentBeforeMarker(): Promise<SubsegmentDocument[]> {
+  vi.stubEnv("_X_AMZN_TRACE_ID", `Root=${MARKER_ROOT};Parent=${PARENT};Sampled=1`);
+  vi.stubEnv("POWERTOOLS_TRACE_ENABLED", "true");
+  expect(await marker({})).toBe("marked");
+  await until(
+    () => daemon.datagrams.some((d) => d.doc.trace_id === MARKER_ROOT),
+    () => "the marker invocation's subsegment",
+  );
+  return daemon.datagrams.map((d) => d.doc).filter((d) => d.trace_id !== MARKER_ROOT);
+}
+
 describe("not sampled or not traced", () => {
   it("sends nothing and adds no header of its own when the invocation is not sampled", async () => {
     // Prepare
     vi.stubEnv("_X_AMZN_TRACE_ID", header("0"));
     // Act
     const result = await probe({ runId: "acme-run-2", turn: 1 });
-    await daemon.settle();
+    const sent = await sentBeforeMarker();
     // Assess
     expect(result).toBe("done");
-    expect(daemon.datagrams).toHaveLength(0);
+    expect(sent).toEqual([]);
     expect(ddb.requests).toHaveLength(2);
     for (const r of ddb.requests) expect(String(r.headers["x-amzn-trace-id"] ?? "")).not.toContain("Sampled=1");
   });
@@ -349,10 +386,10 @@ describe("not sampled or not traced", () => {
     vi.stubEnv("_X_AMZN_TRACE_ID", undefined);
     // Act
     const result = await probe({ runId: "acme-run-3", turn: 1 });
-    await daemon.settle();
+    const sent = await sentBeforeMarker();
     // Assess
     expect(result).toBe("done");
-    expect(daemon.datagrams).toHaveLength(0);
+    expect(sent).toEqual([]);
     expect(ddb.requests).toHaveLength(2);
   });
 
@@ -360,8 +397,7 @@ describe("not sampled or not traced", () => {
     vi.stubEnv("_X_AMZN_TRACE_ID", header("1"));
     vi.stubEnv("POWERTOOLS_TRACE_ENABLED", "false");
     await probe({ runId: "acme-run-4", turn: 1 });
-    await daemon.settle();
-    expect(daemon.datagrams).toHaveLength(0);
+    expect(await sentBeforeMarker()).toEqual([]);
   });
 });
 
@@ -378,7 +414,11 @@ describe("sending never breaks a handler", () => {
       return 42;
     });
     await t.inSubsegment("## unreachable", async () => 1);
-    await new Promise((r) => setTimeout(r, 200));
+    // (the unreachable one fails in the socket's send callback, after inSubsegment returned)
+    await until(
+      () => emitter.dropped >= 2,
+      () => `2 dropped documents (dropped: ${emitter.dropped})`,
+    );
     // Assess
     expect(out).toBe(42);
     expect(emitter.dropped).toBe(2);
@@ -400,7 +440,7 @@ describe("sending never breaks a handler", () => {
         throw new Error("y".repeat(100_000));
       })
       .catch((e: Error) => e.message.length);
-    const docs = await daemon.settle();
+    const docs = await daemon.waitFor(2);
     // Assess
     expect(docs).toHaveLength(2);
     expect(docs[0]?.metadata).toBeUndefined();
