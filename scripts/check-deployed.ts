@@ -284,9 +284,13 @@ async function main(): Promise<number> {
        * A sampled invocation of a Function URL bundle, checked like the runs' invocations and, as their handler
        * names are known, by that name: `## approval-callback`, `## mcp-server`.
        */
-      const invokeUrl = async (fn: FunctionUnderTest, event: unknown): Promise<Invocation | undefined> => {
+      const invokeUrl = async (
+        fn: FunctionUnderTest,
+        event: unknown,
+        opts: { process?: BundleProcess; fault?: boolean } = {},
+      ): Promise<Invocation | undefined> => {
         const trace = newTraceHeader(true);
-        const out = await live.get(fn.logicalId)?.invoke(event, { traceHeader: trace.header });
+        const out = await (opts.process ?? live.get(fn.logicalId))?.invoke(event, { traceHeader: trace.header });
         if (out)
           traced.push({
             label: `${customer}/${fn.handler}`,
@@ -294,6 +298,7 @@ async function main(): Promise<number> {
             parent: trace.parent,
             customer,
             subsegment: `## ${fn.handler}`,
+            fault: opts.fault ?? false,
             overlapped: out.overlapped === true,
           });
         return out;
@@ -411,6 +416,19 @@ async function main(): Promise<number> {
         const out = await invokeUrl(callback, functionUrlEvent("GET", `/approvals/${forged}`));
         if (!out?.ok || (out.result as { statusCode?: number }).statusCode !== 403)
           problems.push(`${customer}: a link that is not valid, through the callback bundle: ${JSON.stringify(out)}`);
+        // A cold callback (no key cached) while Secrets Manager fails: the answer hono's error handler gave, a
+        // 500 page, and the handler's subsegment a fault.
+        const cold = await startBundle(callback, false);
+        recorder.inject(callback.accessKeyId, "secretsmanager", faultFor("secretsmanager"));
+        const failed = await invokeUrl(callback, functionUrlEvent("GET", `/approvals/${forged}`), {
+          process: cold,
+          fault: true,
+        });
+        recorder.inject(callback.accessKeyId, "secretsmanager", undefined);
+        await cold.close();
+        const answer = (failed?.ok ? failed.result : {}) as { statusCode?: number; body?: string };
+        if (answer.statusCode !== 500 || answer.body !== "Internal Server Error")
+          problems.push(`${customer}: the callback bundle with Secrets Manager failing: ${JSON.stringify(failed)}`);
       }
       log(`${customer}: ${executions.length} samples run in ${((Date.now() - phase) / 1000).toFixed(1)} s since start`);
       for (const { file, run } of executions) {
@@ -712,6 +730,12 @@ async function checkRetry(c: {
 }
 
 function faultFor(service: string) {
+  if (service === "secretsmanager")
+    return {
+      status: 500,
+      contentType: "application/x-amz-json-1.1",
+      body: JSON.stringify({ __type: "InternalServiceError", message: "injected" }),
+    };
   return service === "s3"
     ? {
         status: 503,

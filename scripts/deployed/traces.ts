@@ -14,6 +14,7 @@ export interface EmittedSubsegment {
   readonly end_time?: number;
   readonly namespace?: string;
   readonly annotations?: Record<string, unknown>;
+  readonly fault?: boolean;
   readonly aws?: { operation?: string };
 }
 
@@ -68,6 +69,8 @@ export interface TracedInvocation {
   readonly runId?: string;
   /** The handler subsegment's name, when the check knows it (the Function URL handlers). */
   readonly subsegment?: string;
+  /** Whether the handler subsegment must be a fault (or must not), when the check knows. */
+  readonly fault?: boolean;
   /** Another invocation shared its process (the trace header is per process): not checked. */
   readonly overlapped: boolean;
 }
@@ -116,6 +119,10 @@ export function checkTraces(
     }
     if (inv.subsegment !== undefined && handler.name !== inv.subsegment)
       problems.push(`${where}: handler subsegment "${handler.name}", expected "${inv.subsegment}"`);
+    if (inv.fault !== undefined && (handler.fault === true) !== inv.fault)
+      problems.push(
+        `${where}: handler subsegment ${inv.fault ? "not a fault, expected one" : "a fault, expected none"}`,
+      );
     if (handler.annotations?.customer !== inv.customer)
       problems.push(`${where}: handler subsegment annotated customer ${String(handler.annotations?.customer)}`);
     if (inv.runId !== undefined && handler.annotations?.runId !== inv.runId)

@@ -85,6 +85,22 @@ describe("checkTraces for the Function URL bundles", () => {
     ]);
   });
 
+  it("holds the handler subsegment to the fault the check expects: the failed request's, and no other", () => {
+    // Act
+    const missing = checkTraces([invocation({ fault: true })], [doc({})], []);
+    const unexpected = checkTraces([invocation({ fault: false })], [doc({ fault: true })], []);
+    const expected = checkTraces([invocation({ fault: true })], [doc({ fault: true })], []);
+
+    // Assess
+    expect(missing.problems).toEqual([
+      `acme/approval-callback (trace ${ROOT}): handler subsegment not a fault, expected one`,
+    ]);
+    expect(unexpected.problems).toEqual([
+      `acme/approval-callback (trace ${ROOT}): handler subsegment a fault, expected none`,
+    ]);
+    expect(expected.problems).toEqual([]);
+  });
+
   it("reports a required function with no invocation checked: none sampled, or each beside another call", () => {
     // Act
     const none = checkTraces([], [], [], ["acme/mcp-server"]);

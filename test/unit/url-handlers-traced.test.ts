@@ -130,6 +130,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  vi.restoreAllMocks();
   await daemon.close();
   await aws.close();
   rmSync(taskRoot, { recursive: true, force: true });
