@@ -9,9 +9,10 @@
  * is sampled for X-Ray (a fresh trace header, as Lambda sets it) with a fake daemon as
  * AWS_XRAY_DAEMON_ADDRESS: each must send its handler's subsegment and one per AWS call the recorder saw
  * (traces.ts). So must the Function URL bundles, which no execution invokes: each customer's callback (every
- * approval's confirm page and decision, and a link that is not valid) and MCP endpoint (a tool call and
- * retry_run) are sampled, and each must have had a checked trace. The other calls outside the runs are
- * unsampled or untraced and must send nothing.
+ * approval's confirm page and decision, a link that is not valid, and a cold one while Secrets Manager
+ * fails: the 500 page, its subsegment a fault) and MCP endpoint (a tool call and retry_run) are sampled, and
+ * each must have had a checked trace. The other calls outside the runs are unsampled or untraced and must
+ * send nothing.
  *
  *   npm run check:deployed -- [--json] [--reuse] [--out DIR] [--customers a,b]
  *
