@@ -71,7 +71,7 @@ async function retryExecution(machineArn: string, runId: string, operator: strin
 /**
  * po-agent's MCP endpoint on a Function URL: stateless Streamable HTTP, authenticated by IAM
  * (the URL's auth type) or by a bearer token kept in Secrets Manager. A tool's failure is an MCP result;
- * what throws (the token cannot be read) is logged, traced and rethrown: the caller gets the URL's 502.
+ * what throws (the token cannot be read) is logged, traced and rethrown, a function error as before.
  */
 export const handler = instrumentedUrl(
   "mcp-server",

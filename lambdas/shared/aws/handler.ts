@@ -60,7 +60,7 @@ export interface InstrumentedUrlOptions<E, R> {
   /**
    * The answer a thrown error gets once it is logged and traced, for a handler whose framework answered
    * errors itself before (the callback's hono: a 500 page). Without it the error is rethrown: Lambda
-   * reports it, and the Function URL answers the caller 502.
+   * reports it as a function error, and the Function URL answers the caller with its own error page.
    */
   answerError?(err: unknown, event: E): Promise<R>;
 }
