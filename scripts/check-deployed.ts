@@ -8,7 +8,11 @@
  * the errorType the bundle reports against their ErrorEquals names. Every invocation of the sample runs
  * is sampled for X-Ray (a fresh trace header, as Lambda sets it) with a fake daemon as
  * AWS_XRAY_DAEMON_ADDRESS: each must send its handler's subsegment and one per AWS call the recorder saw
- * (traces.ts); the calls outside the runs are unsampled or untraced and must send nothing.
+ * (traces.ts). So must the Function URL bundles, which no execution invokes: each customer's callback (every
+ * approval's confirm page and decision, a link that is not valid, and a cold one while Secrets Manager
+ * fails: the 500 page, its subsegment a fault) and MCP endpoint (a tool call and retry_run) are sampled, and
+ * each must have had a checked trace. The other calls outside the runs are unsampled or untraced and must
+ * send nothing.
  *
  *   npm run check:deployed -- [--json] [--reuse] [--out DIR] [--customers a,b]
  *
@@ -227,6 +231,8 @@ async function main(): Promise<number> {
   const costUsd: number[] = [];
   let sfnServer: Server | undefined;
   const traced: TracedInvocation[] = [];
+  /** The functions no execution invokes whose traces must still be checked (each customer's Function URLs). */
+  const requiredTraces: string[] = [];
 
   try {
     for (const [stack, deployment] of deployments) {
@@ -275,6 +281,32 @@ async function main(): Promise<number> {
         deployment.resolve((sm?.Properties?.DefinitionString ?? "") as Json),
         substitutions,
       );
+      /**
+       * A sampled invocation of a Function URL bundle, checked like the runs' invocations and, as their handler
+       * names are known, by that name: `## approval-callback`, `## mcp-server`.
+       */
+      const invokeUrl = async (
+        fn: FunctionUnderTest,
+        event: unknown,
+        opts: { process?: BundleProcess; fault?: boolean } = {},
+      ): Promise<Invocation | undefined> => {
+        const trace = newTraceHeader(true);
+        const out = await (opts.process ?? live.get(fn.logicalId))?.invoke(event, { traceHeader: trace.header });
+        if (out)
+          traced.push({
+            label: `${customer}/${fn.handler}`,
+            root: trace.root,
+            parent: trace.parent,
+            customer,
+            subsegment: `## ${fn.handler}`,
+            fault: opts.fault ?? false,
+            overlapped: out.overlapped === true,
+          });
+        return out;
+      };
+      for (const fn of fns)
+        if (fn.handler === "approval-callback" || fn.handler === "mcp-server")
+          requiredTraces.push(`${customer}/${fn.handler}`);
       const firstEvents = new Map<string, unknown>();
       const routes: Record<string, LambdaRoute> = {};
       for (const fn of fns) {
@@ -348,7 +380,7 @@ async function main(): Promise<number> {
         if (i === 0) await Promise.race([run.result, new Promise((r) => setTimeout(r, 60_000))]);
       }
       // Escalated runs wait on a task token: approve each through the approval-callback bundle, with the
-      // link from the email request-approval sent (the POST the confirm page makes).
+      // link from the email request-approval sent: the confirm page it shows (GET), then the POST it makes.
       const callback = fns.find((f) => f.handler === "approval-callback");
       const settle = Promise.all(executions.map((e) => e.run.result));
       for (let round = 0; round < 200; round++) {
@@ -368,10 +400,36 @@ async function main(): Promise<number> {
           };
           if (claims.d !== "approve" || decided.has(claims.a)) continue;
           decided.add(claims.a);
-          const out = await live.get(callback.logicalId)?.invoke(functionUrlEvent("POST", `/approvals/${t}`));
+          const page = await invokeUrl(callback, functionUrlEvent("GET", `/approvals/${t}`));
+          if (!page?.ok || (page.result as { statusCode?: number }).statusCode !== 200)
+            problems.push(
+              `${customer}: the confirm page of ${claims.a} from the callback bundle: ${JSON.stringify(page)}`,
+            );
+          const out = await invokeUrl(callback, functionUrlEvent("POST", `/approvals/${t}`));
           if (!out?.ok || (out.result as { statusCode?: number }).statusCode !== 200)
             problems.push(`${customer}: approving ${claims.a} through the callback bundle: ${JSON.stringify(out)}`);
         }
+      }
+      // A link that is not valid (its signature is not the key's), whether or not a run asked for an approval:
+      // the callback answers it with the 403 page, traced like any other request.
+      if (callback) {
+        const forged = `${Buffer.from('{"a":"apr_forged","d":"approve"}').toString("base64url")}.c2lnbmF0dXJl`;
+        const out = await invokeUrl(callback, functionUrlEvent("GET", `/approvals/${forged}`));
+        if (!out?.ok || (out.result as { statusCode?: number }).statusCode !== 403)
+          problems.push(`${customer}: a link that is not valid, through the callback bundle: ${JSON.stringify(out)}`);
+        // A cold callback (no key cached) while Secrets Manager fails: the answer hono's error handler gave, a
+        // 500 page, and the handler's subsegment a fault.
+        const cold = await startBundle(callback, false);
+        recorder.inject(callback.accessKeyId, "secretsmanager", faultFor("secretsmanager"));
+        const failed = await invokeUrl(callback, functionUrlEvent("GET", `/approvals/${forged}`), {
+          process: cold,
+          fault: true,
+        });
+        recorder.inject(callback.accessKeyId, "secretsmanager", undefined);
+        await cold.close();
+        const answer = (failed?.ok ? failed.result : {}) as { statusCode?: number; body?: string };
+        if (answer.statusCode !== 500 || answer.body !== "Internal Server Error")
+          problems.push(`${customer}: the callback bundle with Secrets Manager failing: ${JSON.stringify(failed)}`);
       }
       log(`${customer}: ${executions.length} samples run in ${((Date.now() - phase) / 1000).toFixed(1)} s since start`);
       for (const { file, run } of executions) {
@@ -428,6 +486,10 @@ async function main(): Promise<number> {
           method: "tools/call",
           params: { name: "list_pending_approvals", arguments: {} },
         };
+        // Sampled (its trace checked), then unsampled (it must send nothing).
+        const sampled = await invokeUrl(mcp, functionUrlEvent("POST", "/mcp", JSON.stringify(rpc)));
+        if (!sampled?.ok || (sampled.result as { statusCode?: number }).statusCode !== 200)
+          problems.push(`${customer}: mcp-server: ${JSON.stringify(sampled)}`);
         const out = await live.get(mcp.logicalId)?.invoke(functionUrlEvent("POST", "/mcp", JSON.stringify(rpc)), {
           traceHeader: newTraceHeader(false).header,
         });
@@ -452,7 +514,7 @@ async function main(): Promise<number> {
           breakSave: (on) => recorder.inject(save.accessKeyId, "dynamodb", on ? faultFor("dynamodb") : undefined),
           callMcp: async (name, args) => {
             const rpc = { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name, arguments: args } };
-            const out = await live.get(mcp.logicalId)?.invoke(functionUrlEvent("POST", "/mcp", JSON.stringify(rpc)));
+            const out = await invokeUrl(mcp, functionUrlEvent("POST", "/mcp", JSON.stringify(rpc)));
             return out?.ok
               ? toolResult(String((out.result as { body?: string }).body ?? ""))
               : { isError: true, text: JSON.stringify(out) };
@@ -523,10 +585,10 @@ async function main(): Promise<number> {
     // a loaded machine: checked after 300 ms, then again every 100 ms until nothing is missing, for at most
     // 10 s, then reported (a document that should not have been sent is looked for during the first 300 ms).
     await new Promise((r) => setTimeout(r, 300));
-    let traces = checkTraces(traced, daemon.docs, recorder.calls);
+    let traces = checkTraces(traced, daemon.docs, recorder.calls, requiredTraces);
     for (let waited = 0; traces.problems.length > 0 && waited < 10_000; waited += 100) {
       await new Promise((r) => setTimeout(r, 100));
-      traces = checkTraces(traced, daemon.docs, recorder.calls);
+      traces = checkTraces(traced, daemon.docs, recorder.calls, requiredTraces);
     }
     const traceProblems = [...traces.problems, ...daemon.malformed.map((m) => `malformed datagram: ${m}`)];
     if (traces.checked === 0) traceProblems.push("no sampled invocation ran alone in its process: nothing checked");
@@ -538,6 +600,8 @@ async function main(): Promise<number> {
     for (const p of problems) log(`PROBLEM ${p}`);
     for (const c of costMismatches) log(`COST ${c}`);
     for (const t of traceProblems) log(`TRACE ${t}`);
+    for (const label of requiredTraces)
+      log(`traced ${label}: ${traced.filter((i) => i.label === label && !i.overlapped).length} invocations checked`);
     const summary = {
       bundlesRun,
       awsCallsChecked: recorder.calls.length,
@@ -667,6 +731,12 @@ async function checkRetry(c: {
 }
 
 function faultFor(service: string) {
+  if (service === "secretsmanager")
+    return {
+      status: 500,
+      contentType: "application/x-amz-json-1.1",
+      body: JSON.stringify({ __type: "InternalServiceError", message: "injected" }),
+    };
   return service === "s3"
     ? {
         status: 503,

@@ -1,6 +1,7 @@
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from "aws-lambda";
 import { runIdFor } from "../shared/agent/deps.js";
 import { retryRun } from "../shared/agent/retry.js";
+import { instrumentedUrl } from "../shared/aws/handler.js";
 import { agentDeps, clients, customer, env, secretValue, sfnClient } from "../shared/aws/runtime.js";
 import { sha256 } from "../shared/ledger/ledger.js";
 import { handleFunctionUrlEvent } from "../shared/mcp/http.js";
@@ -69,16 +70,20 @@ async function retryExecution(machineArn: string, runId: string, operator: strin
 
 /**
  * po-agent's MCP endpoint on a Function URL: stateless Streamable HTTP, authenticated by IAM
- * (the URL's auth type) or by a bearer token kept in Secrets Manager.
+ * (the URL's auth type) or by a bearer token kept in Secrets Manager. A tool's failure is an MCP result;
+ * what throws (the token cannot be read) is logged, traced and rethrown, a function error as before.
  */
-export const handler = async (event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> => {
-  // Present when the Function URL's auth type is AWS_IAM (the event type leaves it out).
-  const iam = (event.requestContext as { authorizer?: { iam?: { userArn?: string } } }).authorizer?.iam;
-  const principal = iam?.userArn;
-  const result = await handleFunctionUrlEvent(event, backend, {
-    bearerToken: async () => (tokenSecretArn ? (await secretValue(tokenSecretArn)).trim() : undefined),
-    ...(principal ? { principal } : {}),
-  });
-  logger.info("mcp request", { status: result.statusCode, method: event.requestContext.http.method });
-  return result;
-};
+export const handler = instrumentedUrl(
+  "mcp-server",
+  async (event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> => {
+    // Present when the Function URL's auth type is AWS_IAM (the event type leaves it out).
+    const iam = (event.requestContext as { authorizer?: { iam?: { userArn?: string } } }).authorizer?.iam;
+    const principal = iam?.userArn;
+    const result = await handleFunctionUrlEvent(event, backend, {
+      bearerToken: async () => (tokenSecretArn ? (await secretValue(tokenSecretArn)).trim() : undefined),
+      ...(principal ? { principal } : {}),
+    });
+    logger.info("mcp request", { status: result.statusCode, method: event.requestContext.http.method });
+    return result;
+  },
+);

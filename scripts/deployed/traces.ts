@@ -14,6 +14,7 @@ export interface EmittedSubsegment {
   readonly end_time?: number;
   readonly namespace?: string;
   readonly annotations?: Record<string, unknown>;
+  readonly fault?: boolean;
   readonly aws?: { operation?: string };
 }
 
@@ -66,6 +67,10 @@ export interface TracedInvocation {
   readonly customer: string;
   /** The event's runId, when it had one at the top level (the handler annotates it). */
   readonly runId?: string;
+  /** The handler subsegment's name, when the check knows it (the Function URL handlers). */
+  readonly subsegment?: string;
+  /** Whether the handler subsegment must be a fault (or must not), when the check knows. */
+  readonly fault?: boolean;
   /** Another invocation shared its process (the trace header is per process): not checked. */
   readonly overlapped: boolean;
 }
@@ -80,14 +85,20 @@ const fieldOf = (header: string | undefined, key: string) =>
  * What a sampled invocation of a deployed bundle must have sent: one `## <handler>` subsegment under
  * the function's segment (the header's Parent) with the customer (and runId) annotations, and one `aws`
  * subsegment per AWS call it made, each the Parent of the `X-Amzn-Trace-Id` that call carried. Nothing
- * may arrive for a trace the check did not sample.
+ * may arrive for a trace the check did not sample. Each label of `required` must have had at least one
+ * invocation checked (one that ran alone in its process), so a function the check stops sampling, or
+ * only ever samples beside another call, is a problem rather than a silent pass.
  */
 export function checkTraces(
   invocations: readonly TracedInvocation[],
   docs: readonly EmittedSubsegment[],
   calls: readonly AwsCall[],
+  required: readonly string[] = [],
 ): { checked: number; subsegments: number; problems: string[] } {
   const problems: string[] = [];
+  for (const label of required)
+    if (!invocations.some((i) => i.label === label && !i.overlapped))
+      problems.push(`${label}: no sampled invocation that ran alone in its process, so its trace was not checked`);
   const sampled = new Set(invocations.map((i) => i.root));
   for (const d of docs)
     if (!sampled.has(d.trace_id))
@@ -106,6 +117,12 @@ export function checkTraces(
       problems.push(`${where}: ${handlers.length} handler subsegments under the function segment, expected 1`);
       continue;
     }
+    if (inv.subsegment !== undefined && handler.name !== inv.subsegment)
+      problems.push(`${where}: handler subsegment "${handler.name}", expected "${inv.subsegment}"`);
+    if (inv.fault !== undefined && (handler.fault === true) !== inv.fault)
+      problems.push(
+        `${where}: handler subsegment ${inv.fault ? "not a fault, expected one" : "a fault, expected none"}`,
+      );
     if (handler.annotations?.customer !== inv.customer)
       problems.push(`${where}: handler subsegment annotated customer ${String(handler.annotations?.customer)}`);
     if (inv.runId !== undefined && handler.annotations?.runId !== inv.runId)

@@ -52,3 +52,50 @@ function invocation<S extends z.ZodTypeAny, R>(
     }
   };
 }
+
+/** The parts of a Function URL answer the wrapper reads (payload format 2.0, structured or not). */
+type UrlAnswer = { statusCode?: number } | string;
+
+export interface InstrumentedUrlOptions<E, R> {
+  /**
+   * The answer a thrown error gets once it is logged and traced, for a handler whose framework answered
+   * errors itself before (the callback's hono: a 500 page). Without it the error is rethrown: Lambda
+   * reports it as a function error, and the Function URL answers the caller with its own error page.
+   */
+  answerError?(err: unknown, event: E): Promise<R>;
+}
+
+/**
+ * The wrapper for a Function URL handler: what `instrumented` gives a Step Functions task (the Lambda
+ * context on every log line, the `## <name>` subsegment parenting every AWS call, the customer on log
+ * lines and trace, an error line for a throw, metrics flushed), without zod (the event is an HTTP request,
+ * which the handler judges and answers) and without the usage beside the result (the result is the HTTP
+ * answer, and no execution history counts it). The answer's status goes on the subsegment (4xx error,
+ * 5xx fault); the request's path does not, since an approval link's path is its signed token.
+ */
+export function instrumentedUrl<E, R extends UrlAnswer>(
+  name: string,
+  core: (event: E) => Promise<R>,
+  opts: InstrumentedUrlOptions<E, R> = {},
+): (event: E, context?: Context) => Promise<R> {
+  return async (event, context) => {
+    if (context) logger.addContext(context);
+    try {
+      return await tracer.inSubsegment(`## ${name}`, async (sub) => {
+        tagRun({ customer: process.env.CUSTOMER });
+        const answer = await core(event);
+        const status = typeof answer === "string" ? 200 : (answer.statusCode ?? 200);
+        sub?.setHttpStatus(status);
+        sub?.flagStatus(status);
+        return answer;
+      });
+    } catch (err) {
+      logger.error(`${name} failed`, err as Error);
+      if (opts.answerError) return await opts.answerError(err, event);
+      throw err;
+    } finally {
+      metrics.publishStoredMetrics();
+      untagRun();
+    }
+  };
+}
