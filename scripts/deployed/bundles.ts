@@ -18,7 +18,7 @@ export type Invocation = (
 };
 
 type HostMessage =
-  | { type: "ready"; initMs: number; initCpuMs?: number; execArgv?: string[] }
+  | { type: "ready"; initMs: number; initCpuMs?: number; execArgv?: string[]; arch?: string }
   | { type: "init-error"; errorType: string; errorMessage: string; initMs: number }
   | ({ type: "result"; id: number; cpuMs?: number; overlapped?: boolean } & Invocation);
 
@@ -46,6 +46,8 @@ export class BundleProcess {
     readonly initCpuMs?: number,
     /** The flags node runs with (what an exec wrapper added, e.g. `--liftoff-only`). */
     readonly execArgv: readonly string[] = [],
+    /** The processor architecture node runs on (`process.arch`: `arm64` is Lambda's, here under an emulator). */
+    readonly arch: string = process.arch,
   ) {
     child.on("message", (msg: HostMessage) => {
       if (msg.type !== "result") return;
@@ -70,12 +72,16 @@ export class BundleProcess {
     });
   }
 
-  /** Starts `dir/index.mjs` with exactly `env` (plus PATH so the host can start). */
+  /**
+   * Starts `dir/index.mjs` with exactly `env` (plus PATH so the host can start). `node`: the node
+   * executable to run it with (default: this one), e.g. an arm64 node under an emulator.
+   */
   static start(
     dir: string,
     env: Readonly<Record<string, string>>,
-    opts: { quiet?: boolean } = {},
+    opts: { quiet?: boolean; node?: string } = {},
   ): Promise<BundleProcess> {
+    const node = opts.node ?? process.execPath;
     const childEnv = {
       PATH: process.env.PATH ?? "",
       LAMBDA_TASK_ROOT: dir,
@@ -87,10 +93,10 @@ export class BundleProcess {
     const child = !wrapper
       ? // Plain node, as Lambda runs it: fork() would otherwise pass on this process's execArgv (tsx's
         // loader, whose hooks would resolve and transform every module of the bundle on a second thread).
-        fork(HOST, [dir], { execArgv: [], env: childEnv, stdio })
+        fork(HOST, [dir], { execPath: node, execArgv: [], env: childEnv, stdio })
       : // As the runtime's bootstrap does: the function's wrapper script, given node's path and the runtime's
         // arguments, starts node itself (the IPC channel passes through its exec).
-        spawn(wrapperIn(dir, wrapper), [process.execPath, HOST, dir], { env: childEnv, stdio });
+        spawn(wrapperIn(dir, wrapper), [node, HOST, dir], { env: childEnv, stdio });
     return new Promise((resolve, reject) => {
       let stderr = "";
       child.stderr?.on("data", (chunk: Buffer) => {
@@ -101,7 +107,7 @@ export class BundleProcess {
       child.once("message", (msg: HostMessage) => {
         child.off("exit", onExit);
         if (msg.type === "ready")
-          resolve(new BundleProcess(child, msg.initMs, undefined, msg.initCpuMs, msg.execArgv ?? []));
+          resolve(new BundleProcess(child, msg.initMs, undefined, msg.initCpuMs, msg.execArgv ?? [], msg.arch));
         else if (msg.type === "init-error")
           resolve(new BundleProcess(child, msg.initMs, { errorType: msg.errorType, errorMessage: msg.errorMessage }));
       });

@@ -41,6 +41,7 @@ try {
     initMs: performance.now() - started,
     initCpuMs: initCpuMs(),
     execArgv: process.execArgv,
+    arch: process.arch,
   });
 } catch (error) {
   process.send({ type: "init-error", ...toRapid(error), initMs: performance.now() - started });

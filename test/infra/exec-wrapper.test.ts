@@ -42,6 +42,39 @@ beforeAll(() => {
 }, 120_000);
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
+/**
+ * An arm64 node, Lambda's architecture (the stack's functions are ARM_64): `PO_AGENT_ARM64_NODE` (a command
+ * that runs one; `.ci/run` provisions Node 22 for arm64 from the npm registry under qemu-user), or this node
+ * on an arm64 machine. Without one the arm64 tests are skipped with a line saying so; under `CI=true` they fail.
+ */
+const arm64Node = process.env.PO_AGENT_ARM64_NODE || (process.arch === "arm64" ? process.execPath : undefined);
+const arm64Required = process.env.CI === "true";
+if (!arm64Node && !arm64Required)
+  console.warn("exec-wrapper.test: no arm64 node (set PO_AGENT_ARM64_NODE, see .ci/run): the arm64 tests are skipped");
+const needArm64 = (): string => {
+  if (!arm64Node) throw new Error("CI=true: PO_AGENT_ARM64_NODE must name an arm64 node (.ci/run provisions one)");
+  return arm64Node;
+};
+
+/**
+ * One process of `node` started through Save's wrapper, eagerly compiling the Cedar engine (every function,
+ * not only those one evaluation reaches) and deciding a permit under and over a limit.
+ */
+const cedarProbe = (node: string) => {
+  const engine = join(saveDir, "node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm.js");
+  const probe = `const c = require(${JSON.stringify(engine)});
+const decide = (amount) => { const r = c.isAuthorized({ principal: { type: "Agent", id: "po-agent" },
+  action: { type: "Action", id: "save" }, resource: { type: "PO", id: "po-1" }, context: { amount },
+  policies: { staticPolicies: 'permit(principal, action == Action::"save", resource) when { context.amount <= 10000 };' },
+  entities: [] }); return r.type === "success" ? r.response.decision : r.type; };
+console.log(JSON.stringify({ arch: process.arch, flags: process.execArgv.filter((f) => f.startsWith("--")),
+  version: c.getCedarVersion(), under: decide(10000), over: decide(10001) }));`;
+  const out = execFileSync(join(saveDir, EXEC_WRAPPER.file), [node, "--no-wasm-lazy-compilation", "-e", probe], {
+    encoding: "utf8",
+  });
+  return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as Record<string, unknown>;
+};
+
 const envOf = (fn: PoAgentFunction) => {
   const id = Stack.of(fn).getLogicalId(fn.node.defaultChild as never);
   return template.toJSON().Resources[id].Properties.Environment.Variables as Record<string, unknown>;
@@ -125,3 +158,43 @@ describe("the exec wrapper of the functions that evaluate the policy", () => {
     60_000,
   );
 });
+
+describe.skipIf(process.platform === "win32" || (!arm64Node && !arm64Required))(
+  "the exec wrapper on arm64, the architecture the stack deploys",
+  () => {
+    it("compiles every function of the shipped Cedar wasm with Liftoff alone on arm64, and decides as on this machine", () => {
+      // Prepare: --liftoff-only is a V8 testing flag; Liftoff is a per-architecture compiler, so what holds
+      // on x64 is not proof for the arm64 Lambdas.
+      const node = needArm64();
+
+      // Act
+      const arm = cedarProbe(node);
+      const here = cedarProbe(process.execPath);
+
+      // Assess
+      expect(arm).toMatchObject({ arch: "arm64", under: "allow", over: "deny" });
+      expect(arm.flags).toEqual(["--liftoff-only", "--no-wasm-lazy-compilation"]);
+      expect({ ...arm, arch: process.arch }).toEqual(here);
+    }, 180_000);
+
+    it("initializes the synthesized Save bundle on arm64 through its wrapper", async () => {
+      // Prepare
+      const node = needArm64();
+      const env = {
+        ...Object.fromEntries(
+          Object.entries(envOf(save)).map(([k, v]) => [k, typeof v === "string" ? v : `${k.toLowerCase()}-local`]),
+        ),
+        AWS_REGION: "us-east-1",
+      };
+
+      // Act
+      const p = await BundleProcess.start(saveDir, env, { node });
+      await p.close();
+
+      // Assess
+      expect(p.initError).toBeUndefined();
+      expect(p.arch).toBe("arm64");
+      expect(p.execArgv).toContain("--liftoff-only");
+    }, 180_000);
+  },
+);
