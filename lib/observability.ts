@@ -35,6 +35,14 @@ export interface ObservabilityProps {
    */
   readonly alarmedFunctions?: readonly IFunction[];
   /**
+   * Functions invoked only through their Function URL: each gets an alarm on the URL's 5xx answers
+   * (`Url5xxCount`) instead of an error alarm. It counts function errors and timeouts too, and also the
+   * 500 page a handler answers itself without failing (the approval callback does, so the approver
+   * sees a page), which the `Errors` metric never counts.
+   * @default - none
+   */
+  readonly urlFunctions?: readonly IFunction[];
+  /**
    * A CloudWatch dashboard for the stack ($3 a month each beyond an account's first three).
    * @default false
    */
@@ -93,6 +101,18 @@ export class Observability extends Construct {
     for (const fn of props.alarmedFunctions ?? props.functions) {
       const name = fn.node.id;
       alarms.push(this.alarmAtLeast(`${name}Errors`, fn.metricErrors(period), 1, `${name} Lambda errors >= 1`));
+    }
+    for (const fn of props.urlFunctions ?? []) {
+      const name = fn.node.id;
+      // Published for a URL on $LATEST under the FunctionName dimension (Lambda's function URL metrics).
+      const url5xx = new Metric({
+        namespace: "AWS/Lambda",
+        metricName: "Url5xxCount",
+        dimensionsMap: { FunctionName: fn.functionName },
+        statistic: "Sum",
+        ...period,
+      });
+      alarms.push(this.alarmAtLeast(`${name}Url5xx`, url5xx, 1, `${name} Function URL 5xx answers >= 1`));
     }
 
     const customer = props.customer;

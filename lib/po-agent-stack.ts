@@ -101,8 +101,10 @@ export class PoAgentStack extends Stack {
     this.observability = new Observability(this, "Observability", {
       stateMachine,
       functions: Object.values(functionsByRole(this)),
-      // The state machine's functions fail runs (alarmed as ExecutionsFailed); these run outside any execution.
-      alarmedFunctions: [approvals.approvalCallback, agent.approvalBacklog, this.mcpEndpoint.function],
+      // The state machine's functions fail runs (alarmed as ExecutionsFailed); these run outside any execution:
+      // the approval clock's backlog on a schedule, the callback and the MCP endpoint behind their URLs.
+      alarmedFunctions: [agent.approvalBacklog],
+      urlFunctions: [approvals.approvalCallback, this.mcpEndpoint.function],
       dashboard: props.dashboard,
       customer,
       approvalBacklogFunction: agent.approvalBacklog,

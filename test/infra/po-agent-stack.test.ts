@@ -421,17 +421,27 @@ describe("observability", () => {
   );
 
   it("alarms on errors of the functions outside any execution; the others fail runs, which alarm", () => {
-    const alarms = Object.values(
-      s.template.findResources("AWS::CloudWatch::Alarm", { Properties: { MetricName: "Errors" } }),
+    const alarms = (metricName: string) =>
+      Object.values(s.template.findResources("AWS::CloudWatch::Alarm", { Properties: { MetricName: metricName } }));
+    const errors = alarms("Errors");
+    expect(errors.map((a) => a.Properties.Dimensions[0].Value.Ref)).toEqual([
+      s.logicalId(s.stack.agentFunctions.approvalBacklog),
+    ]);
+    // The two Function URL functions: a 5xx answer alarms, also the callback's own 500 page for a thrown
+    // error (answered without a Lambda error, so `Errors` would never count it).
+    const url5xx = alarms("Url5xxCount");
+    expect(url5xx.map((a) => a.Properties.Dimensions)).toEqual(
+      expect.arrayContaining(
+        [s.stack.approvalGate.approvalCallback, s.stack.mcpEndpoint.function].map((fn) => [
+          { Name: "FunctionName", Value: { Ref: s.logicalId(fn) } },
+        ]),
+      ),
     );
-    const alarmed = alarms.map((a) => a.Properties.Dimensions[0].Value.Ref).sort();
-    expect(alarmed).toEqual(
-      [s.stack.approvalGate.approvalCallback, s.stack.agentFunctions.approvalBacklog, s.stack.mcpEndpoint.function]
-        .map((fn) => s.logicalId(fn))
-        .sort(),
-    );
+    expect(url5xx).toHaveLength(2);
+    for (const alarm of url5xx)
+      expect(alarm.Properties).toMatchObject({ Namespace: "AWS/Lambda", Statistic: "Sum", Period: 300 });
     s.template.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "ExecutionsFailed", Threshold: 1 });
-    for (const alarm of alarms) {
+    for (const alarm of [...errors, ...url5xx]) {
       expect(alarm.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold" });
     }
     // The dashboard is opt-in ($3 a month per stack beyond three).
