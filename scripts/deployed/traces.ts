@@ -20,11 +20,14 @@ export interface EmittedSubsegment {
 
 /**
  * A UDP socket standing in for the X-Ray daemon Lambda runs beside a function: the bundles get its
- * address as `AWS_XRAY_DAEMON_ADDRESS`. Keeps every document, and every datagram that is not one
- * (the protocol header line, a newline, one JSON document).
+ * address as `AWS_XRAY_DAEMON_ADDRESS`. Keeps every document with its header line, and every datagram
+ * that is not one (the protocol header line, a newline, one JSON document). Also the daemon of the unit
+ * tests of the emitter (test/unit/xray.test.ts, url-handlers-traced.test.ts), typed there by their `D`.
  */
-export class FakeXRayDaemon {
-  readonly docs: EmittedSubsegment[] = [];
+export class FakeXRayDaemon<D extends { readonly name: string } = EmittedSubsegment> {
+  readonly docs: D[] = [];
+  /** The header line of each document, in the order of `docs`. */
+  readonly headers: string[] = [];
   readonly malformed: string[] = [];
   private socket: Socket | undefined;
   address = "";
@@ -37,7 +40,8 @@ export class FakeXRayDaemon {
       try {
         const header = JSON.parse(text.slice(0, nl)) as { format?: unknown; version?: unknown };
         if (nl < 0 || header.format !== "json" || header.version !== 1) throw new Error("bad header");
-        this.docs.push(JSON.parse(text.slice(nl + 1)) as EmittedSubsegment);
+        this.docs.push(JSON.parse(text.slice(nl + 1)) as D);
+        this.headers.push(text.slice(0, nl));
       } catch {
         this.malformed.push(text.slice(0, 120));
       }
@@ -45,6 +49,29 @@ export class FakeXRayDaemon {
     await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
     this.socket = socket;
     this.address = `127.0.0.1:${(socket.address() as AddressInfo).port}`;
+  }
+
+  /**
+   * The documents once at least `count` have arrived (UDP sends complete after the call that made them
+   * returns), polling every 5 ms; after `timeoutMs` it fails naming what did arrive.
+   */
+  async waitFor(count: number, timeoutMs = 5_000): Promise<D[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.docs.length < count) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `waited ${timeoutMs} ms for ${count} datagrams (arrived: ${this.docs.map((d) => d.name).join(", ") || "none"})`,
+        );
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return [...this.docs];
+  }
+
+  /** Forgets what arrived (between tests). */
+  clear(): void {
+    this.docs.length = 0;
+    this.headers.length = 0;
+    this.malformed.length = 0;
   }
 
   close(): Promise<void> {

@@ -1,4 +1,3 @@
-import { createSocket, type Socket } from "node:dgram";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -15,6 +14,7 @@ import {
   XRayTracer,
 } from "../../lambdas/shared/aws/xray.js";
 import { telemetry, tracer } from "../../lambdas/shared/observability.js";
+import { FakeXRayDaemon } from "../../scripts/deployed/traces.js";
 
 const ROOT = "1-6756a1b2-0123456789abcdef01234567";
 const PARENT = "53995c3f42cd8ad8";
@@ -27,43 +27,6 @@ async function until(done: () => boolean, awaited: () => string, timeoutMs = 5_0
   while (!done()) {
     if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${awaited()}`);
     await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** A real UDP socket standing in for the X-Ray daemon: every datagram, split into header and document. */
-class FakeDaemon {
-  readonly datagrams: { header: unknown; doc: SubsegmentDocument }[] = [];
-  private socket: Socket | undefined;
-  address = "";
-
-  async start(): Promise<void> {
-    const socket = createSocket("udp4");
-    socket.on("message", (msg) => {
-      const text = msg.toString("utf8");
-      const nl = text.indexOf("\n");
-      this.datagrams.push({ header: JSON.parse(text.slice(0, nl)), doc: JSON.parse(text.slice(nl + 1)) });
-    });
-    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-    this.socket = socket;
-    this.address = `127.0.0.1:${(socket.address() as AddressInfo).port}`;
-  }
-
-  /**
-   * Waits until `count` datagrams have arrived (UDP sends complete after the call that made them returns),
-   * polling every 5 ms for at most 5 s, then fails naming what did arrive. A datagram too many (a subsegment
-   * sent twice) leaves before the handler's subsegment, which closes last, by the same socket: it makes the
-   * count early, with the handler's missing, and the assertions on the exact set fail on it.
-   */
-  async waitFor(count: number): Promise<SubsegmentDocument[]> {
-    await until(
-      () => this.datagrams.length >= count,
-      () => `${count} datagrams (arrived: ${this.datagrams.map((d) => d.doc.name).join(", ") || "none"})`,
-    );
-    return this.datagrams.map((d) => d.doc);
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => (this.socket ? this.socket.close(() => resolve()) : resolve()));
   }
 }
 
@@ -107,7 +70,8 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-const daemon = new FakeDaemon();
+/** A real UDP socket standing in for the X-Ray daemon (check:deployed's, scripts/deployed/traces.ts). */
+const daemon = new FakeXRayDaemon<SubsegmentDocument>();
 const ddb = new FakeDynamoDb();
 let doc: DynamoDBDocumentClient;
 
@@ -137,7 +101,7 @@ beforeEach(() => {
   vi.stubEnv("POWERTOOLS_DEV", "true");
   vi.spyOn(console, "info").mockImplementation(() => {});
   vi.spyOn(console, "error").mockImplementation(() => {});
-  daemon.datagrams.length = 0;
+  daemon.clear();
   ddb.requests.length = 0;
   ddb.replies = [];
 });
@@ -175,7 +139,8 @@ describe("X-Ray subsegments of a sampled invocation", () => {
     const docs = await daemon.waitFor(4);
     // Assess
     expect(result).toBe("done");
-    expect(daemon.datagrams.every((d) => JSON.stringify(d.header) === '{"format":"json","version":1}')).toBe(true);
+    expect(daemon.malformed).toEqual([]);
+    expect(daemon.headers.every((h) => h === '{"format":"json","version":1}')).toBe(true);
     expect(docs.map((d) => d.name).sort()).toEqual(["## probe", "DynamoDB", "DynamoDB", "model claude-sonnet-5"]);
     const handler = docs.find((d) => d.name === "## probe");
     expect(handler).toMatchObject({
@@ -361,10 +326,10 @@ async function sentBeforeMarker(): Promise<SubsegmentDocument[]> {
   vi.stubEnv("POWERTOOLS_TRACE_ENABLED", "true");
   expect(await marker({})).toBe("marked");
   await until(
-    () => daemon.datagrams.some((d) => d.doc.trace_id === MARKER_ROOT),
+    () => daemon.docs.some((d) => d.trace_id === MARKER_ROOT),
     () => "the marker invocation's subsegment",
   );
-  return daemon.datagrams.map((d) => d.doc).filter((d) => d.trace_id !== MARKER_ROOT);
+  return daemon.docs.filter((d) => d.trace_id !== MARKER_ROOT);
 }
 
 describe("not sampled or not traced", () => {
