@@ -1,6 +1,4 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Context, LambdaFunctionURLEvent, LambdaFunctionURLResult } from "aws-lambda";
@@ -10,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vites
 import type { SubsegmentDocument } from "../../lambdas/shared/aws/xray.js";
 import { loadCustomerFile } from "../../lambdas/shared/config/load.js";
 import { FakeXRayDaemon } from "../../scripts/deployed/traces.js";
+import { FakeJsonAws, type JsonReply } from "../support/fake-json-aws.js";
 
 /**
  * The two Function URL handlers (approval links, MCP endpoint) as Lambda runs them: each invocation's log
@@ -26,45 +25,18 @@ const MARKER_ROOT = "1-6756a1b2-fedcba9876543210fedcba98";
 const SIGNING_SECRET = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:signing-AbCdEf";
 const TOKEN_SECRET = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:mcp-token-AbCdEf";
 
+/** The next Secrets Manager answers; an empty list answers with `secret`. */
+let secretReplies: JsonReply[] = [];
+let secret = "k".repeat(32);
 /** Secrets Manager and DynamoDB on one local endpoint (AWS_ENDPOINT_URL): each request's target and trace header. */
-class FakeAws {
-  readonly requests: { target: string; traceHeader: string }[] = [];
-  /** The next Secrets Manager answers; an empty list answers with `secret`. */
-  secretReplies: { status: number; body: unknown }[] = [];
-  secret = "k".repeat(32);
-  private server: Server | undefined;
-  endpoint = "";
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      req.resume();
-      req.on("end", () => {
-        const target = String(req.headers["x-amz-target"] ?? "");
-        this.requests.push({ target, traceHeader: String(req.headers["x-amzn-trace-id"] ?? "") });
-        const reply = target.startsWith("secretsmanager.")
-          ? (this.secretReplies.shift() ?? { status: 200, body: { Name: "s", SecretString: this.secret } })
-          : { status: 200, body: { Items: [], Count: 0, ScannedCount: 0 } };
-        const body = JSON.stringify(reply.body);
-        res.writeHead(reply.status, {
-          "content-type": "application/x-amz-json-1.1",
-          "content-length": Buffer.byteLength(body),
-          "x-amzn-requestid": `REQ${this.requests.length}`,
-        });
-        res.end(body);
-      });
-    });
-    await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
-    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
+const aws = new FakeJsonAws((target) =>
+  target.startsWith("secretsmanager.")
+    ? (secretReplies.shift() ?? { status: 200, body: { Name: "s", SecretString: secret } })
+    : { status: 200, body: { Items: [], Count: 0, ScannedCount: 0 } },
+);
 
 /** A real UDP socket standing in for the X-Ray daemon (check:deployed's, scripts/deployed/traces.ts). */
 const daemon = new FakeXRayDaemon<SubsegmentDocument>();
-const aws = new FakeAws();
 const taskRoot = mkdtempSync(join(tmpdir(), "po-agent-url-handlers-"));
 const savedEnv = { ...process.env };
 
@@ -119,7 +91,7 @@ beforeEach(() => {
   lines = [];
   daemon.clear();
   aws.requests.length = 0;
-  aws.secretReplies = [];
+  secretReplies = [];
   vi.restoreAllMocks();
   const capture = (chunk: unknown) => {
     for (const l of String(chunk).split("\n").filter(Boolean)) {
@@ -192,7 +164,7 @@ describe("approval-callback", () => {
   it("answers a Secrets Manager failure with hono's 500, logs it with the request id, and traces it as a fault", async () => {
     // Prepare: the signing key cannot be read (Secrets Manager down); hono's own answer to a thrown error.
     process.env._X_AMZN_TRACE_ID = header("1");
-    aws.secretReplies = [{ status: 500, body: { __type: "InternalServiceError", message: "injected" } }];
+    secretReplies = [{ status: 500, body: { __type: "InternalServiceError", message: "injected" } }];
     metrics.addMetric("ProbeStored", "Count", 1);
     const event = urlEvent("GET", "/approvals/e30.c2ln");
     const honoDefault = handle(
@@ -268,7 +240,7 @@ describe("mcp-server", () => {
   it("lets a bearer-token read failure through as the Lambda error it was, logged and traced as a fault", async () => {
     // Prepare: the role may not read the token's secret.
     process.env._X_AMZN_TRACE_ID = header("1");
-    aws.secretReplies = [{ status: 400, body: { __type: "AccessDeniedException", message: "not allowed" } }];
+    secretReplies = [{ status: 400, body: { __type: "AccessDeniedException", message: "not allowed" } }];
     const context = lambdaContext();
     const event = urlEvent("POST", "/mcp", rpc(1, "tools/list", {}), mcpHeaders("tok"));
 
@@ -298,7 +270,7 @@ describe("mcp-server", () => {
   it("answers a tool call, its ledger read and the token read parented by the handler's subsegment", async () => {
     // Prepare: the token now reads.
     process.env._X_AMZN_TRACE_ID = header("1");
-    aws.secret = "tok";
+    secret = "tok";
     const context = lambdaContext();
     const event = urlEvent(
       "POST",

@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -15,6 +15,7 @@ import {
 } from "../../lambdas/shared/aws/xray.js";
 import { telemetry, tracer } from "../../lambdas/shared/observability.js";
 import { FakeXRayDaemon } from "../../scripts/deployed/traces.js";
+import { FakeJsonAws, type JsonReply } from "../support/fake-json-aws.js";
 
 const ROOT = "1-6756a1b2-0123456789abcdef01234567";
 const PARENT = "53995c3f42cd8ad8";
@@ -30,37 +31,6 @@ async function until(done: () => boolean, awaited: () => string, timeoutMs = 5_0
   }
 }
 
-/** A DynamoDB endpoint answering every call with the next scripted reply; records each request's headers. */
-class FakeDynamoDb {
-  readonly requests: { target: string; headers: IncomingHttpHeaders }[] = [];
-  replies: { status: number; body: unknown }[] = [];
-  private server: Server | undefined;
-  endpoint = "";
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      req.resume();
-      req.on("end", () => {
-        this.requests.push({ target: String(req.headers["x-amz-target"] ?? ""), headers: req.headers });
-        const reply = this.replies.shift() ?? { status: 200, body: {} };
-        const body = JSON.stringify(reply.body);
-        res.writeHead(reply.status, {
-          "content-type": "application/x-amz-json-1.0",
-          "content-length": Buffer.byteLength(body),
-          "x-amzn-requestid": `REQ${this.requests.length}`,
-        });
-        res.end(body);
-      });
-    });
-    await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
-    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
-
 /** A port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {
   const server = createServer();
@@ -72,7 +42,9 @@ async function closedPort(): Promise<number> {
 
 /** A real UDP socket standing in for the X-Ray daemon (check:deployed's, scripts/deployed/traces.ts). */
 const daemon = new FakeXRayDaemon<SubsegmentDocument>();
-const ddb = new FakeDynamoDb();
+/** DynamoDB (and any other request) answering with the next scripted reply, else an empty 200. */
+let ddbReplies: JsonReply[] = [];
+const ddb = new FakeJsonAws(() => ddbReplies.shift() ?? { status: 200, body: {} });
 let doc: DynamoDBDocumentClient;
 
 beforeAll(async () => {
@@ -103,7 +75,7 @@ beforeEach(() => {
   vi.spyOn(console, "error").mockImplementation(() => {});
   daemon.clear();
   ddb.requests.length = 0;
-  ddb.replies = [];
+  ddbReplies = [];
 });
 
 afterEach(() => {
@@ -188,14 +160,14 @@ describe("X-Ray subsegments of a sampled invocation", () => {
     const fail = (status: number, type: string) => ({ status, body: { __type: type, message: "no" } });
     const tx = instrumented("tx", z.object({ step: z.string() }), async (input) => {
       if (input.step === "conditional") {
-        ddb.replies = [fail(400, "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException")];
+        ddbReplies = [fail(400, "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException")];
       } else if (input.step === "throttled") {
-        ddb.replies = [
+        ddbReplies = [
           fail(400, "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"),
           fail(400, "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"),
         ];
       } else {
-        ddb.replies = [
+        ddbReplies = [
           fail(500, "com.amazonaws.dynamodb.v20120810#InternalServerError"),
           fail(500, "com.amazonaws.dynamodb.v20120810#InternalServerError"),
         ];
@@ -270,7 +242,7 @@ describe("fetch requests of a sampled invocation (the model API, MCP servers)", 
   it("sends a remote subsegment per request under the handler's, flagged by status, and names it in the request's trace header", async () => {
     // Prepare
     vi.stubEnv("_X_AMZN_TRACE_ID", header("1"));
-    ddb.replies = [
+    ddbReplies = [
       { status: 200, body: { ok: true } },
       { status: 503, body: { error: "overloaded" } },
     ];
