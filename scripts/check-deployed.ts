@@ -17,11 +17,12 @@
  *   npm run check:deployed -- [--json] [--reuse] [--out DIR] [--customers a,b]
  *
  * Last line with --json: { bundlesRun, awsCallsChecked, denied, errorNamesChecked, errorNameMismatches,
- * costRecordsChecked, costMismatches, retriesChecked, tracedInvocations, subsegmentsChecked, traceProblems,
+ * costRecordsChecked, costMismatches, retriesChecked, outcomesChecked, outcomeMismatches, tracedInvocations,
+ * subsegmentsChecked, traceProblems,
  * medianRunAwsUsd,
  * coldStartMs: { <function>: median }, firstCallCpuMs: { <function>: median }, warmCallCpuMs: { … },
  * firstCallOverlapped: [<function>] }.
- * Exit 1 when a call is denied, a name mismatches or a run breaks.
+ * Exit 1 when a call is denied, a name mismatches, a run breaks or ends otherwise than samples/README.md says.
  */
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -48,6 +49,7 @@ import {
   type SynthesizedFunction,
   synthesizedFunctions,
 } from "./deployed/bundles.js";
+import { sampleExpectations } from "./deployed/expected-outcomes.js";
 import { type AwsCall, Recorder } from "./deployed/recorder.js";
 import { ACCOUNT, LocalDeployment, REGION } from "./deployed/template.js";
 import { checkTraces, FakeXRayDaemon, newTraceHeader, type TracedInvocation } from "./deployed/traces.js";
@@ -229,6 +231,9 @@ async function main(): Promise<number> {
   let retriesChecked = 0;
   const costMismatches: string[] = [];
   const costUsd: number[] = [];
+  const expected = sampleExpectations(REPO_ROOT);
+  let outcomesChecked = 0;
+  const outcomeMismatches: string[] = [];
   let sfnServer: Server | undefined;
   const traced: TracedInvocation[] = [];
   /** The functions no execution invokes whose traces must still be checked (each customer's Function URLs). */
@@ -467,6 +472,26 @@ async function main(): Promise<number> {
           );
       }
 
+      // Outcomes: each sample's run ends as samples/README.md says (the table test/local/sample-outcomes.test.ts
+      // holds the sources to). Every approval is granted through the callback bundle here, so a sample the
+      // README leaves awaiting approval must end saved with an approved approval, and the others with none.
+      const runsByExecution = new Map(
+        (await ledger.listRuns()).filter((r) => !r.parentRunId).map((r) => [r.executionId, r]),
+      );
+      for (const { file, run } of executions) {
+        outcomesChecked++;
+        const want = expected.get(`${customer}/${file}`);
+        const got = runsByExecution.get(run.executionArn);
+        const approved = (got?.decided ?? []).some((a) => a.status === "approved");
+        const ended = got ? `${got.status}${approved ? " after an approval" : ""}` : "no run record";
+        const wanted = want === "awaiting approval" ? "saved after an approval" : want === undefined ? undefined : want;
+        if (wanted === undefined) outcomeMismatches.push(`${customer}/${file}: samples/README.md gives no outcome`);
+        else if (ended !== wanted)
+          outcomeMismatches.push(
+            `${customer}/${file}: ended ${ended}${got?.reason ? ` (${got.reason.slice(0, 120)})` : ""}; samples/README.md: ${want}`,
+          );
+      }
+
       // Outside any execution: the scheduled backlog check and the MCP endpoint.
       const backlog = fns.find((f) => f.handler === "approval-backlog");
       if (backlog) {
@@ -599,6 +624,7 @@ async function main(): Promise<number> {
     for (const m of mismatches) log(`MISMATCH ${m}`);
     for (const p of problems) log(`PROBLEM ${p}`);
     for (const c of costMismatches) log(`COST ${c}`);
+    for (const o of outcomeMismatches) log(`OUTCOME ${o}`);
     for (const t of traceProblems) log(`TRACE ${t}`);
     for (const label of requiredTraces)
       log(`traced ${label}: ${traced.filter((i) => i.label === label && !i.overlapped).length} invocations checked`);
@@ -611,6 +637,8 @@ async function main(): Promise<number> {
       costRecordsChecked,
       costMismatches: costMismatches.length,
       retriesChecked,
+      outcomesChecked,
+      outcomeMismatches: outcomeMismatches.length,
       tracedInvocations: traces.checked,
       subsegmentsChecked: traces.subsegments,
       traceProblems: traceProblems.length,
@@ -633,6 +661,8 @@ async function main(): Promise<number> {
       problems.length > 0 ||
       costMismatches.length > 0 ||
       costRecordsChecked === 0 ||
+      outcomeMismatches.length > 0 ||
+      outcomesChecked === 0 ||
       traceProblems.length > 0 ||
       recorder.unmapped.length > 0
       ? 1

@@ -407,7 +407,7 @@ describe("lambda bundling", () => {
    * fails on any denied AWS call, error-name mismatch, cost record that differs from its execution's
    * events, or a failed retry_run scenario.
    */
-  it("check:deployed: both customers' samples through their bundles, no denied call, no error-name or cost mismatch", async () => {
+  it("check:deployed: both customers' samples through their bundles, no denied call, no error-name, cost or outcome mismatch", async () => {
     expect(existsSync(join(outdir, "manifest.json"))).toBe(true);
     const { stdout } = await promisify(execFile)(
       "npx",
@@ -420,7 +420,15 @@ describe("lambda bundling", () => {
       throw new Error(`check:deployed failed:\n${err.stderr ?? ""}\n${err.stdout ?? ""}`);
     });
     const last = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as Record<string, unknown>;
-    expect(last).toMatchObject({ bundlesRun: 28, denied: 0, errorNameMismatches: 0, costMismatches: 0 });
+    expect(last).toMatchObject({
+      bundlesRun: 28,
+      denied: 0,
+      errorNameMismatches: 0,
+      costMismatches: 0,
+      outcomeMismatches: 0,
+    });
+    // every sample of both customers ended as samples/README.md says (acme 9, customer37 12)
+    expect(last.outcomesChecked).toBe(21);
     // every sample's cost record equals its execution's counts; retry_run resumed a failed run on the bundles
     expect(Number(last.costRecordsChecked)).toBeGreaterThanOrEqual(18);
     expect(last.retriesChecked).toBe(1);
