@@ -367,7 +367,7 @@ class ServerConnection {
     if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) why = `no answer within ${ms} ms`;
     else if (err instanceof McpError && err.code === ErrorCode.ConnectionClosed)
       why = "the server closed the connection";
-    else if (isValidationError(err)) why = `the server sent a malformed answer (${firstLine(err)})`;
+    else if (isValidationError(err)) why = `the server sent a malformed answer (${validationSummary(err)})`;
     else why = firstLine(err);
     const tail = this.stderrTail.trim().split("\n").slice(-2).join(" | ").slice(0, 300);
     return `${this.config.name} failed while ${doing}: ${why}${tail ? ` (server stderr: ${tail})` : ""}`;
@@ -408,6 +408,21 @@ function isValidationError(err: unknown): boolean {
     (err instanceof McpError && err.code === ErrorCode.InvalidParams) ||
     /invalid_type|Expected|validat/i.test(err.message)
   );
+}
+
+/**
+ * A schema failure as one line, `field: what was wrong`, for the model and the trace: a ZodError's message
+ * (the SDK's zod/v4 protocol schemas and our zod/v3 ones alike) is its issues as multi-line JSON.
+ */
+function validationSummary(err: unknown): string {
+  const issues = (err as { issues?: unknown }).issues;
+  if (!Array.isArray(issues) || issues.length === 0) return firstLine(err);
+  const said = issues.slice(0, 3).map((i: { path?: unknown; message?: unknown }) => {
+    const path = Array.isArray(i.path) && i.path.length > 0 ? i.path.join(".") : "(the answer)";
+    return `${path}: ${String(i.message)}`;
+  });
+  const more = issues.length > 3 ? `; and ${issues.length - 3} more` : "";
+  return `${said.join("; ")}${more}`.replace(/\s+/g, " ").slice(0, 300);
 }
 
 function firstLine(err: unknown): string {
