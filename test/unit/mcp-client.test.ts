@@ -257,7 +257,12 @@ function rawServer(results: Record<string, unknown>) {
               serverInfo: { name: "x", version: "1" },
             }
           : results[m.method];
-      void serverSide.send({ jsonrpc: "2.0", id: m.id, result: result as Record<string, unknown> });
+      const error = (result as { error?: { code: number; message: string } } | undefined)?.error;
+      void serverSide.send(
+        error
+          ? { jsonrpc: "2.0", id: m.id, error }
+          : { jsonrpc: "2.0", id: m.id, result: result as Record<string, unknown> },
+      );
     };
     return serverSide.start().then(() => clientSide);
   };
@@ -286,6 +291,24 @@ describe("a server's malformed answer", () => {
     expect(out?.content).toMatch(
       /^bad\.lookup failed: bad failed while calling it: the server sent a malformed answer \(content: .*expected array, received string\)$/,
     );
+  });
+
+  it("is not what a server's own JSON-RPC error is called: the model reads that the server refused the call", async () => {
+    // Prepare: the server rejects the call's params (a well-formed answer, an error one)
+    toolset = await openToolsets(customer, {
+      transport: rawServer({
+        "tools/list": listing,
+        "tools/call": { error: { code: -32602, message: "Invalid params: sku is required" } },
+      }),
+    });
+    // Act
+    const out = await toolset.tools.find((t) => t.name === "bad.lookup")?.run({}, ctx("run-1"));
+    // Assess
+    expect(out).toEqual({
+      content:
+        "bad.lookup failed: bad failed while calling it: the server answered with an error (MCP error -32602: Invalid params: sku is required)",
+      isError: true,
+    });
   });
 
   it("to tools/list is said the same way in the problems", async () => {

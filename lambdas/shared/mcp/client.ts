@@ -367,6 +367,9 @@ class ServerConnection {
     if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) why = `no answer within ${ms} ms`;
     else if (err instanceof McpError && err.code === ErrorCode.ConnectionClosed)
       why = "the server closed the connection";
+    // Any other McpError is the server's own JSON-RPC error (unknown tool, invalid params): a well-formed
+    // answer, so the model reads that the server refused the call, not that the server is broken.
+    else if (err instanceof McpError) why = `the server answered with an error (${firstLine(err)})`;
     else if (isValidationError(err)) why = `the server sent a malformed answer (${validationSummary(err)})`;
     else why = firstLine(err);
     const tail = this.stderrTail.trim().split("\n").slice(-2).join(" | ").slice(0, 300);
@@ -403,11 +406,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 function isValidationError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  return (
-    err.name === "ZodError" ||
-    (err instanceof McpError && err.code === ErrorCode.InvalidParams) ||
-    /invalid_type|Expected|validat/i.test(err.message)
-  );
+  return err.name === "ZodError" || /invalid_type|Expected|validat/i.test(err.message);
 }
 
 /**
