@@ -291,3 +291,36 @@ describe("the Lambdas' telemetry, as lambdas/shared/observability.ts wires it", 
     metrics.clearMetrics();
   });
 });
+
+describe("metrics of two customers in one invocation", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("leave each with its own customer dimension: a switch publishes what the previous customer stored", () => {
+    // Prepare: Powertools' EMF lines, as its console writes them to stdout
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const quiet = { debug() {}, info() {}, error() {}, warn() {} };
+    const metrics = new Metrics({ namespace: "PoAgent", serviceName: "po-agent", logger: quiet });
+    const t = new PowertoolsTelemetry({ logger: captureLogger([]), tracer: fakeTracer(), metrics });
+
+    // Act: acme's run started, then beta's, before the handler flushes
+    t.runStarted({ runId: "acme-1", customer: "acme" });
+    t.runStarted({ runId: "beta-1", customer: "beta" });
+    metrics.publishStoredMetrics();
+
+    // Assess: one RunsStarted each, under its customer (not both under beta)
+    const emf = lines
+      .flatMap((l) => l.split("\n"))
+      .filter((l) => l.includes('"_aws"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(emf.map((e) => [e.customer, e[METRIC.RunsStarted]])).toEqual([
+      ["acme", 1],
+      ["beta", 1],
+    ]);
+  });
+});
