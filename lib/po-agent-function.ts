@@ -22,7 +22,8 @@ import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
 import { buildSync } from "esbuild";
 import { type HandlerName, ROLES, type RoleId } from "../lambdas/shared/catalogue.js";
-import { CustomerConfig } from "../lambdas/shared/config/schema.js";
+import { checkCustomerConfig } from "../lambdas/shared/config/load.js";
+import type { CustomerConfig } from "../lambdas/shared/config/schema.js";
 
 export type { HandlerName } from "../lambdas/shared/catalogue.js";
 
@@ -166,12 +167,11 @@ export class PoAgentFunction extends LambdaFunction {
   constructor(scope: Construct, id: RoleId, props: PoAgentFunctionProps) {
     const handlerName = handlerOf(id, props.handlerName);
     // Validated here, whoever built it: the bundle's code trusts this file (lambdas/shared/aws/runtime.ts).
-    const parsed = CustomerConfig.safeParse(props.customer);
-    if (!parsed.success) {
-      const fields = parsed.error.issues.map((i) => `${i.path.join(".") || "(the config)"}: ${i.message}`);
-      throw new Error(`${scope.node.path}/${id}: invalid customer config: ${fields.join("; ")}`);
-    }
-    const customerJson = JSON.stringify(parsed.data);
+    // As the YAML loader checks a file (schema and semantic checks), each problem with its field and bad value.
+    const checked = checkCustomerConfig(props.customer);
+    if (!checked.ok)
+      throw new Error(`${scope.node.path}/${id}: invalid customer config: ${checked.problems.join("; ")}`);
+    const customerJson = JSON.stringify(checked.config);
     super(scope, id, {
       code: Code.fromAsset(REPO_ROOT, {
         assetHashType: AssetHashType.OUTPUT,

@@ -125,6 +125,9 @@ export interface TracerPort {
 export interface MetricsPort {
   addMetric(name: string, unit: Unit, value: number): unknown;
   setDefaultDimensions(dimensions: Record<string, string>): unknown;
+  /** Powertools' flush; a port without one keeps what it stored (its dimension is then the last customer's). */
+  hasStoredMetrics?(): boolean;
+  publishStoredMetrics?(): unknown;
 }
 export interface LoggerPort {
   info(message: string, ...extra: Record<string, unknown>[]): void;
@@ -288,6 +291,9 @@ export class PowertoolsTelemetry implements Telemetry {
 
   private metrics(customer: string): MetricsPort {
     if (this.dimensionFor !== customer) {
+      // The default dimension applies when the metrics are serialized: what the previous customer stored
+      // leaves now, under its own customer, not under this one.
+      if (this.ports.metrics.hasStoredMetrics?.()) this.ports.metrics.publishStoredMetrics?.();
       this.ports.metrics.setDefaultDimensions({ customer });
       this.dimensionFor = customer;
     }

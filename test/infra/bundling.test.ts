@@ -122,18 +122,21 @@ describe("lambda bundling", () => {
       maxBuffer: 64 * 1024 * 1024,
     });
 
-    // Assess
-    const customer = deployedCustomer(loadCustomerFile("customers/acme.yaml"));
-    const fns = synthesizedFunctions(outdir, stackName).functions;
-    expect(fns).toHaveLength(14);
-    for (const fn of fns) {
-      const handler = HANDLER_OF_ID[fn.constructPath.split("/").at(-2) ?? ""] ?? fn.constructPath;
-      const dir = fn.bundleDir;
-      expect(existsSync(join(dir, "index.mjs")), handler).toBe(true);
-      expect(readFileSync(join(dir, "index.mjs"), "utf8"), handler).toMatch(/export\s*\{[^}]*\bhandler\b[^}]*\}/);
-      // The deployed config: local-only MCP servers (acme's sample ERP) are left out.
-      expect(JSON.parse(readFileSync(join(dir, "customer.json"), "utf8")), handler).toEqual(customer);
-      bundles.set(handler, dir);
+    // Assess: each stack's bundles, customer37's too (check:deployed below runs them, and it cannot tell a
+    // run that followed another config: it checks grants, error names and costs, not outcomes).
+    for (const name of ["acme", "customer37"]) {
+      const customer = deployedCustomer(loadCustomerFile(`customers/${name}.yaml`));
+      const fns = synthesizedFunctions(outdir, `PoAgent-${name}`).functions;
+      expect(fns).toHaveLength(14);
+      for (const fn of fns) {
+        const handler = HANDLER_OF_ID[fn.constructPath.split("/").at(-2) ?? ""] ?? fn.constructPath;
+        const dir = fn.bundleDir;
+        expect(existsSync(join(dir, "index.mjs")), handler).toBe(true);
+        expect(readFileSync(join(dir, "index.mjs"), "utf8"), handler).toMatch(/export\s*\{[^}]*\bhandler\b[^}]*\}/);
+        // The deployed config: local-only MCP servers (acme's sample ERP) are left out.
+        expect(JSON.parse(readFileSync(join(dir, "customer.json"), "utf8")), `${name}/${handler}`).toEqual(customer);
+        if (`PoAgent-${name}` === stackName) bundles.set(handler, dir);
+      }
     }
   }, 600_000);
 

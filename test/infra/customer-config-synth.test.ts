@@ -46,22 +46,44 @@ describe("a customer config given to PoAgentFunction directly", () => {
   const approver = acme.approvers[0];
   if (!approver) throw new Error("customers/acme.yaml has no approver");
   const extraField = { ...acme, approvalLimit: 5000 };
+  const tier = acme.approvalPolicy.tiers[0];
+  if (!tier) throw new Error("customers/acme.yaml has no tier");
+  // Each case as the YAML loader (lambdas/shared/config/load.ts) words it: the field and the bad value.
   const bad: [string, CustomerConfig, RegExp][] = [
-    ["a time zone that is not one", { ...acme, timeZone: "Mars/Olympus" }, /: timeZone: an IANA time zone/],
+    [
+      "a time zone that is not one",
+      { ...acme, timeZone: "Mars/Olympus" },
+      /: timeZone: expected an IANA time zone such as America\/Chicago, got "Mars\/Olympus"/,
+    ],
     [
       "an approver's email",
       { ...acme, approvers: [{ ...approver, email: "alice at acme" }, ...acme.approvers.slice(1)] },
-      /: approvers\.0\.email: Invalid email/,
+      /: approvers\[0\]\.email: expected an email address, got "alice at acme"/,
     ],
     [
       "a delegate who is no approver",
       { ...acme, approvers: [{ ...approver, delegates: ["nobody"] }, ...acme.approvers.slice(1)] },
-      /: approvers\.0\.delegates\.0: unknown approver id "nobody"/,
+      /: approvers\[0\]\.delegates\[0\]: unknown approver id "nobody"/,
+    ],
+    ["a field the schema does not know", extraField, /: approvalLimit: unknown field "approvalLimit"; allowed: name, /],
+    // What the schema cannot express, which the loader checks after it: the bundle trusts these too.
+    [
+      "two approvers with one id",
+      { ...acme, approvers: [...acme.approvers, { ...approver, email: "other@acme-mfg.example" }] },
+      /: approvers\[2\]\.id: duplicate approver id "priya"/,
     ],
     [
-      "a field the schema does not know",
-      extraField,
-      /: \(the config\): Unrecognized key\(s\) in object: 'approvalLimit'/,
+      "an amount that is not exact in the currency",
+      { ...acme, approvalPolicy: { ...acme.approvalPolicy, tiers: [{ ...tier, autoApproveUpTo: 5000.005 }] } },
+      /: approvalPolicy\.tiers\[0\]\.autoApproveUpTo: expected an exact USD amount, got 5000\.005/,
+    ],
+    [
+      "days no tier applies on",
+      {
+        ...acme,
+        approvalPolicy: { ...acme.approvalPolicy, tiers: [{ ...tier, when: { weekdays: ["mon", "tue"] } }] },
+      },
+      /: approvalPolicy\.tiers: no tier applies on wed, thu, fri, sat, sun/,
     ],
   ];
 

@@ -240,6 +240,89 @@ describe("openToolsets (in-memory servers)", () => {
   });
 });
 
+/**
+ * A hostile or broken server speaking raw JSON-RPC over an in-memory transport: initialize is answered
+ * properly, every other method with the scripted result (which the SDK's or our schemas then reject).
+ */
+function rawServer(results: Record<string, unknown>) {
+  return () => {
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    serverSide.onmessage = (m) => {
+      if (!("id" in m) || !("method" in m)) return;
+      const result =
+        m.method === "initialize"
+          ? {
+              protocolVersion: m.params?.protocolVersion,
+              capabilities: { tools: {} },
+              serverInfo: { name: "x", version: "1" },
+            }
+          : results[m.method];
+      const error = (result as { error?: { code: number; message: string } } | undefined)?.error;
+      void serverSide.send(
+        error
+          ? { jsonrpc: "2.0", id: m.id, error }
+          : { jsonrpc: "2.0", id: m.id, result: result as Record<string, unknown> },
+      );
+    };
+    return serverSide.start().then(() => clientSide);
+  };
+}
+
+describe("a server's malformed answer", () => {
+  let toolset: McpToolset | undefined;
+  afterEach(async () => {
+    await toolset?.close();
+    toolset = undefined;
+  });
+  const listing = { tools: [{ name: "lookup", inputSchema: { type: "object" } }] };
+  const customer = customerWith([
+    { name: "bad", transport: "stdio", command: "unused", tools: { lookup: { effect: "read" } } },
+  ]);
+
+  it("to a call is said in one line naming the field and what was wrong (the model and the trace read it)", async () => {
+    // Prepare: content must be a list of parts
+    toolset = await openToolsets(customer, {
+      transport: rawServer({ "tools/list": listing, "tools/call": { content: "in stock" } }),
+    });
+    // Act
+    const out = await toolset.tools.find((t) => t.name === "bad.lookup")?.run({}, ctx("run-1"));
+    // Assess
+    expect(out?.isError).toBe(true);
+    expect(out?.content).toMatch(
+      /^bad\.lookup failed: bad failed while calling it: the server sent a malformed answer \(content: .*expected array, received string\)$/,
+    );
+  });
+
+  it("is not what a server's own JSON-RPC error is called: the model reads that the server refused the call", async () => {
+    // Prepare: the server rejects the call's params (a well-formed answer, an error one)
+    toolset = await openToolsets(customer, {
+      transport: rawServer({
+        "tools/list": listing,
+        "tools/call": { error: { code: -32602, message: "Invalid params: sku is required" } },
+      }),
+    });
+    // Act
+    const out = await toolset.tools.find((t) => t.name === "bad.lookup")?.run({}, ctx("run-1"));
+    // Assess
+    expect(out).toEqual({
+      content:
+        "bad.lookup failed: bad failed while calling it: the server answered with an error (MCP error -32602: Invalid params: sku is required)",
+      isError: true,
+    });
+  });
+
+  it("to tools/list is said the same way in the problems", async () => {
+    // Prepare: tools must be a list
+    toolset = await openToolsets(customer, { transport: rawServer({ "tools/list": { tools: "lookup" } }) });
+    // Assess
+    expect(toolset.problems).toEqual([
+      expect.stringMatching(
+        /^MCP server bad is unavailable: bad failed while listing its tools: the server sent a malformed answer \(tools: .*expected array, received string\)$/i,
+      ),
+    ]);
+  });
+});
+
 describe("NO_SCHEMA_VALIDATION", () => {
   it("fails with its reason if the SDK ever asks it for a validator", () => {
     expect(() => NO_SCHEMA_VALIDATION.getValidator({ type: "object" })).toThrow(/no JSON Schema validator/);

@@ -256,3 +256,71 @@ describe("fanOut and helpers", () => {
     expect(approvalBacklogOf([], now)).toEqual({ pending: 0, oldestAgeSeconds: 0 });
   });
 });
+
+describe("the Lambdas' telemetry, as lambdas/shared/observability.ts wires it", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.unstubAllEnvs();
+  });
+
+  it("carries the Lambda's CUSTOMER as the metrics' dimension, and the first metric of a cold start makes Powertools warn of nothing", async () => {
+    // Prepare: a cold start of a Lambda for acme (the module built fresh with its environment); Powertools'
+    // own console writes to stderr (global console in POWERTOOLS_DEV)
+    vi.stubEnv("CUSTOMER", "acme");
+    vi.resetModules();
+    const said: string[] = [];
+    vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+      said.push(String(chunk));
+      return true;
+    });
+    vi.spyOn(console, "warn").mockImplementation((...args) => {
+      said.push(args.map(String).join(" "));
+    });
+    const { metrics, telemetry } = await import("../../lambdas/shared/observability.js");
+    const warned = () => said.filter((s) => s.includes('Dimension "customer" has already been added'));
+
+    // Act: the first metric
+    telemetry.escalation({ ...ref, approvalId: "a1", tool: "save", rule: "over-limit" });
+
+    // Assess
+    expect(warned()).toEqual([]);
+    expect(metrics.serializeMetrics()).toMatchObject({ customer: "acme", [METRIC.Escalations]: 1 });
+    // ... and the capture does see that warning: setting the dimension again makes it
+    metrics.setDefaultDimensions({ customer: "acme" });
+    expect(warned()).toHaveLength(1);
+    metrics.clearMetrics();
+  });
+});
+
+describe("metrics of two customers in one invocation", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("leave each with its own customer dimension: a switch publishes what the previous customer stored", () => {
+    // Prepare: Powertools' EMF lines, as its console writes them to stdout
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const quiet = { debug() {}, info() {}, error() {}, warn() {} };
+    const metrics = new Metrics({ namespace: "PoAgent", serviceName: "po-agent", logger: quiet });
+    const t = new PowertoolsTelemetry({ logger: captureLogger([]), tracer: fakeTracer(), metrics });
+
+    // Act: acme's run started, then beta's, before the handler flushes
+    t.runStarted({ runId: "acme-1", customer: "acme" });
+    t.runStarted({ runId: "beta-1", customer: "beta" });
+    metrics.publishStoredMetrics();
+
+    // Assess: one RunsStarted each, under its customer (not both under beta)
+    const emf = lines
+      .flatMap((l) => l.split("\n"))
+      .filter((l) => l.includes('"_aws"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(emf.map((e) => [e.customer, e[METRIC.RunsStarted]])).toEqual([
+      ["acme", 1],
+      ["beta", 1],
+    ]);
+  });
+});

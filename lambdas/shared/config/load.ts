@@ -67,28 +67,43 @@ export function loadCustomerFile(path: string): CustomerConfig {
     });
   }
 
-  const parsed = CustomerConfig.safeParse(data);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      if (issue.code === "unrecognized_keys") {
-        for (const key of issue.keys) {
-          problems.push({
-            ...locate([...issue.path, key], true),
-            text: `${fieldPath([...issue.path, key])}: ${unknownField(issue.path, key)}`,
-          });
-        }
-        continue;
-      }
-      const got = valueAt(data, issue.path);
-      problems.push({ ...locate(issue.path), text: `${fieldPath(issue.path)}: ${describe(issue, got)}` });
-    }
-  } else {
-    problems.push(...semanticProblems(parsed.data, locate));
-  }
+  const checked = checkConfig(data, locate);
+  problems.push(...checked.problems);
+  if (problems.length > 0 || !checked.config) throw new ConfigError(render(path, problems));
+  return checked.config;
+}
 
-  if (problems.length > 0) throw new ConfigError(render(path, problems));
-  if (!parsed.success) throw new ConfigError(`${path}: invalid customer config`); // unreachable: issues above
-  return parsed.data;
+/**
+ * Validates a customer config built in code (no file to point into) exactly as `loadCustomerFile`
+ * validates a file, schema and semantic checks alike; each problem is `field.path: what was expected,
+ * got what`. The synth (lib/po-agent-function.ts) calls it for whatever config it is handed.
+ */
+export function checkCustomerConfig(
+  data: unknown,
+): { ok: true; config: CustomerConfig } | { ok: false; problems: string[] } {
+  const { config, problems } = checkConfig(data, () => ({ line: 0, col: 0 }));
+  return config && problems.length === 0 ? { ok: true, config } : { ok: false, problems: problems.map((p) => p.text) };
+}
+
+/** The schema's problems, else the semantic ones, each located; `config` when the schema accepted it. */
+function checkConfig(data: unknown, locate: Locate): { config?: CustomerConfig; problems: Problem[] } {
+  const parsed = CustomerConfig.safeParse(data);
+  if (parsed.success) return { config: parsed.data, problems: semanticProblems(parsed.data, locate) };
+  const problems: Problem[] = [];
+  for (const issue of parsed.error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        problems.push({
+          ...locate([...issue.path, key], true),
+          text: `${fieldPath([...issue.path, key])}: ${unknownField(issue.path, key)}`,
+        });
+      }
+      continue;
+    }
+    const got = valueAt(data, issue.path);
+    problems.push({ ...locate(issue.path), text: `${fieldPath(issue.path)}: ${describe(issue, got)}` });
+  }
+  return { problems };
 }
 
 /** Every `*.yaml` in `dir`, sorted by file name; all files' problems are reported together. */

@@ -367,7 +367,10 @@ class ServerConnection {
     if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) why = `no answer within ${ms} ms`;
     else if (err instanceof McpError && err.code === ErrorCode.ConnectionClosed)
       why = "the server closed the connection";
-    else if (isValidationError(err)) why = `the server sent a malformed answer (${firstLine(err)})`;
+    // Any other McpError is the server's own JSON-RPC error (unknown tool, invalid params): a well-formed
+    // answer, so the model reads that the server refused the call, not that the server is broken.
+    else if (err instanceof McpError) why = `the server answered with an error (${firstLine(err)})`;
+    else if (isValidationError(err)) why = `the server sent a malformed answer (${validationSummary(err)})`;
     else why = firstLine(err);
     const tail = this.stderrTail.trim().split("\n").slice(-2).join(" | ").slice(0, 300);
     return `${this.config.name} failed while ${doing}: ${why}${tail ? ` (server stderr: ${tail})` : ""}`;
@@ -403,11 +406,22 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 function isValidationError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  return (
-    err.name === "ZodError" ||
-    (err instanceof McpError && err.code === ErrorCode.InvalidParams) ||
-    /invalid_type|Expected|validat/i.test(err.message)
-  );
+  return err.name === "ZodError" || /invalid_type|Expected|validat/i.test(err.message);
+}
+
+/**
+ * A schema failure as one line, `field: what was wrong`, for the model and the trace: a ZodError's message
+ * (the SDK's zod/v4 protocol schemas and our zod/v3 ones alike) is its issues as multi-line JSON.
+ */
+function validationSummary(err: unknown): string {
+  const issues = (err as { issues?: unknown }).issues;
+  if (!Array.isArray(issues) || issues.length === 0) return firstLine(err);
+  const said = issues.slice(0, 3).map((i: { path?: unknown; message?: unknown }) => {
+    const path = Array.isArray(i.path) && i.path.length > 0 ? i.path.join(".") : "(the answer)";
+    return `${path}: ${String(i.message)}`;
+  });
+  const more = issues.length > 3 ? `; and ${issues.length - 3} more` : "";
+  return `${said.join("; ")}${more}`.replace(/\s+/g, " ").slice(0, 300);
 }
 
 function firstLine(err: unknown): string {
