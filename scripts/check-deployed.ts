@@ -452,7 +452,9 @@ async function main(): Promise<number> {
       // Cost truth: every run's cost record (written by the Finalize or RecordFailure bundle from the
       // execution's history) must hold the transitions and invocations the engine itself counted.
       const ledger = new Ledger(dynamodb, deployment.tableName);
-      for (const run of await ledger.listRuns()) {
+      // Every run of the samples (each record read once: the cost and outcome checks below).
+      const sampleRuns = await ledger.listRuns();
+      for (const run of sampleRuns) {
         const want = counted.get(run.executionId);
         const aws = run.cost?.aws;
         if (!want || !aws) continue;
@@ -475,16 +477,14 @@ async function main(): Promise<number> {
       // Outcomes: each sample's run ends as samples/README.md says (the table test/local/sample-outcomes.test.ts
       // holds the sources to). Every approval is granted through the callback bundle here, so a sample the
       // README leaves awaiting approval must end saved with an approved approval, and the others with none.
-      const runsByExecution = new Map(
-        (await ledger.listRuns()).filter((r) => !r.parentRunId).map((r) => [r.executionId, r]),
-      );
+      const runsByExecution = new Map(sampleRuns.filter((r) => !r.parentRunId).map((r) => [r.executionId, r]));
       for (const { file, run } of executions) {
         outcomesChecked++;
         const want = expected.get(`${customer}/${file}`);
         const got = runsByExecution.get(run.executionArn);
         const approved = (got?.decided ?? []).some((a) => a.status === "approved");
         const ended = got ? `${got.status}${approved ? " after an approval" : ""}` : "no run record";
-        const wanted = want === "awaiting approval" ? "saved after an approval" : want === undefined ? undefined : want;
+        const wanted = want === "awaiting approval" ? "saved after an approval" : want;
         if (wanted === undefined) outcomeMismatches.push(`${customer}/${file}: samples/README.md gives no outcome`);
         else if (ended !== wanted)
           outcomeMismatches.push(
