@@ -66,7 +66,14 @@ export async function callModel(
         }
         // Billed usage when the model reports it; otherwise the offline tokenizer, labelled an estimate.
         const accounted = usageFromResponse(raw, sent);
-        const response: ModelResponse = { ...raw, usage: accounted.usage, usageEstimated: accounted.estimated };
+        const response: ModelResponse = {
+          ...raw,
+          content: storableContent(raw.content, (tool, path) =>
+            sink.audit.push({ actor: "system", action: "model.unsafe_key", detail: { turn: turnNo, tool, path } }),
+          ),
+          usage: accounted.usage,
+          usageEstimated: accounted.estimated,
+        };
         // Counted with the turn (one write): a crash before it is stored shows as a repeated call in billing.
         crashPoint("after-model-answer", turnNo);
         return response;
@@ -146,4 +153,41 @@ function promptTooLongEscalation(turnNo: number, detail: string): ModelResponse 
     stop_reason: "tool_use",
     usage: { input_tokens: 0, output_tokens: 0 },
   };
+}
+
+/** The name a `__proto__` key of a model's tool arguments is stored under. */
+export const UNSAFE_KEY_STORED_AS = "[__proto__]";
+
+/**
+ * The answer as it can be stored and replayed: a tool call's arguments are JSON, and JSON may hold a key named
+ * `__proto__`, which a parsed object carries as an own property but the DynamoDB marshaller assigns, setting a
+ * prototype (DynamoDB then refuses the record: a model could fail any run with it). Such a key is renamed
+ * `[__proto__]`, wherever it is in the arguments, and said in the audit; no tool takes that name, so the call is
+ * refused as an unknown argument, as any other. Blocks without one are returned as they are.
+ */
+export function storableContent(
+  content: ModelResponse["content"],
+  onRenamed: (tool: string, path: string) => void,
+): ModelResponse["content"] {
+  const rename = (v: unknown, path: string, tool: string): unknown => {
+    if (Array.isArray(v)) return v.map((x, i) => rename(x, `${path}[${i}]`, tool));
+    if (v === null || typeof v !== "object") return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      const name = k === "__proto__" ? UNSAFE_KEY_STORED_AS : k;
+      if (name !== k) onRenamed(tool, path ? `${path}.${k}` : k);
+      Object.defineProperty(out, name, {
+        value: rename(x, path ? `${path}.${k}` : k, tool),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
+  };
+  const hasUnsafeKey = (v: unknown): boolean =>
+    v !== null && typeof v === "object" && (Object.hasOwn(v, "__proto__") || Object.values(v).some(hasUnsafeKey));
+  return content.map((b) =>
+    b.type === "tool_use" && hasUnsafeKey(b.input) ? { ...b, input: rename(b.input, "", b.name) } : b,
+  );
 }
