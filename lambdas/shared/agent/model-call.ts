@@ -156,7 +156,7 @@ function promptTooLongEscalation(turnNo: number, detail: string): ModelResponse 
 }
 
 /** The name a `__proto__` key of a model's tool arguments is stored under. */
-export const UNSAFE_KEY_STORED_AS = "[__proto__]";
+const UNSAFE_KEY_STORED_AS = "[__proto__]";
 
 /**
  * The answer as it can be stored and replayed: a tool call's arguments are JSON, and JSON may hold a key named
@@ -174,14 +174,10 @@ export function storableContent(
     if (v === null || typeof v !== "object") return v;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
-      const name = k === "__proto__" ? UNSAFE_KEY_STORED_AS : k;
-      if (name !== k) onRenamed(tool, path ? `${path}.${k}` : k);
-      Object.defineProperty(out, name, {
-        value: rename(x, path ? `${path}.${k}` : k, tool),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      const at = path ? `${path}.${k}` : k;
+      if (k === "__proto__") onRenamed(tool, at);
+      // Never "__proto__" here, so a plain assignment makes an own property.
+      out[k === "__proto__" ? UNSAFE_KEY_STORED_AS : k] = rename(x, at, tool);
     }
     return out;
   };
