@@ -1,7 +1,16 @@
 import { timingSafeEqual } from "node:crypto";
+import { MAX_BATCH_SIZE, readRequestBody } from "@modelcontextprotocol/sdk/server/requestBody.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { isJsonContentType } from "@modelcontextprotocol/sdk/shared/mediaType.js";
+import {
+  ErrorCode,
+  JSONRPCErrorResponseSchema,
+  JSONRPCNotificationSchema,
+  JSONRPCRequestSchema,
+  JSONRPCResultResponseSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import type { LambdaFunctionURLEvent } from "aws-lambda";
-import { createPoAgentMcpServer, type PoAgentBackend } from "./server.js";
+import { createPoAgentMcpServer, describeIssue, kindOf, type PoAgentBackend } from "./server.js";
 
 export interface McpHttpOptions {
   /** The bearer token clients must send; `undefined` when the Function URL's IAM auth already checked the caller. */
@@ -62,6 +71,8 @@ export async function handleMcpHttp(
     // Stateless: no server-initiated stream (GET) and no session to delete (DELETE).
     return jsonError(405, "method not allowed: this endpoint is stateless, POST only", { allow: "POST" });
   }
+  const checked = await checkMessages(request);
+  if (checked instanceof Response) return checked;
   const principal = opts.principal ?? "http";
   const server = createPoAgentMcpServer(backend, { actor: () => `mcp:${principal}` });
   const transport = new WebStandardStreamableHTTPServerTransport({
@@ -69,11 +80,176 @@ export async function handleMcpHttp(
     enableJsonResponse: true,
   });
   await server.connect(transport);
+  let response: Response;
   try {
-    return await transport.handleRequest(request);
+    response = await transport.handleRequest(
+      request,
+      checked.messages === undefined ? undefined : { parsedBody: checked.messages },
+    );
   } finally {
     await server.close();
   }
+  return checked.refused.length ? withRefusals(response, checked.refused) : response;
+}
+
+// ---- the JSON-RPC envelope, checked before the SDK sees it -------------------------------------
+
+type RequestId = string | number;
+
+/** A JSON-RPC error response for one message we refused. */
+interface Refusal {
+  jsonrpc: "2.0";
+  id: RequestId | null;
+  error: { code: number; message: string };
+}
+
+const refusal = (code: number, message: string, id: RequestId | null = null): Refusal => ({
+  jsonrpc: "2.0",
+  id,
+  error: { code, message: message.replace(/\s+/g, " ").slice(0, 300) },
+});
+
+const refusedResponse = (body: Refusal | Refusal[]) =>
+  new Response(JSON.stringify(body), { status: 400, headers: { "content-type": "application/json" } });
+
+const ENVELOPE_KEYS = new Set(["jsonrpc", "id", "method", "params", "result", "error"]);
+const shown = (v: unknown) =>
+  typeof v === "string" ? JSON.stringify(v.slice(0, 40)) : typeof v === "number" ? String(v) : kindOf(v);
+
+/**
+ * What is wrong with one message of the body, in JSON-RPC 2.0's terms (section 5.1): not a Request
+ * object is -32600, params MCP cannot take (an array: MCP's params are named) -32602; the id is
+ * echoed when it can be read, else null. Whatever the SDK's own message schema still refuses (it
+ * would answer a bare "Invalid JSON-RPC message") is named by its first issue.
+ */
+function messageProblem(message: unknown): Refusal | undefined {
+  if (typeof message !== "object" || message === null || Array.isArray(message)) {
+    return refusal(
+      ErrorCode.InvalidRequest,
+      `invalid request: a message must be a JSON object, got ${kindOf(message)}`,
+    );
+  }
+  const m = message as Record<string, unknown>;
+  const id = typeof m.id === "string" || Number.isSafeInteger(m.id) ? (m.id as RequestId) : null;
+  const invalid = (problem: string) => refusal(ErrorCode.InvalidRequest, `invalid request: ${problem}`, id);
+  if (m.jsonrpc !== "2.0")
+    return invalid(`jsonrpc must be "2.0", got ${"jsonrpc" in m ? shown(m.jsonrpc) : "nothing"}`);
+  if ("id" in m && id === null) {
+    // MCP: "Unlike base JSON-RPC, the ID MUST NOT be null".
+    return invalid(m.id === null ? "id must not be null" : `id must be a string or an integer, got ${shown(m.id)}`);
+  }
+  const response = !("method" in m) && ("result" in m || "error" in m);
+  if (!response) {
+    if (!("method" in m)) return invalid("method is missing");
+    if (typeof m.method !== "string") return invalid(`method must be a string, got ${shown(m.method)}`);
+    if ("params" in m && (typeof m.params !== "object" || m.params === null)) {
+      return invalid(`params must be an object, got ${kindOf(m.params)}`);
+    }
+    if (Array.isArray(m.params)) {
+      return refusal(ErrorCode.InvalidParams, `invalid params: params must be an object, got an array`, id);
+    }
+  }
+  const extra = Object.keys(m).find((k) => !ENVELOPE_KEYS.has(k));
+  if (extra !== undefined) return invalid(`unexpected member ${JSON.stringify(extra.slice(0, 50))}`);
+  const schema = response
+    ? "error" in m
+      ? JSONRPCErrorResponseSchema
+      : JSONRPCResultResponseSchema
+    : "id" in m
+      ? JSONRPCRequestSchema
+      : JSONRPCNotificationSchema;
+  const parsed = schema.safeParse(m);
+  if (parsed.success) return undefined;
+  const first = parsed.error.issues[0];
+  const named = first ? describeIssue(first, m) : "is not a valid JSON-RPC message";
+  return first?.path[0] === "params"
+    ? refusal(ErrorCode.InvalidParams, `invalid params: ${named}`, id)
+    : invalid(named);
+}
+
+/**
+ * Reads and checks the body of a POST the SDK's transport would take (its Accept and Content-Type
+ * checks, 406 and 415, stay its own; so does a body over its size limit, 413). Returns the answer
+ * when nothing in the body can run, else the messages to hand the SDK (undefined: let it read the
+ * body) and the refusals to add to its answer.
+ */
+async function checkMessages(request: Request): Promise<Response | { messages: unknown; refused: Refusal[] }> {
+  const accept = request.headers.get("accept") ?? "";
+  const sdkReadsIt = !accept.includes("application/json") || !accept.includes("text/event-stream");
+  if (sdkReadsIt || !isJsonContentType(request.headers.get("content-type"))) {
+    return { messages: undefined, refused: [] };
+  }
+  const body = await readRequestBody(request.clone());
+  if (body.tooLarge) return { messages: undefined, refused: [] };
+  if (body.text.trim() === "") {
+    return refusedResponse(
+      refusal(ErrorCode.ParseError, "parse error: the body is empty, expected a JSON-RPC message"),
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body.text);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    return refusedResponse(refusal(ErrorCode.ParseError, `parse error: the body is not JSON (${why.slice(0, 120)})`));
+  }
+  if (!Array.isArray(raw)) {
+    const problem = messageProblem(raw);
+    return problem ? refusedResponse(problem) : { messages: raw, refused: [] };
+  }
+  if (raw.length === 0)
+    return refusedResponse(refusal(ErrorCode.InvalidRequest, "invalid request: the batch is empty"));
+  if (raw.length > MAX_BATCH_SIZE) return { messages: raw, refused: [] }; // the SDK's -32600 names its limit
+  // A batch (JSON-RPC 2.0 section 6): the good messages run, each bad one gets its own error.
+  const refused: Refusal[] = [];
+  const good: Record<string, unknown>[] = [];
+  const requestIds = new Set<RequestId>();
+  for (const message of raw) {
+    const problem = messageProblem(message);
+    if (problem) {
+      refused.push(problem);
+      continue;
+    }
+    const m = message as Record<string, unknown>;
+    if ("method" in m && "id" in m) {
+      const id = m.id as RequestId;
+      // The SDK keys the answers by id: a second request with the same id would never be answered.
+      if (requestIds.has(id)) {
+        refused.push(
+          refusal(ErrorCode.InvalidRequest, `invalid request: id ${shown(id)} is used twice in this batch`, id),
+        );
+        continue;
+      }
+      requestIds.add(id);
+    }
+    good.push(m);
+  }
+  // A cancellation of a request in the same batch would leave the SDK with a request it never
+  // answers, and the POST waiting until the Lambda times out: it is ignored, as MCP lets a
+  // receiver do (the request is answered).
+  const messages = good.filter(
+    (m) =>
+      !(
+        m.method === "notifications/cancelled" &&
+        requestIds.has((m.params as { requestId?: RequestId } | undefined)?.requestId as RequestId)
+      ),
+  );
+  if (messages.length === 0) return refusedResponse(refused);
+  return { messages, refused };
+}
+
+/** The SDK's answer to the good messages of a batch, with the errors for the bad ones added. */
+async function withRefusals(response: Response, refused: Refusal[]): Promise<Response> {
+  // 202: only notifications or responses ran, nothing to answer but the refusals.
+  if (response.status === 202) return refusedResponse(refused);
+  if (response.status !== 200 || !response.headers.get("content-type")?.includes("application/json")) return response;
+  const answered: unknown = await response.json();
+  const headers = new Headers(response.headers);
+  headers.delete("content-length");
+  return new Response(JSON.stringify([...(Array.isArray(answered) ? answered : [answered]), ...refused]), {
+    status: 200,
+    headers,
+  });
 }
 
 /** Converts a Function URL event to a web Request (the SDK's web-standard transport takes one). */

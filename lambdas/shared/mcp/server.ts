@@ -290,6 +290,7 @@ export function createPoAgentMcpServer(backend: PoAgentBackend, opts: PoAgentMcp
   );
 
   enforceProtocolErrors(server);
+  readableRequestErrors(server);
   return server;
 }
 
@@ -333,4 +334,86 @@ function enforceProtocolErrors(server: McpServer): void {
       }
     });
   }
+}
+
+/** A JSON-RPC error the SDK's Protocol sends as is: its `code` and a message without the "MCP error" prefix. */
+export const jsonRpcError = (code: number, message: string) => Object.assign(new Error(message), { code });
+
+/** What a JSON value is, for a message: "a string", "an array", "null". */
+export function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "nothing";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+interface Issue {
+  code?: string;
+  path?: readonly PropertyKey[];
+  message?: string;
+  expected?: string;
+  keys?: readonly string[];
+}
+
+const EXPECTED: Record<string, string> = {
+  record: "an object",
+  object: "an object",
+  array: "an array",
+  int: "an integer",
+};
+
+/**
+ * One zod issue (the SDK's schemas are zod 4) as one line naming the field: `params.arguments must be
+ * an object, got a string`, `params.uri is missing`, `params has an unexpected member "x"`.
+ */
+export function describeIssue(issue: Issue, input: unknown): string {
+  const path = (issue.path ?? []).map(String);
+  const where = path.length ? path.join(".") : "the message";
+  let value: unknown = input;
+  for (const key of path)
+    value = value !== null && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined;
+  let line: string;
+  if (issue.code === "invalid_type" && value === undefined) line = `${where} is missing`;
+  else if (issue.code === "invalid_type" && issue.expected)
+    line = `${where} must be ${EXPECTED[issue.expected] ?? `a ${issue.expected}`}, got ${kindOf(value)}`;
+  else if (issue.code === "unrecognized_keys" && issue.keys?.length)
+    line = `${where} has an unexpected member ${issue.keys.map((k) => JSON.stringify(k.slice(0, 50))).join(", ")}`;
+  else line = `${where}: ${(issue.message ?? "is not valid").replace(/^Invalid input: /, "")}`;
+  return line.replace(/\s+/g, " ").slice(0, 300);
+}
+
+/** A zod error's issues (duck-typed: the SDK's zod is not ours), else undefined. */
+export function zodIssues(err: unknown): Issue[] | undefined {
+  const issues = (err as { issues?: unknown } | null)?.issues;
+  return err instanceof Error && Array.isArray(issues) && issues.length > 0 ? (issues as Issue[]) : undefined;
+}
+
+/**
+ * The SDK checks a request's params against the method's schema inside its handler and, when they
+ * do not fit, answers -32603 with the zod issues dumped as JSON. Those are the caller's invalid
+ * params (JSON-RPC -32602): every handler is wrapped so the answer names the first issue in one
+ * line. An unknown method is -32601 naming the method (the SDK's says only "Method not found").
+ */
+function readableRequestErrors(server: McpServer): void {
+  const protocol = server.server as unknown as {
+    _requestHandlers?: Map<string, RawHandler>;
+    fallbackRequestHandler?: (request: { method: string }) => Promise<never>;
+  };
+  const handlers = protocol._requestHandlers;
+  if (!handlers) throw new Error("MCP SDK internals changed: cannot name invalid params");
+  for (const [method, handler] of handlers) {
+    handlers.set(method, async (request, extra) => {
+      try {
+        return await handler(request, extra);
+      } catch (err) {
+        // Only the request's own schema: its issues are paths into the request, starting at params.
+        const first = zodIssues(err)?.[0];
+        if (first?.path?.[0] !== "params") throw err;
+        throw jsonRpcError(ErrorCode.InvalidParams, `invalid params for ${method}: ${describeIssue(first, request)}`);
+      }
+    });
+  }
+  protocol.fallbackRequestHandler = async (request) => {
+    throw jsonRpcError(ErrorCode.MethodNotFound, `method not found: ${JSON.stringify(request.method.slice(0, 100))}`);
+  };
 }
