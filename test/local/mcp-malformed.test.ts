@@ -172,7 +172,7 @@ describe("a hostile MCP server over stdio: each malformed answer fails the call 
 // ---- Streamable HTTP ----------------------------------------------------------------------------
 
 /** What the hostile HTTP server sends for a tools/call: status, headers, body. */
-type HttpAnswer = { status: number; headers: Record<string, string>; body: string };
+type HttpAnswer = { status: number; headers: Record<string, string>; body: string; pieces?: string[] };
 const json = (body: unknown): HttpAnswer => ({
   status: 200,
   headers: { "content-type": "application/json" },
@@ -180,6 +180,12 @@ const json = (body: unknown): HttpAnswer => ({
 });
 const sse = (body: string): HttpAnswer => ({ status: 200, headers: { "content-type": "text/event-stream" }, body });
 const OK = { content: [{ type: "text", text: "done" }] };
+function inPieces(event: string): HttpAnswer {
+  const bytes = Buffer.from(event, "utf8");
+  const cuts = [20, bytes.indexOf(Buffer.from("ö", "utf8")) + 1, bytes.length - 3, bytes.length];
+  const pieces = cuts.map((end, i) => bytes.subarray(i === 0 ? 0 : cuts[i - 1], end).toString("latin1"));
+  return { ...sse(""), pieces };
+}
 
 const HTTP_ANSWERS: Record<string, (id: number) => HttpAnswer> = {
   "json-result-null": (id) => json({ jsonrpc: "2.0", id, result: null }),
@@ -197,6 +203,13 @@ const HTTP_ANSWERS: Record<string, (id: number) => HttpAnswer> = {
       `: hi\r\ndata: not json\r\n\r\nevent: message\r\ndata: ${JSON.stringify({ jsonrpc: "2.0", id, result: OK })}\r\n\r\n`,
     ),
   "json-valid": (id) => json({ jsonrpc: "2.0", id, result: OK }),
+  // One event written in pieces: split inside the JSON, inside a two-byte character and inside the CRLF.
+  "sse-pieces-result-string": (id) =>
+    inPieces(`data: ${JSON.stringify({ jsonrpc: "2.0", id, result: "dön" })}\r\n\r\n`),
+  "sse-valid-pieces": (id) =>
+    inPieces(
+      `data: ${JSON.stringify({ jsonrpc: "2.0", id, result: { content: [{ type: "text", text: "dön" }] } })}\r\n\r\n`,
+    ),
 };
 
 /** A stateless Streamable HTTP server: initialize and tools/list are proper, tools/call answers per `mode.current`. */
@@ -230,7 +243,13 @@ async function hostileHttp(mode: { current: string }): Promise<{ url: URL; http:
                 result: { tools: [{ name: "lookup", inputSchema: { type: "object" } }] },
               })
             : ((HTTP_ANSWERS[mode.current] ?? HTTP_ANSWERS["json-valid"])?.(m.id) ?? json({}));
-      res.writeHead(answer.status, answer.headers).end(answer.body);
+      res.writeHead(answer.status, answer.headers);
+      // Pieces go out apart, so the client reads them as separate chunks.
+      for (const piece of answer.pieces ?? []) {
+        res.write(Buffer.from(piece, "latin1"));
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      res.end(answer.body);
     })();
   });
   return { url: new URL(`http://127.0.0.1:${await listen(http, 0)}/mcp`), http };
@@ -281,13 +300,15 @@ describe("a hostile MCP server over Streamable HTTP: each malformed answer fails
       'its event stream ended without a response (before it, an event that is not JSON ("hello"))',
     ],
     ["sse-unfinished", "its event stream ended without a response"],
+    ["sse-pieces-result-string", "result is a string, expected an object"],
   ])("%s: %s", async (m, problem) => {
     expect(await call(m)).toEqual({ content: malformed("lookup", problem), isError: true });
   });
 
-  it("valid answers are untouched: JSON, and SSE with CRLF lines, a comment and a skipped garbage event", async () => {
+  it("valid answers are untouched: JSON, SSE with CRLF lines, a comment and a skipped garbage event, SSE in pieces", async () => {
     expect(await call("json-valid")).toEqual({ content: "done" });
     expect(await call("sse-valid-crlf")).toEqual({ content: "done" });
+    expect(await call("sse-valid-pieces")).toEqual({ content: "dön" });
   });
 });
 

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { FetchLike, Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -543,16 +544,9 @@ class AnswerCheckingTransport implements Transport {
     // if an SDK update moves it: malformed stdio answers would wait for the timeout again).
     const stdout = (inner as unknown as { _process?: { stdout?: Readable | null } })._process?.stdout;
     if (stdout) {
-      let buffered = "";
-      stdout.on("data", (chunk: Buffer) => {
-        buffered = (buffered + chunk.toString("utf8")).slice(-STDIO_MAX_LINE);
-        let newline = buffered.indexOf("\n");
-        while (newline !== -1) {
-          this.inspectLine(buffered.slice(0, newline).replace(/\r$/, ""));
-          buffered = buffered.slice(newline + 1);
-          newline = buffered.indexOf("\n");
-        }
-      });
+      const lines = new LineSplitter(/\n/g, (line) => this.inspectLine(line.replace(/\r$/, "")));
+      const decoder = new StringDecoder("utf8");
+      stdout.on("data", (chunk: Buffer) => lines.push(decoder.write(chunk)));
     }
   }
 
@@ -613,13 +607,13 @@ class AnswerCheckingTransport implements Transport {
   private sseObserver(ids: unknown[]): TransformStream<Uint8Array, Uint8Array> {
     const keys = new Set(ids.map(idKey));
     const decoder = new TextDecoder();
-    let text = "";
     let data: string[] = [];
     let event = "";
     let resumable = false;
     let seen: string | undefined;
     let answered = false;
     let first = true;
+    let afterCr = false;
     const line = (l: string) => {
       if (l === "") {
         if (data.length > 0 && (event === "" || event === "message")) {
@@ -646,22 +640,20 @@ class AnswerCheckingTransport implements Transport {
       else if (field === "event") event = value;
       else if (field === "id" && value !== "" && !value.includes("\0")) resumable = true;
     };
+    // Lines end at \r\n, \r or \n (as the EventSource spec and the SDK's parser say).
+    const lines = new LineSplitter(/\r\n|\r|\n/g, line);
     return new TransformStream({
       transform: (chunk, controller) => {
         controller.enqueue(chunk);
-        text += decoder.decode(chunk, { stream: true });
+        let text = decoder.decode(chunk, { stream: true });
         if (first && text.length > 0) {
           first = false;
           if (text.startsWith("\uFEFF")) text = text.slice(1);
         }
-        // Lines end at \r\n, \n or \r; a \r at the very end may be the first half of a \r\n.
-        const re = /\r\n|\n|\r(?!$)/g;
-        let start = 0;
-        for (let m = re.exec(text); m; m = re.exec(text)) {
-          line(text.slice(start, m.index));
-          start = m.index + m[0].length;
-        }
-        text = text.slice(start).slice(-STDIO_MAX_LINE);
+        // A \r that ended the last chunk was a line end; a \n opening this one is its second half.
+        if (afterCr && text.startsWith("\n")) text = text.slice(1);
+        if (text.length > 0) afterCr = text.endsWith("\r");
+        lines.push(text);
       },
       flush: () => {
         if (!answered && !resumable) {
@@ -748,7 +740,40 @@ class AnswerCheckingTransport implements Transport {
 }
 
 /** Longest line kept while splitting a stdio stream or an SSE stream (the SDK's stdio buffer limit). */
-const STDIO_MAX_LINE = 10 * 1024 * 1024;
+const MAX_LINE_CHARS = 10 * 1024 * 1024;
+
+/** Splits text that arrives in chunks into lines, searching each chunk once (a long line costs no rescans). */
+class LineSplitter {
+  private parts: string[] = [];
+  private length = 0;
+
+  constructor(
+    private readonly separator: RegExp,
+    private readonly onLine: (line: string) => void,
+  ) {}
+
+  push(text: string): void {
+    const re = new RegExp(this.separator.source, "g");
+    let start = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      this.parts.push(text.slice(start, m.index));
+      const line = this.parts.join("");
+      this.parts = [];
+      this.length = 0;
+      start = m.index + m[0].length;
+      this.onLine(line);
+    }
+    if (start < text.length) {
+      this.parts.push(text.slice(start));
+      this.length += text.length - start;
+      // Past the bound the line is dropped (the SDK's stdio transport closes the connection there).
+      if (this.length > MAX_LINE_CHARS) {
+        this.parts = [];
+        this.length = 0;
+      }
+    }
+  }
+}
 
 /** What is wrong with an HTTP body holding one message or a batch (the SDK refuses the whole body); `undefined` if nothing. */
 function bodyProblem(text: string): string | undefined {
