@@ -1,8 +1,15 @@
 import type { Readable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import type { FetchLike, Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js";
+import {
+  ErrorCode,
+  type JSONRPCMessage,
+  JSONRPCMessageSchema,
+  McpError,
+  type MessageExtraInfo,
+} from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod/v3";
 import type { CustomerConfig } from "../config/schema.js";
 import { canonicalJson, sha256 } from "../ledger/ledger.js";
@@ -291,7 +298,17 @@ class ServerConnection {
       return toolOutput(full, result);
     } catch (err) {
       if (err instanceof McpError && err.code === ErrorCode.ConnectionClosed) await this.drop();
-      return { content: `${full} failed: ${this.describe(err, "calling it")}`, isError: true };
+      const malformed = malformedAnswerOf(err);
+      if (malformed === undefined)
+        return { content: `${full} failed: ${this.describe(err, "calling it")}`, isError: true };
+      // The request reached the server: a write may have been done even though its answer is garbage.
+      // Unknown stays unknown; the model must not read this as "not done" and simply call again.
+      const effect = this.config.tools[remoteName]?.effect ?? "dangerous";
+      const unknown =
+        effect === "read"
+          ? ""
+          : `; it reached the server, so ${full} may have been done: check before calling it again`;
+      return { content: `${full} failed: ${malformed}${unknown}`, isError: true };
     }
   }
 
@@ -304,8 +321,10 @@ class ServerConnection {
   }
 
   private async connect(): Promise<Client> {
-    const transport = await this.transport();
-    this.transportInUse = transport;
+    const transport = new AnswerCheckingTransport(this.config.name);
+    const inner = await this.transport(transport.fetch);
+    transport.wrap(inner);
+    this.transportInUse = inner;
     const client = new Client(
       { name: "po-agent", version: "0.1.0" },
       { capabilities: {}, jsonSchemaValidator: NO_SCHEMA_VALIDATION },
@@ -333,7 +352,7 @@ class ServerConnection {
     return client;
   }
 
-  private async transport(): Promise<Transport> {
+  private async transport(fetch: FetchLike): Promise<Transport> {
     if (this.opts.transport) return this.opts.transport(this.config);
     const server = this.config;
     if (server.transport === "stdio") {
@@ -358,11 +377,13 @@ class ServerConnection {
       const isAuthorization = server.authHeader.toLowerCase() === "authorization";
       headers[server.authHeader] = isAuthorization && !/^\w+ /.test(secret) ? `Bearer ${secret}` : secret;
     }
-    return new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers } });
+    return new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers }, fetch });
   }
 
   private describe(err: unknown, doing: string): string {
     const ms = this.config.timeoutMs;
+    const malformed = malformedAnswerOf(err);
+    if (malformed !== undefined) return malformed;
     let why: string;
     if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) why = `no answer within ${ms} ms`;
     else if (err instanceof McpError && err.code === ErrorCode.ConnectionClosed)
@@ -391,6 +412,395 @@ class ServerConnection {
   async close(): Promise<void> {
     await this.connecting?.catch(() => {});
     await this.drop();
+  }
+}
+
+// ---- malformed answers: a prompt failure instead of a timeout ----------------------------------
+
+/**
+ * Why a server's answer could not be read, carried as the `data` of the JSON-RPC error the checking
+ * transport hands the SDK in place of the answer: a class instance, so no JSON a server sends can forge it.
+ */
+class MalformedAnswer {
+  constructor(readonly text: string) {}
+}
+
+/** The one-line text of a malformed answer, when `err` is the SDK's rejection for one. */
+function malformedAnswerOf(err: unknown): string | undefined {
+  return err instanceof McpError && err.data instanceof MalformedAnswer ? err.data.text : undefined;
+}
+
+/** The key the SDK's Protocol matches responses on (`Number(response.id)`), so ours agree with it. */
+const idKey = (id: unknown) => String(Number(id));
+
+/** A value's kind, said for a message: `null`, `a string`, `an array`, `missing`. */
+function kindOf(v: unknown): string {
+  if (v === undefined) return "missing";
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? "an object" : `a ${typeof v}`;
+}
+
+/** Server-chosen text quoted in a message: one line, bounded. */
+const quote = (v: unknown) => JSON.stringify(String(v).replace(/\s+/g, " ").slice(0, 80));
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * What is wrong with a message the SDK would not accept as JSON-RPC (the SDK's own schema decides, so
+ * we never fail an answer the SDK would have taken); `undefined` when the SDK accepts it.
+ */
+function problemOf(raw: unknown): string | undefined {
+  const parsed = JSONRPCMessageSchema.safeParse(raw);
+  if (parsed.success) return undefined;
+  if (!isObject(raw)) return `the message is ${kindOf(raw)}, expected a JSON-RPC object`;
+  if (raw.jsonrpc !== "2.0")
+    return `jsonrpc is ${raw.jsonrpc === undefined ? "missing" : quote(raw.jsonrpc)}, expected "2.0"`;
+  if (!("method" in raw)) {
+    const hasResult = "result" in raw;
+    const hasError = "error" in raw;
+    if (hasResult && hasError) return "it has both result and error";
+    if (!hasResult && !hasError) return "it has neither result nor error";
+    if (hasResult && !isObject(raw.result)) return `result is ${kindOf(raw.result)}, expected an object`;
+    const e = raw.error;
+    if (hasError && !isObject(e)) return `error is ${kindOf(e)}, expected an object`;
+    if (isObject(e) && !Number.isInteger(e.code)) return `error.code is ${kindOf(e.code)}, expected an integer`;
+    if (isObject(e) && typeof e.message !== "string") return `error.message is ${kindOf(e.message)}, expected a string`;
+    if (raw.id === null && isObject(e)) return `an error without a request id (${String(e.code)} ${quote(e.message)})`;
+    if (typeof raw.id !== "string" && !Number.isInteger(raw.id))
+      return `id is ${kindOf(raw.id)}, expected a string or an integer`;
+  }
+  return validationSummary(parsed.error);
+}
+
+/** The media type of a Content-Type header, lowercased without parameters. */
+const mediaType = (header: string | null) => (header ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+
+/** The ids of the requests in a POST body the SDK sent (one message, or a batch). */
+function requestIdsIn(body: unknown): unknown[] {
+  if (typeof body !== "string") return [];
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return (Array.isArray(parsed) ? parsed : [parsed])
+      .filter((m): m is Record<string, unknown> => isObject(m) && typeof m.method === "string" && m.id !== undefined)
+      .map((m) => m.id);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Sits between the SDK's Client and the real transport and turns every malformed answer to a pending
+ * request into a prompt JSON-RPC error for that request, instead of the timeout the SDK would give.
+ *
+ * Why a transport and not `Client.onerror`: the SDK's transports parse each message before `onmessage`,
+ * and one that does not parse (result null, a string or array result, both result and error, an error
+ * without a numeric code, jsonrpc "1.0", a line or body that is not JSON) goes to `onerror` without its
+ * id, and the Protocol drops a response to an id it never sent with only an `onerror`; an SSE stream
+ * that ends without the response, or a 202 for a request, is not reported at all. In each case the
+ * request waits for its timeout. The id and the raw message are only visible below the SDK's parse:
+ * so Streamable HTTP answers are read by the `fetch` the transport is given (a public option; the
+ * POST body says which request the answer is for), stdio lines by a second listener on the child's
+ * stdout, and in-memory messages (not parsed by their transport) here in `onmessage`. Failing a request
+ * goes through the SDK's own path (an error response for its id), so its timer and handlers are
+ * cleaned up as for any error. What counts as malformed is the SDK's own schema, so an answer the SDK
+ * would accept is never failed; valid answers and timeouts are untouched.
+ */
+class AnswerCheckingTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: <T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void;
+  private inner: Transport | undefined;
+  /** Requests sent and not yet answered, by id key: what to name in a failure (`tools/call create_order`). */
+  private readonly pending = new Map<string, { id: unknown; label: string }>();
+  private readonly sent = new Set<string>();
+
+  constructor(private readonly server: string) {}
+
+  wrap(inner: Transport): void {
+    this.inner = inner;
+    inner.onclose = () => {
+      this.pending.clear();
+      this.onclose?.();
+    };
+    // The transports' parse errors carry no id: the raw message is read below them instead (see above).
+    inner.onerror = (error) => this.onerror?.(error);
+    inner.onmessage = (message, extra) => this.receive(message, extra);
+  }
+
+  get sessionId(): string | undefined {
+    return this.inner?.sessionId;
+  }
+
+  setProtocolVersion(version: string): void {
+    this.inner?.setProtocolVersion?.(version);
+  }
+
+  async start(): Promise<void> {
+    const inner = this.requireInner();
+    await inner.start();
+    // The SDK's stdio transport keeps its child private; its stdout is read a second time, line by line
+    // as the SDK splits it, to see the raw message and its id (test/local/mcp-malformed.test.ts fails
+    // if an SDK update moves it: malformed stdio answers would wait for the timeout again).
+    const stdout = (inner as unknown as { _process?: { stdout?: Readable | null } })._process?.stdout;
+    if (stdout) {
+      const lines = new LineSplitter(/\n/g, (line) => this.inspectLine(line.replace(/\r$/, "")));
+      const decoder = new StringDecoder("utf8");
+      stdout.on("data", (chunk: Buffer) => lines.push(decoder.write(chunk)));
+    }
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    const m = message as { id?: unknown; method?: unknown; params?: { name?: unknown; requestId?: unknown } };
+    if (typeof m.method === "string" && m.id !== undefined) {
+      const tool = m.method === "tools/call" && typeof m.params?.name === "string" ? ` ${m.params.name}` : "";
+      this.pending.set(idKey(m.id), { id: m.id, label: `${m.method}${tool}` });
+      this.sent.add(idKey(m.id));
+    } else if (m.method === "notifications/cancelled") {
+      // The SDK gave up on the request (its timeout): a later answer is late, not malformed.
+      this.pending.delete(idKey(m.params?.requestId));
+    }
+    return this.requireInner().send(message, options);
+  }
+
+  async close(): Promise<void> {
+    await this.inner?.close();
+  }
+
+  /**
+   * The `fetch` the Streamable HTTP transport is given: it sees each POST's answer before the SDK does,
+   * knows from the POST body which requests it answers, and fails those the answer cannot serve.
+   */
+  readonly fetch: FetchLike = async (url, init) => {
+    const res = await fetch(url, init);
+    const ids = init?.method === "POST" ? requestIdsIn(init.body) : [];
+    if (ids.length === 0 || res.status < 200 || res.status >= 300) return res;
+    const fail = (problem: string) => {
+      for (const id of ids) this.fail(id, problem);
+    };
+    if (res.status === 202) {
+      fail("HTTP 202 Accepted, which answers no request");
+      return res;
+    }
+    const type = mediaType(res.headers.get("content-type"));
+    const rebuilt = (body: ConstructorParameters<typeof Response>[0]) =>
+      new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+    if (type === "application/json") {
+      const text = await res.text();
+      const problem = bodyProblem(text);
+      if (problem !== undefined) fail(problem);
+      return rebuilt(text);
+    }
+    if (type === "text/event-stream" && res.body) {
+      return rebuilt(res.body.pipeThrough(this.sseObserver(ids)));
+    }
+    fail(`${type ? `content-type ${quote(type)}` : "no content-type"}, expected application/json or text/event-stream`);
+    return res;
+  };
+
+  /**
+   * Passes an SSE answer through unchanged while reading its events as the SDK's parser does (an
+   * event ends at a blank line; an unfinished one at the end is dropped): a malformed event fails the
+   * POST's requests, and so does the end of a stream that carried no answer and cannot be resumed
+   * (no event id: the SDK reconnects only after one).
+   */
+  private sseObserver(ids: unknown[]): TransformStream<Uint8Array, Uint8Array> {
+    const keys = new Set(ids.map(idKey));
+    const decoder = new TextDecoder();
+    let data: string[] = [];
+    let event = "";
+    let resumable = false;
+    let seen: string | undefined;
+    let answered = false;
+    let first = true;
+    let afterCr = false;
+    const line = (l: string) => {
+      if (l === "") {
+        if (data.length > 0 && (event === "" || event === "message")) {
+          const said = data.join("\n");
+          const raw = parseOrUndefined(said);
+          const problem = raw === undefined ? `an event that is not JSON (${quote(said)})` : problemOf(raw);
+          // A malformed answer naming one of this POST's ids fails it now; other garbage on the stream is
+          // kept and said if the stream ends without the answer (the SDK skips it and reads on).
+          const names = isObject(raw) && !("method" in raw) && keys.has(idKey(raw.id));
+          if (problem !== undefined && names) for (const id of ids) this.fail(id, problem);
+          else if (problem !== undefined) seen ??= problem;
+          else if (names) answered = true;
+        }
+        data = [];
+        event = "";
+        return;
+      }
+      if (l.startsWith(":")) return;
+      const colon = l.indexOf(":");
+      const field = colon === -1 ? l : l.slice(0, colon);
+      let value = colon === -1 ? "" : l.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "data") data.push(value);
+      else if (field === "event") event = value;
+      else if (field === "id" && value !== "" && !value.includes("\0")) resumable = true;
+    };
+    // Lines end at \r\n, \r or \n (as the EventSource spec and the SDK's parser say).
+    const lines = new LineSplitter(/\r\n|\r|\n/g, line);
+    return new TransformStream({
+      transform: (chunk, controller) => {
+        controller.enqueue(chunk);
+        let text = decoder.decode(chunk, { stream: true });
+        if (first && text.length > 0) {
+          first = false;
+          if (text.startsWith("\uFEFF")) text = text.slice(1);
+        }
+        // A \r that ended the last chunk was a line end; a \n opening this one is its second half.
+        if (afterCr && text.startsWith("\n")) text = text.slice(1);
+        if (text.length > 0) afterCr = text.endsWith("\r");
+        lines.push(text);
+      },
+      flush: () => {
+        if (!answered && !resumable) {
+          const why = seen === undefined ? "" : ` (before it, ${seen})`;
+          for (const id of ids) this.fail(id, `its event stream ended without a response${why}`);
+        }
+      },
+    });
+  }
+
+  /**
+   * One stdout line. The SDK reports and skips a line it cannot read and keeps waiting, so a server that
+   * logs to stdout still works; only a line that tries to be an answer (starts with `{` and is not
+   * JSON, or names a response's members) fails a request: the one of its id, else every pending one.
+   */
+  private inspectLine(line: string): void {
+    if (!line.trimStart().startsWith("{")) return;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch {
+      this.failAll(`a line that is not JSON (${quote(line)})`);
+      return;
+    }
+    if (!looksLikeResponse(raw)) return;
+    const problem = problemOf(raw);
+    if (problem !== undefined) this.failMatching(raw, problem);
+  }
+
+  /** Fails the request a malformed answer names by id, or, when it names none we sent, every pending one. */
+  private failMatching(raw: Record<string, unknown>, problem: string): void {
+    const id = raw.id;
+    if ((typeof id === "string" || typeof id === "number") && this.pending.has(idKey(id))) this.fail(id, problem);
+    else this.failAll(problem);
+  }
+
+  private receive(message: JSONRPCMessage, extra?: MessageExtraInfo): void {
+    // Only a transport that does not parse (in memory) lets an unreadable message get this far.
+    const problem = looksLikeResponse(message) ? problemOf(message) : undefined;
+    if (problem !== undefined) {
+      this.failMatching(message as unknown as Record<string, unknown>, problem);
+      return;
+    }
+    const m = message as { id?: unknown; method?: unknown; error?: { code?: unknown; message?: unknown } };
+    if (m.method === undefined) {
+      if (m.id === undefined) {
+        // JSON-RPC allows an error without an id (the server could not read the request): it answers
+        // no request the SDK can match, so each pending one gets it.
+        this.failAll(`an error without a request id (${String(m.error?.code)} ${quote(m.error?.message)})`);
+        return;
+      }
+      const key = idKey(m.id);
+      if (!this.sent.has(key)) {
+        this.failAll(`a response to id ${quote(m.id)}, which was never sent`);
+        return;
+      }
+      this.pending.delete(key);
+    }
+    this.onmessage?.(message, extra);
+  }
+
+  /** Fails one pending request through the SDK's own error path; a request already settled is left alone. */
+  private fail(id: unknown, problem: string): void {
+    const request = this.pending.get(idKey(id));
+    if (!request) return;
+    this.pending.delete(idKey(id));
+    const text = `MCP server ${this.server} answered ${request.label} with a malformed response: ${problem}`;
+    this.onmessage?.({
+      jsonrpc: "2.0",
+      id: request.id as string | number,
+      error: { code: ErrorCode.InternalError, message: text, data: new MalformedAnswer(text) },
+    });
+  }
+
+  /** A malformed message no request can be matched to: every pending request fails (usually the one). */
+  private failAll(problem: string): void {
+    for (const { id } of [...this.pending.values()]) this.fail(id, problem);
+  }
+
+  private requireInner(): Transport {
+    if (!this.inner) throw new Error("the MCP transport was not set up");
+    return this.inner;
+  }
+}
+
+/** Longest line kept while splitting a stdio stream or an SSE stream (the SDK's stdio buffer limit). */
+const MAX_LINE_CHARS = 10 * 1024 * 1024;
+
+/** Splits text that arrives in chunks into lines, searching each chunk once (a long line costs no rescans). */
+class LineSplitter {
+  private parts: string[] = [];
+  private length = 0;
+
+  constructor(
+    private readonly separator: RegExp,
+    private readonly onLine: (line: string) => void,
+  ) {}
+
+  push(text: string): void {
+    const re = new RegExp(this.separator.source, "g");
+    let start = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      this.parts.push(text.slice(start, m.index));
+      const line = this.parts.join("");
+      this.parts = [];
+      this.length = 0;
+      start = m.index + m[0].length;
+      this.onLine(line);
+    }
+    if (start < text.length) {
+      this.parts.push(text.slice(start));
+      this.length += text.length - start;
+      // Past the bound the line is dropped (the SDK's stdio transport closes the connection there).
+      if (this.length > MAX_LINE_CHARS) {
+        this.parts = [];
+        this.length = 0;
+      }
+    }
+  }
+}
+
+/** What is wrong with an HTTP body holding one message or a batch (the SDK refuses the whole body); `undefined` if nothing. */
+function bodyProblem(text: string): string | undefined {
+  if (text.trim() === "") return "an empty body";
+  const raw = parseOrUndefined(text);
+  if (raw === undefined) return `a body that is not JSON (${quote(text)})`;
+  for (const m of Array.isArray(raw) ? raw : [raw]) {
+    const problem = problemOf(m);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+/**
+ * True for a message that is trying to be a JSON-RPC response (not a request or notification, nor a JSON
+ * log line a server prints to stdout): it names `jsonrpc`, or an `id` with a `result` or an `error`.
+ */
+function looksLikeResponse(raw: unknown): raw is Record<string, unknown> {
+  if (!isObject(raw) || "method" in raw) return false;
+  return "jsonrpc" in raw || ("id" in raw && ("result" in raw || "error" in raw));
+}
+
+function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 
