@@ -540,7 +540,7 @@ class AnswerCheckingTransport implements Transport {
     const inner = this.requireInner();
     await inner.start();
     // The SDK's stdio transport keeps its child private; its stdout is read a second time, line by line
-    // as the SDK splits it, to see the raw message and its id (test/local/mcp-malformed.test.ts fails
+    // as the SDK splits it, to see the raw message and its id (test/local/mcp-client-malformed.test.ts fails
     // if an SDK update moves it: malformed stdio answers would wait for the timeout again).
     const stdout = (inner as unknown as { _process?: { stdout?: Readable | null } })._process?.stdout;
     if (stdout) {
