@@ -109,7 +109,13 @@ const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0
 const refusal = (code: number, message: string, id: RequestId | null = null): Refusal => ({
   jsonrpc: "2.0",
   id,
-  error: { code, message: message.replace(/\s+/g, " ").replace(/\p{Cc}/gu, escaped).slice(0, 300) },
+  error: {
+    code,
+    message: message
+      .replace(/\s+/g, " ")
+      .replace(/\p{Cc}/gu, escaped)
+      .slice(0, 300),
+  },
 });
 
 const refusedResponse = (body: Refusal | Refusal[]) =>
