@@ -227,6 +227,8 @@ const HTTP_ANSWERS: Record<string, (id: number) => HttpAnswer> = {
     sse(
       `: hi\r\ndata: not json\r\n\r\nevent: message\r\ndata: ${JSON.stringify({ jsonrpc: "2.0", id, result: OK })}\r\n\r\n`,
     ),
+  // A CRLF split between two writes, then the blank line that ends the event in a third.
+  "sse-garbage-cr-lf-lf": () => ({ ...sse(""), pieces: ["data: hello\r", "\n", "\n"] }),
   "json-valid": (id) => json({ jsonrpc: "2.0", id, result: OK }),
   // One event written in pieces: split inside the JSON, inside a two-byte character and inside the CRLF.
   "sse-pieces-result-string": (id) =>
@@ -322,6 +324,10 @@ describe("a hostile MCP server over Streamable HTTP: each malformed answer fails
     ["sse-ends", "its event stream ended without a response"],
     [
       "sse-garbage-then-end",
+      'its event stream ended without a response (before it, an event that is not JSON ("hello"))',
+    ],
+    [
+      "sse-garbage-cr-lf-lf",
       'its event stream ended without a response (before it, an event that is not JSON ("hello"))',
     ],
     ["sse-unfinished", "its event stream ended without a response"],

@@ -650,9 +650,12 @@ class AnswerCheckingTransport implements Transport {
           first = false;
           if (text.startsWith("\uFEFF")) text = text.slice(1);
         }
-        // A \r that ended the last chunk was a line end; a \n opening this one is its second half.
-        if (afterCr && text.startsWith("\n")) text = text.slice(1);
-        if (text.length > 0) afterCr = text.endsWith("\r");
+        // A \r that ended the last chunk was a line end; a \n opening this one is its second half (and
+        // only that one: a chunk that was just this \n leaves none pending, the next \n is a line of its own).
+        if (text.length > 0) {
+          if (afterCr && text.startsWith("\n")) text = text.slice(1);
+          afterCr = text.endsWith("\r");
+        }
         lines.push(text);
       },
       flush: () => {
