@@ -122,6 +122,19 @@ describe("the MCP endpoint bundle answers malformed JSON-RPC clearly", () => {
       },
     ],
     [
+      "a body that is not JSON, with a terminal escape: escaped in the message, not reflected raw",
+      '{"jsonrpc":"2.0","id":\u001b[2J}',
+      400,
+      {
+        jsonrpc: "2.0",
+        id: null,
+        error: {
+          code: -32700,
+          message: expect.stringMatching(/^parse error: the body is not JSON \P{Cc}*\\u001b\P{Cc}*$/u),
+        },
+      },
+    ],
+    [
       "tool arguments as a string",
       JSON.stringify({
         jsonrpc: "2.0",

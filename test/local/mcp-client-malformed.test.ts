@@ -67,6 +67,20 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
     out({ jsonrpc: "2.0", id: held, result: ok });
     return out({ jsonrpc: "2.0", id, result: ok });
   }
+  if (mode === "object-log-then-valid") {
+    // console.log of an object prints it as Node shows it, not as JSON: "{ tool: 'lookup' }".
+    console.log({ tool: m.params.name });
+    return void setTimeout(() => out({ jsonrpc: "2.0", id, result: ok }), 200);
+  }
+  if (mode === "malformed-duplicate") {
+    // The first call is answered, then again, malformed, once the second call is pending.
+    if (held === undefined) {
+      held = id;
+      return out({ jsonrpc: "2.0", id, result: ok });
+    }
+    out({ jsonrpc: "2.0", id: held, result: null });
+    return void setTimeout(() => out({ jsonrpc: "2.0", id, result: ok }), 200);
+  }
   if (mode === "logs-then-valid") {
     out("hostile server: handling a call");
     out({ level: 30, msg: "calling", error: "none" });
@@ -124,6 +138,17 @@ describe("a hostile MCP server over stdio: each malformed answer fails the call 
     expect(await call("tool-error")).toEqual({ content: "no such vendor", isError: true });
     await toolset?.close();
     expect(await call("logs-then-valid")).toEqual({ content: "done" });
+  });
+
+  it("a log line that starts with { but is not JSON (console.log of an object) is skipped like any log line", async () => {
+    expect(await call("object-log-then-valid")).toEqual({ content: "done" });
+  });
+
+  it("a malformed second answer to a call already answered is dropped, not blamed on the call now pending", async () => {
+    toolset = await openToolsets(customerWith([stdioServer("malformed-duplicate")]), { cwd: REPO_DIR });
+    const lookup = toolset.tools.find((t) => t.name === "hostile.lookup");
+    expect(await lookup?.run({ n: 1 }, ctx("r-dup"))).toEqual({ content: "done" });
+    expect(await lookup?.run({ n: 2 }, ctx("r-dup"))).toEqual({ content: "done" });
   });
 
   it("a real timeout is still a timeout, and the late answer to it is not taken for a malformed one", async () => {
@@ -202,6 +227,8 @@ const HTTP_ANSWERS: Record<string, (id: number) => HttpAnswer> = {
     sse(
       `: hi\r\ndata: not json\r\n\r\nevent: message\r\ndata: ${JSON.stringify({ jsonrpc: "2.0", id, result: OK })}\r\n\r\n`,
     ),
+  // A CRLF split between two writes, then the blank line that ends the event in a third.
+  "sse-garbage-cr-lf-lf": () => ({ ...sse(""), pieces: ["data: hello\r", "\n", "\n"] }),
   "json-valid": (id) => json({ jsonrpc: "2.0", id, result: OK }),
   // One event written in pieces: split inside the JSON, inside a two-byte character and inside the CRLF.
   "sse-pieces-result-string": (id) =>
@@ -297,6 +324,10 @@ describe("a hostile MCP server over Streamable HTTP: each malformed answer fails
     ["sse-ends", "its event stream ended without a response"],
     [
       "sse-garbage-then-end",
+      'its event stream ended without a response (before it, an event that is not JSON ("hello"))',
+    ],
+    [
+      "sse-garbage-cr-lf-lf",
       'its event stream ended without a response (before it, an event that is not JSON ("hello"))',
     ],
     ["sse-unfinished", "its event stream ended without a response"],

@@ -49,6 +49,8 @@ function expectPlainMessage(message: string) {
   expect(message).not.toMatch(/\bat \S+ \(|\.ts:\d+|\.js:\d+/);
   expect(message).not.toMatch(/"code"\s*:|"path"\s*:|invalid_type|"expected"/);
   expect(message.length).toBeLessThanOrEqual(300);
+  // No raw control character (a terminal escape reflected from the body would reach a log or a console).
+  expect(message).not.toMatch(/\p{Cc}/u);
 }
 
 describe("po-agent's MCP endpoint answers malformed JSON-RPC clearly", () => {
@@ -103,6 +105,14 @@ describe("po-agent's MCP endpoint answers malformed JSON-RPC clearly", () => {
     ["an empty body", "", 400, -32700, null, /body is empty/],
     ["a body of spaces", "  \n ", 400, -32700, null, /body is empty/],
     ["a body that is not JSON", '{"jsonrpc":"2.0","id":1,', 400, -32700, null, /not JSON/],
+    [
+      "a body that is not JSON, with terminal escapes where the id should be",
+      '{"jsonrpc":"2.0","id":\u001b[2J\u001b[31m}',
+      400,
+      -32700,
+      null,
+      /not JSON/,
+    ],
     ["a JSON number", "42", 400, -32600, null, /must be a JSON object, got a number/],
     ["a JSON string", '"tools/list"', 400, -32600, null, /must be a JSON object, got a string/],
     ["JSON null", "null", 400, -32600, null, /must be a JSON object, got null/],

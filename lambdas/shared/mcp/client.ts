@@ -650,9 +650,12 @@ class AnswerCheckingTransport implements Transport {
           first = false;
           if (text.startsWith("\uFEFF")) text = text.slice(1);
         }
-        // A \r that ended the last chunk was a line end; a \n opening this one is its second half.
-        if (afterCr && text.startsWith("\n")) text = text.slice(1);
-        if (text.length > 0) afterCr = text.endsWith("\r");
+        // A \r that ended the last chunk was a line end; a \n opening this one is its second half (and
+        // only that one: a chunk that was just this \n leaves none pending, the next \n is a line of its own).
+        if (text.length > 0) {
+          if (afterCr && text.startsWith("\n")) text = text.slice(1);
+          afterCr = text.endsWith("\r");
+        }
         lines.push(text);
       },
       flush: () => {
@@ -666,8 +669,9 @@ class AnswerCheckingTransport implements Transport {
 
   /**
    * One stdout line. The SDK reports and skips a line it cannot read and keeps waiting, so a server that
-   * logs to stdout still works; only a line that tries to be an answer (starts with `{` and is not
-   * JSON, or names a response's members) fails a request: the one of its id, else every pending one.
+   * logs to stdout still works; only a line that tries to be an answer (starts with `{` and names
+   * `"jsonrpc"` but is not JSON, or is JSON naming a response's members) fails a request: the one of its
+   * id, else every pending one. A log line such as console.log's `{ tool: 'lookup' }` is not JSON either.
    */
   private inspectLine(line: string): void {
     if (!line.trimStart().startsWith("{")) return;
@@ -675,7 +679,7 @@ class AnswerCheckingTransport implements Transport {
     try {
       raw = JSON.parse(line);
     } catch {
-      this.failAll(`a line that is not JSON (${quote(line)})`);
+      if (/"jsonrpc"\s*:/.test(line)) this.failAll(`a line that is not JSON (${quote(line)})`);
       return;
     }
     if (!looksLikeResponse(raw)) return;
@@ -683,11 +687,16 @@ class AnswerCheckingTransport implements Transport {
     if (problem !== undefined) this.failMatching(raw, problem);
   }
 
-  /** Fails the request a malformed answer names by id, or, when it names none we sent, every pending one. */
+  /**
+   * Fails the request a malformed answer names by id, or, when it names none we sent, every pending one.
+   * One naming a request already settled (answered, or given up after its timeout) is dropped, as the SDK
+   * drops a late answer: it says nothing about the requests pending now.
+   */
   private failMatching(raw: Record<string, unknown>, problem: string): void {
     const id = raw.id;
-    if ((typeof id === "string" || typeof id === "number") && this.pending.has(idKey(id))) this.fail(id, problem);
-    else this.failAll(problem);
+    const readable = typeof id === "string" || typeof id === "number";
+    if (readable && this.pending.has(idKey(id))) this.fail(id, problem);
+    else if (!(readable && this.sent.has(idKey(id)))) this.failAll(problem);
   }
 
   private receive(message: JSONRPCMessage, extra?: MessageExtraInfo): void {

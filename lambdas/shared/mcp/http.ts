@@ -103,10 +103,19 @@ interface Refusal {
   error: { code: number; message: string };
 }
 
+/** A control character as its JSON escape: the parser's message quotes the body raw (a terminal escape). */
+const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+
 const refusal = (code: number, message: string, id: RequestId | null = null): Refusal => ({
   jsonrpc: "2.0",
   id,
-  error: { code, message: message.replace(/\s+/g, " ").slice(0, 300) },
+  error: {
+    code,
+    message: message
+      .replace(/\s+/g, " ")
+      .replace(/\p{Cc}/gu, escaped)
+      .slice(0, 300),
+  },
 });
 
 const refusedResponse = (body: Refusal | Refusal[]) =>
