@@ -8,6 +8,7 @@ import { deployedCustomer } from "../../lib/deploy-checks.js";
 import { bundleHandler, type HandlerName } from "../../lib/po-agent-function.js";
 import { bucketFor, LocalStack } from "../../local/stack.js";
 import { BundleProcess, bundleLayout } from "../../scripts/deployed/bundles.js";
+import { localBundleEnv } from "./helpers.js";
 
 /**
  * What the Extract, McpTool and MCP endpoint bundles load at init, on bundles made by the stack's own
@@ -84,20 +85,7 @@ describe("what the document and MCP bundles load at init", () => {
     const processes: BundleProcess[] = [];
     try {
       const bucket = bucketFor(customer.name);
-      const env = {
-        LEDGER_TABLE: "po-agent-ledger",
-        DOCUMENT_BUCKET: bucket,
-        CUSTOMER: customer.name,
-        AWS_REGION: "us-east-1",
-        AWS_ACCESS_KEY_ID: "local",
-        AWS_SECRET_ACCESS_KEY: "local",
-        AWS_ENDPOINT_URL_S3: stack.services.s3Endpoint,
-        AWS_ENDPOINT_URL_DYNAMODB: stack.services.dynamodbEndpoint,
-        POWERTOOLS_LOG_LEVEL: "ERROR",
-        POWERTOOLS_METRICS_DISABLED: "true",
-        POWERTOOLS_TRACE_ENABLED: "false",
-        AWS_XRAY_CONTEXT_MISSING: "IGNORE_ERROR",
-      };
+      const env = localBundleEnv(customer.name, stack.services);
       const ingest = await BundleProcess.start(bundled("ingest").dir, env);
       const orchestrate = await BundleProcess.start(bundled("orchestrate").dir, env);
       const extract = await BundleProcess.start(bundled("extract").dir, env);

@@ -8,6 +8,7 @@ import { stringify } from "yaml";
 import { CustomerConfig } from "../../lambdas/shared/config/schema.js";
 import { PoAgentFunction } from "../../lib/po-agent-function.js";
 import { PoAgentStack } from "../../lib/po-agent-stack.js";
+import { bucketFor } from "../../local/stack.js";
 
 /** Context that skips NodejsFunction bundling (checked by AssetStaging via Stack.bundlingRequired). */
 export const SKIP_BUNDLING = { "aws:cdk:bundling-stacks": [] as string[] };
@@ -128,4 +129,29 @@ export function findDependencyCycle(template: { Resources?: Resources }): string
     if (cycle) return cycle;
   }
   return undefined;
+}
+
+/**
+ * The environment a bundle run by BundleProcess gets against the local stack's emulators: the ledger
+ * table, bucket and customer the handlers read, static credentials, and Powertools quiet (errors only,
+ * no metrics, no tracing).
+ */
+export function localBundleEnv(
+  customer: string,
+  services: { s3Endpoint: string; dynamodbEndpoint: string },
+): Record<string, string> {
+  return {
+    LEDGER_TABLE: "po-agent-ledger",
+    DOCUMENT_BUCKET: bucketFor(customer),
+    CUSTOMER: customer,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "local",
+    AWS_SECRET_ACCESS_KEY: "local",
+    AWS_ENDPOINT_URL_S3: services.s3Endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: services.dynamodbEndpoint,
+    POWERTOOLS_LOG_LEVEL: "ERROR",
+    POWERTOOLS_METRICS_DISABLED: "true",
+    POWERTOOLS_TRACE_ENABLED: "false",
+    AWS_XRAY_CONTEXT_MISSING: "IGNORE_ERROR",
+  };
 }

@@ -8,6 +8,7 @@ import { deployedCustomer } from "../../lib/deploy-checks.js";
 import { bundleHandler } from "../../lib/po-agent-function.js";
 import { bucketFor, LocalStack } from "../../local/stack.js";
 import { BundleProcess } from "../../scripts/deployed/bundles.js";
+import { localBundleEnv } from "./helpers.js";
 
 /**
  * The most important malformed requests of test/local/mcp-malformed.test.ts again, on the MCP
@@ -53,20 +54,7 @@ describe("the MCP endpoint bundle answers malformed JSON-RPC clearly", () => {
     bundleHandler("mcp-server", JSON.stringify(customer), dir);
     dataDir = mkdtempSync(join(tmpdir(), "po-agent-mcp-malformed-"));
     stack = await LocalStack.start({ dataDir, customers: [customer] });
-    lambda = await BundleProcess.start(dir, {
-      LEDGER_TABLE: "po-agent-ledger",
-      DOCUMENT_BUCKET: bucket,
-      CUSTOMER: customer.name,
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "local",
-      AWS_SECRET_ACCESS_KEY: "local",
-      AWS_ENDPOINT_URL_S3: stack.services.s3Endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: stack.services.dynamodbEndpoint,
-      POWERTOOLS_LOG_LEVEL: "ERROR",
-      POWERTOOLS_METRICS_DISABLED: "true",
-      POWERTOOLS_TRACE_ENABLED: "false",
-      AWS_XRAY_CONTEXT_MISSING: "IGNORE_ERROR",
-    });
+    lambda = await BundleProcess.start(dir, localBundleEnv(customer.name, stack.services));
   }, 180_000);
   afterAll(async () => {
     await lambda?.close();
