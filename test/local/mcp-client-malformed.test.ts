@@ -230,6 +230,9 @@ const HTTP_ANSWERS: Record<string, (id: number) => HttpAnswer> = {
   // A CRLF split between two writes, then the blank line that ends the event in a third.
   "sse-garbage-cr-lf-lf": () => ({ ...sse(""), pieces: ["data: hello\r", "\n", "\n"] }),
   "json-valid": (id) => json({ jsonrpc: "2.0", id, result: OK }),
+  // Well-formed, but for another request (one already settled): the call's own answer never comes.
+  "json-other-id": (id) => json({ jsonrpc: "2.0", id: id - 1, result: OK }),
+  "json-notification-only": () => json({ jsonrpc: "2.0", method: "notifications/message", params: { level: "info" } }),
   // One event written in pieces: split inside the JSON, inside a two-byte character and inside the CRLF.
   "sse-pieces-result-string": (id) =>
     inPieces(`data: ${JSON.stringify({ jsonrpc: "2.0", id, result: "dön" })}\r\n\r\n`),
@@ -332,6 +335,8 @@ describe("a hostile MCP server over Streamable HTTP: each malformed answer fails
     ],
     ["sse-unfinished", "its event stream ended without a response"],
     ["sse-pieces-result-string", "result is a string, expected an object"],
+    ["json-other-id", 'its answer holds no response to it, only to id "1"'],
+    ["json-notification-only", "its answer holds no response to it"],
   ])("%s: %s", async (m, problem) => {
     expect(await call(m)).toEqual({ content: malformed("lookup", problem), isError: true });
   });

@@ -589,6 +589,9 @@ class AnswerCheckingTransport implements Transport {
       const text = await res.text();
       const problem = bodyProblem(text);
       if (problem !== undefined) fail(problem);
+      // A JSON answer is the POST's whole answer (the transport spec: the responses to its requests): a
+      // request it does not answer would wait for the timeout.
+      else for (const id of unansweredIn(text, ids)) this.fail(id, answeredElse(text));
       return rebuilt(text);
     }
     if (type === "text/event-stream" && res.body) {
@@ -794,6 +797,26 @@ function bodyProblem(text: string): string | undefined {
     if (problem !== undefined) return problem;
   }
   return undefined;
+}
+
+/** The POST's request ids that a well-formed JSON answer holds no response for. */
+function unansweredIn(text: string, ids: unknown[]): unknown[] {
+  const raw = parseOrUndefined(text);
+  const answered = new Set(
+    (Array.isArray(raw) ? raw : [raw]).filter((m) => isObject(m) && !("method" in m)).map((m) => idKey(m.id)),
+  );
+  return ids.filter((id) => !answered.has(idKey(id)));
+}
+
+/** What a JSON answer that leaves a request unanswered held instead, for the message. */
+function answeredElse(text: string): string {
+  const raw = parseOrUndefined(text);
+  const others = (Array.isArray(raw) ? raw : [raw])
+    .filter((m): m is Record<string, unknown> => isObject(m) && !("method" in m))
+    .map((m) => quote(m.id));
+  return others.length > 0
+    ? `its answer holds no response to it, only to id ${others.slice(0, 3).join(", ")}`
+    : "its answer holds no response to it";
 }
 
 /**
