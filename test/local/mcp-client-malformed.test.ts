@@ -232,6 +232,7 @@ const HTTP_ANSWERS: Record<string, (id: number) => HttpAnswer> = {
   "json-valid": (id) => json({ jsonrpc: "2.0", id, result: OK }),
   // Well-formed, but for another request (one already settled): the call's own answer never comes.
   "json-other-id": (id) => json({ jsonrpc: "2.0", id: id - 1, result: OK }),
+  "json-error-without-id": () => json({ jsonrpc: "2.0", error: { code: -32700, message: "Parse error" } }),
   "json-notification-only": () => json({ jsonrpc: "2.0", method: "notifications/message", params: { level: "info" } }),
   // One event written in pieces: split inside the JSON, inside a two-byte character and inside the CRLF.
   "sse-pieces-result-string": (id) =>
@@ -337,6 +338,10 @@ describe("a hostile MCP server over Streamable HTTP: each malformed answer fails
     ["sse-pieces-result-string", "result is a string, expected an object"],
     ["json-other-id", 'its answer holds no response to it, only to id "1"'],
     ["json-notification-only", "its answer holds no response to it"],
+    [
+      "json-error-without-id",
+      'its answer holds no response to it, only an error without a request id (-32700 "Parse error")',
+    ],
   ])("%s: %s", async (m, problem) => {
     expect(await call(m)).toEqual({ content: malformed("lookup", problem), isError: true });
   });

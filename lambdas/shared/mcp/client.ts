@@ -811,11 +811,17 @@ function unansweredIn(text: string, ids: unknown[]): unknown[] {
 /** What a JSON answer that leaves a request unanswered held instead, for the message. */
 function answeredElse(text: string): string {
   const raw = parseOrUndefined(text);
-  const others = (Array.isArray(raw) ? raw : [raw])
-    .filter((m): m is Record<string, unknown> => isObject(m) && !("method" in m))
-    .map((m) => quote(m.id));
-  return others.length > 0
-    ? `its answer holds no response to it, only to id ${others.slice(0, 3).join(", ")}`
+  const responses = (Array.isArray(raw) ? raw : [raw]).filter(
+    (m): m is Record<string, unknown> => isObject(m) && !("method" in m),
+  );
+  const anonymous = responses.find((m) => (m.id === undefined || m.id === null) && isObject(m.error));
+  if (anonymous) {
+    const e = anonymous.error as { code?: unknown; message?: unknown };
+    return `its answer holds no response to it, only an error without a request id (${String(e.code)} ${quote(e.message)})`;
+  }
+  const ids = responses.filter((m) => m.id !== undefined && m.id !== null).map((m) => quote(m.id));
+  return ids.length > 0
+    ? `its answer holds no response to it, only to id ${ids.slice(0, 3).join(", ")}`
     : "its answer holds no response to it";
 }
 
