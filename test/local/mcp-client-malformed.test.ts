@@ -72,6 +72,11 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
     console.log({ tool: m.params.name });
     return void setTimeout(() => out({ jsonrpc: "2.0", id, result: ok }), 200);
   }
+  if (mode === "inspected-jsonrpc-log-then-valid") {
+    // console.log of an object holding JSON text: Node quotes the string, "{ got: '{"jsonrpc":"2.0","id":2}' }".
+    console.log({ got: JSON.stringify({ jsonrpc: m.jsonrpc, id }) });
+    return void setTimeout(() => out({ jsonrpc: "2.0", id, result: ok }), 200);
+  }
   if (mode === "malformed-duplicate") {
     // The first call is answered, then again, malformed, once the second call is pending.
     if (held === undefined) {
@@ -142,6 +147,9 @@ describe("a hostile MCP server over stdio: each malformed answer fails the call 
 
   it("a log line that starts with { but is not JSON (console.log of an object) is skipped like any log line", async () => {
     expect(await call("object-log-then-valid")).toEqual({ content: "done" });
+    await toolset?.close();
+    // Node's view of an object whose string value is JSON text naming "jsonrpc": still a log line.
+    expect(await call("inspected-jsonrpc-log-then-valid")).toEqual({ content: "done" });
   });
 
   it("a malformed second answer to a call already answered is dropped, not blamed on the call now pending", async () => {

@@ -672,7 +672,7 @@ class AnswerCheckingTransport implements Transport {
 
   /**
    * One stdout line. The SDK reports and skips a line it cannot read and keeps waiting, so a server that
-   * logs to stdout still works; only a line that tries to be an answer (starts with `{` and names
+   * logs to stdout still works; only a line that tries to be an answer (opens with `{"` and names
    * `"jsonrpc"` but is not JSON, or is JSON naming a response's members) fails a request: the one of its
    * id, else every pending one. A log line such as console.log's `{ tool: 'lookup' }` is not JSON either.
    */
@@ -682,7 +682,9 @@ class AnswerCheckingTransport implements Transport {
     try {
       raw = JSON.parse(line);
     } catch {
-      if (/"jsonrpc"\s*:/.test(line)) this.failAll(`a line that is not JSON (${quote(line)})`);
+      // Opening as JSON does (`{"`), not as Node prints an object (`{ got: '{"jsonrpc":...}' }`).
+      if (/^\s*\{\s*"/.test(line) && /"jsonrpc"\s*:/.test(line))
+        this.failAll(`a line that is not JSON (${quote(line)})`);
       return;
     }
     if (!looksLikeResponse(raw)) return;
