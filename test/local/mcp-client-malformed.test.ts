@@ -253,17 +253,45 @@ const HTTP_ANSWERS: Record<string, (id: number) => HttpAnswer> = {
 
 /** A stateless Streamable HTTP server: initialize and tools/list are proper, tools/call answers per `mode.current`. */
 async function hostileHttp(mode: { current: string }): Promise<{ url: URL; http: HttpServer }> {
+  const held: { answer?: () => void; release?: boolean } = {};
   const http = createServer((req, res) => {
     void (async () => {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       if (req.method !== "POST") return res.writeHead(405).end();
+      if (req.url?.endsWith("/release")) {
+        // Modes *-held: the held call is answered now (or as soon as it arrives).
+        if (held.answer) held.answer();
+        else held.release = true;
+        held.answer = undefined;
+        return res.writeHead(200).end();
+      }
       const m = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
         id?: number;
         method: string;
-        params?: { protocolVersion?: string };
+        params?: { protocolVersion?: string; arguments?: { n?: number } };
       };
       if (m.id === undefined) return res.writeHead(202).end();
+      if (mode.current.endsWith("-held") && m.method === "tools/call") {
+        // Call n 2 is answered (validly) only on POST /release; call n 1 gets a response to another id: one
+        // never sent (json-stray-held), the held call's, sent just before it (json-cross-held), or an error
+        // without an id (json-anonymous-held).
+        const id = m.id;
+        const send = (a: HttpAnswer) => res.writeHead(a.status, a.headers).end(a.body);
+        if (m.params?.arguments?.n !== 2) {
+          if (mode.current === "json-stray-held") return send(json({ jsonrpc: "2.0", id: id + 1000, result: OK }));
+          if (mode.current === "json-anonymous-held")
+            return send(json({ jsonrpc: "2.0", error: { code: -32700, message: "Parse error" } }));
+          const notYours = { content: [{ type: "text", text: "not yours" }] };
+          return send(json({ jsonrpc: "2.0", id: id - 1, result: notYours }));
+        }
+        if (held.release) {
+          held.release = false;
+          return send(json({ jsonrpc: "2.0", id, result: OK }));
+        }
+        held.answer = () => send(json({ jsonrpc: "2.0", id, result: OK }));
+        return;
+      }
       const answer: HttpAnswer =
         m.method === "initialize"
           ? json({
@@ -353,6 +381,46 @@ describe("a hostile MCP server over Streamable HTTP: each malformed answer fails
   ])("%s: %s", async (m, problem) => {
     expect(await call(m)).toEqual({ content: malformed("lookup", problem), isError: true });
   });
+
+  it.each([
+    ["json-stray-held", '"1003"'],
+    ["json-cross-held", '"2"'],
+    ["json-anonymous-held", "none"],
+  ])(
+    "%s: a stray response in one call's JSON answer (to id %s) fails that call only, not another call pending beside it, nor answers it",
+    async (m, strayId) => {
+      mode.current = m;
+      const toolset = await openToolsets(
+        customerWith([
+          {
+            name: "hostile",
+            transport: "http",
+            url: server.url.href,
+            tools: { lookup: { effect: "read" } },
+            timeoutMs: TIMEOUT_MS,
+          },
+        ]),
+      );
+      try {
+        const lookup = toolset.tools[0];
+        const held = lookup?.run({ n: 2 }, ctx("r-http-held"));
+        const stray = await lookup?.run({ n: 1 }, ctx("r-http-stray"));
+        await fetch(new URL("/release", server.url), { method: "POST" });
+        expect(stray).toEqual({
+          content: malformed(
+            "lookup",
+            strayId === "none"
+              ? 'its answer holds no response to it, only an error without a request id (-32700 "Parse error")'
+              : `its answer holds no response to it, only to id ${strayId}`,
+          ),
+          isError: true,
+        });
+        expect(await held).toEqual({ content: "done" });
+      } finally {
+        await toolset.close();
+      }
+    },
+  );
 
   it("valid answers are untouched: JSON, SSE with CRLF lines, a comment and a skipped garbage event, SSE in pieces", async () => {
     expect(await call("json-valid")).toEqual({ content: "done" });

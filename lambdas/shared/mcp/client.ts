@@ -514,6 +514,12 @@ class AnswerCheckingTransport implements Transport {
   /** Requests sent and not yet answered, by id key: what to name in a failure (`tools/call create_order`). */
   private readonly pending = new Map<string, { id: unknown; label: string }>();
   private readonly sent = new Set<string>();
+  /**
+   * Responses in a Streamable HTTP JSON answer to ids not among its POST's requests, by id key (`NaN` for
+   * none), with their count: the POST's own requests were judged on them, so each is dropped when the SDK
+   * hands it on, instead of being blamed on the other pending calls or taken as another call's answer.
+   */
+  private readonly strays = new Map<string, number>();
 
   constructor(private readonly server: string) {}
 
@@ -591,7 +597,10 @@ class AnswerCheckingTransport implements Transport {
       if (problem !== undefined) fail(problem);
       // A JSON answer is the POST's whole answer (the transport spec: the responses to its requests): a
       // request it does not answer would wait for the timeout.
-      else for (const id of unansweredIn(text, ids)) this.fail(id, answeredElse(text));
+      else {
+        for (const id of unansweredIn(text, ids)) this.fail(id, answeredElse(text));
+        for (const key of straysIn(text, ids)) this.strays.set(key, (this.strays.get(key) ?? 0) + 1);
+      }
       return rebuilt(text);
     }
     if (type === "text/event-stream" && res.body) {
@@ -713,6 +722,7 @@ class AnswerCheckingTransport implements Transport {
     }
     const m = message as { id?: unknown; method?: unknown; error?: { code?: unknown; message?: unknown } };
     if (m.method === undefined) {
+      if (this.takeStray(idKey(m.id))) return;
       if (m.id === undefined) {
         // JSON-RPC allows an error without an id (the server could not read the request): it answers
         // no request the SDK can match, so each pending one gets it.
@@ -727,6 +737,15 @@ class AnswerCheckingTransport implements Transport {
       this.pending.delete(key);
     }
     this.onmessage?.(message, extra);
+  }
+
+  /** True (and counted off) for a response that came as a stray in a JSON answer (see `strays`). */
+  private takeStray(key: string): boolean {
+    const n = this.strays.get(key);
+    if (n === undefined) return false;
+    if (n > 1) this.strays.set(key, n - 1);
+    else this.strays.delete(key);
+    return true;
   }
 
   /** Fails one pending request through the SDK's own error path; a request already settled is left alone. */
@@ -801,21 +820,31 @@ function bodyProblem(text: string): string | undefined {
   return undefined;
 }
 
+/** The responses (not requests or notifications) in a well-formed JSON answer. */
+function responsesIn(text: string): Record<string, unknown>[] {
+  const raw = parseOrUndefined(text);
+  return (Array.isArray(raw) ? raw : [raw]).filter(
+    (m): m is Record<string, unknown> => isObject(m) && !("method" in m),
+  );
+}
+
 /** The POST's request ids that a well-formed JSON answer holds no response for. */
 function unansweredIn(text: string, ids: unknown[]): unknown[] {
-  const raw = parseOrUndefined(text);
-  const answered = new Set(
-    (Array.isArray(raw) ? raw : [raw]).filter((m) => isObject(m) && !("method" in m)).map((m) => idKey(m.id)),
-  );
+  const answered = new Set(responsesIn(text).map((m) => idKey(m.id)));
   return ids.filter((id) => !answered.has(idKey(id)));
+}
+
+/** The id keys of the responses in a well-formed JSON answer that answer none of its POST's requests. */
+function straysIn(text: string, ids: unknown[]): string[] {
+  const own = new Set(ids.map(idKey));
+  return responsesIn(text)
+    .map((m) => idKey(m.id))
+    .filter((key) => !own.has(key));
 }
 
 /** What a JSON answer that leaves a request unanswered held instead, for the message. */
 function answeredElse(text: string): string {
-  const raw = parseOrUndefined(text);
-  const responses = (Array.isArray(raw) ? raw : [raw]).filter(
-    (m): m is Record<string, unknown> => isObject(m) && !("method" in m),
-  );
+  const responses = responsesIn(text);
   const anonymous = responses.find((m) => (m.id === undefined || m.id === null) && isObject(m.error));
   if (anonymous) {
     const e = anonymous.error as { code?: unknown; message?: unknown };
