@@ -77,6 +77,11 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
     console.log({ got: JSON.stringify({ jsonrpc: m.jsonrpc, id }) });
     return void setTimeout(() => out({ jsonrpc: "2.0", id, result: ok }), 200);
   }
+  if (mode === "json-log-with-id-then-valid") {
+    // A JSON log line that has an id and an error of its own, but no jsonrpc and no id the client sent.
+    out({ level: 50, id: "job-7", error: "upstream slow" });
+    return void setTimeout(() => out({ jsonrpc: "2.0", id, result: ok }), 200);
+  }
   if (mode === "malformed-duplicate") {
     // The first call is answered, then again, malformed, once the second call is pending.
     if (held === undefined) {
@@ -145,11 +150,14 @@ describe("a hostile MCP server over stdio: each malformed answer fails the call 
     expect(await call("logs-then-valid")).toEqual({ content: "done" });
   });
 
-  it("a log line that starts with { but is not JSON (console.log of an object) is skipped like any log line", async () => {
+  it("log lines that start with { (console.log of an object, a JSON log with an id of its own) are skipped like any log line", async () => {
     expect(await call("object-log-then-valid")).toEqual({ content: "done" });
     await toolset?.close();
     // Node's view of an object whose string value is JSON text naming "jsonrpc": still a log line.
     expect(await call("inspected-jsonrpc-log-then-valid")).toEqual({ content: "done" });
+    await toolset?.close();
+    // A JSON log line with an id and an error field of its own (no jsonrpc, an id never sent).
+    expect(await call("json-log-with-id-then-valid")).toEqual({ content: "done" });
   });
 
   it("a malformed second answer to a call already answered is dropped, not blamed on the call now pending", async () => {
@@ -238,6 +246,13 @@ const HTTP_ANSWERS: Record<string, (id: number) => HttpAnswer> = {
   // A CRLF split between two writes, then the blank line that ends the event in a third.
   "sse-garbage-cr-lf-lf": () => ({ ...sse(""), pieces: ["data: hello\r", "\n", "\n"] }),
   "json-valid": (id) => json({ jsonrpc: "2.0", id, result: OK }),
+  // Valid too: a batch holding the response and a notification; the id as a string (the SDK matches Number(id)).
+  "json-batch-valid": (id) =>
+    json([
+      { jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: "x" } },
+      { jsonrpc: "2.0", id, result: OK },
+    ]),
+  "json-string-id-valid": (id) => json({ jsonrpc: "2.0", id: String(id), result: OK }),
   // Well-formed, but for another request (one already settled): the call's own answer never comes.
   "json-other-id": (id) => json({ jsonrpc: "2.0", id: id - 1, result: OK }),
   "json-error-without-id": () => json({ jsonrpc: "2.0", error: { code: -32700, message: "Parse error" } }),
@@ -424,6 +439,8 @@ describe("a hostile MCP server over Streamable HTTP: each malformed answer fails
 
   it("valid answers are untouched: JSON, SSE with CRLF lines, a comment and a skipped garbage event, SSE in pieces", async () => {
     expect(await call("json-valid")).toEqual({ content: "done" });
+    expect(await call("json-batch-valid")).toEqual({ content: "done" });
+    expect(await call("json-string-id-valid")).toEqual({ content: "done" });
     expect(await call("sse-valid-crlf")).toEqual({ content: "done" });
     expect(await call("sse-valid-pieces")).toEqual({ content: "dön" });
   });

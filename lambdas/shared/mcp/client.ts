@@ -682,8 +682,9 @@ class AnswerCheckingTransport implements Transport {
   /**
    * One stdout line. The SDK reports and skips a line it cannot read and keeps waiting, so a server that
    * logs to stdout still works; only a line that tries to be an answer (opens with `{"` and names
-   * `"jsonrpc"` but is not JSON, or is JSON naming a response's members) fails a request: the one of its
-   * id, else every pending one. A log line such as console.log's `{ tool: 'lookup' }` is not JSON either.
+   * `"jsonrpc"` but is not JSON, or is JSON naming a response's members and `jsonrpc` or a pending id)
+   * fails a request: the one of its id, else every pending one. A log line such as console.log's
+   * `{ tool: 'lookup' }` is not JSON either.
    */
   private inspectLine(line: string): void {
     if (!line.trimStart().startsWith("{")) return;
@@ -697,6 +698,9 @@ class AnswerCheckingTransport implements Transport {
       return;
     }
     if (!looksLikeResponse(raw)) return;
+    // Without "jsonrpc", only an id the client is waiting for makes a JSON line an answer: a JSON log
+    // line may have an id and an error of its own ({"level":50,"id":"job-7","error":"upstream slow"}).
+    if (!("jsonrpc" in raw) && !this.pending.has(idKey(raw.id))) return;
     const problem = problemOf(raw);
     if (problem !== undefined) this.failMatching(raw, problem);
   }
