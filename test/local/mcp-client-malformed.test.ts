@@ -59,6 +59,7 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
     "jsonrpc-1": { jsonrpc: "1.0", id, result: ok },
     "not-json": '{"jsonrpc":"2.0","id":' + id + ',"result":',
     "null-id-error": { jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } },
+    batch: [{ jsonrpc: "2.0", id, result: ok }],
     "tool-error": { jsonrpc: "2.0", id, result: { content: [{ type: "text", text: "no such vendor" }], isError: true } },
   };
   if (mode === "late") {
@@ -139,6 +140,7 @@ describe("a hostile MCP server over stdio: each malformed answer fails the call 
     ["jsonrpc-1", 'jsonrpc is "1.0", expected "2.0"'],
     ["not-json", 'a line that is not JSON ("{\\"jsonrpc\\":\\"2.0\\",\\"id\\":2,\\"result\\":")'],
     ["null-id-error", 'an error without a request id (-32700 "Parse error")'],
+    ["batch", "a batch (a JSON array), which the SDK does not read over stdio"],
   ])("%s: %s", async (mode, problem) => {
     const out = await call(mode);
     expect(out).toEqual({ content: malformed("lookup", problem), isError: true });

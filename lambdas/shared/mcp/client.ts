@@ -684,10 +684,11 @@ class AnswerCheckingTransport implements Transport {
    * logs to stdout still works; only a line that tries to be an answer (opens with `{"` and names
    * `"jsonrpc"` but is not JSON, or is JSON naming a response's members and `jsonrpc` or a pending id)
    * fails a request: the one of its id, else every pending one. A log line such as console.log's
-   * `{ tool: 'lookup' }` is not JSON either.
+   * `{ tool: 'lookup' }` is not JSON either. A batch line fails the pending requests it answers.
    */
   private inspectLine(line: string): void {
-    if (!line.trimStart().startsWith("{")) return;
+    const opening = line.trimStart()[0];
+    if (opening !== "{" && opening !== "[") return;
     let raw: unknown;
     try {
       raw = JSON.parse(line);
@@ -695,6 +696,14 @@ class AnswerCheckingTransport implements Transport {
       // Opening as JSON does (`{"`), not as Node prints an object (`{ got: '{"jsonrpc":...}' }`).
       if (/^\s*\{\s*"/.test(line) && /"jsonrpc"\s*:/.test(line))
         this.failAll(`a line that is not JSON (${quote(line)})`);
+      return;
+    }
+    if (Array.isArray(raw)) {
+      // The SDK's stdio transport reads one message a line and drops a batch whole: the responses in it
+      // are lost, so the pending requests it names fail now (a JSON array log line names none).
+      for (const m of raw)
+        if (looksLikeResponse(m) && (typeof m.id === "string" || typeof m.id === "number"))
+          this.fail(m.id, "a batch (a JSON array), which the SDK does not read over stdio");
       return;
     }
     if (!looksLikeResponse(raw)) return;
