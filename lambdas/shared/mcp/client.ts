@@ -514,12 +514,6 @@ class AnswerCheckingTransport implements Transport {
   /** Requests sent and not yet answered, by id key: what to name in a failure (`tools/call create_order`). */
   private readonly pending = new Map<string, { id: unknown; label: string }>();
   private readonly sent = new Set<string>();
-  /**
-   * Responses in a Streamable HTTP JSON answer to ids not among its POST's requests, by id key (`NaN` for
-   * none), with their count: the POST's own requests were judged on them, so each is dropped when the SDK
-   * hands it on, instead of being blamed on the other pending calls or taken as another call's answer.
-   */
-  private readonly strays = new Map<string, number>();
 
   constructor(private readonly server: string) {}
 
@@ -599,7 +593,9 @@ class AnswerCheckingTransport implements Transport {
       // request it does not answer would wait for the timeout.
       else {
         for (const id of unansweredIn(text, ids)) this.fail(id, answeredElse(text));
-        for (const key of straysIn(text, ids)) this.strays.set(key, (this.strays.get(key) ?? 0) + 1);
+        // Its responses to other ids (or to none) are no one's answer: the POST's own requests were judged
+        // on them, and handed on they would be blamed on the other pending calls or answer one of them.
+        return rebuilt(withoutStrays(text, ids));
       }
       return rebuilt(text);
     }
@@ -735,7 +731,6 @@ class AnswerCheckingTransport implements Transport {
     }
     const m = message as { id?: unknown; method?: unknown; error?: { code?: unknown; message?: unknown } };
     if (m.method === undefined) {
-      if (this.takeStray(idKey(m.id))) return;
       if (m.id === undefined) {
         // JSON-RPC allows an error without an id (the server could not read the request): it answers
         // no request the SDK can match, so each pending one gets it.
@@ -750,15 +745,6 @@ class AnswerCheckingTransport implements Transport {
       this.pending.delete(key);
     }
     this.onmessage?.(message, extra);
-  }
-
-  /** True (and counted off) for a response that came as a stray in a JSON answer (see `strays`). */
-  private takeStray(key: string): boolean {
-    const n = this.strays.get(key);
-    if (n === undefined) return false;
-    if (n > 1) this.strays.set(key, n - 1);
-    else this.strays.delete(key);
-    return true;
   }
 
   /** Fails one pending request through the SDK's own error path; a request already settled is left alone. */
@@ -847,12 +833,14 @@ function unansweredIn(text: string, ids: unknown[]): unknown[] {
   return ids.filter((id) => !answered.has(idKey(id)));
 }
 
-/** The id keys of the responses in a well-formed JSON answer that answer none of its POST's requests. */
-function straysIn(text: string, ids: unknown[]): string[] {
+/** A well-formed JSON answer without its responses that answer none of its POST's requests (`[]` if none is left). */
+function withoutStrays(text: string, ids: unknown[]): string {
   const own = new Set(ids.map(idKey));
-  return responsesIn(text)
-    .map((m) => idKey(m.id))
-    .filter((key) => !own.has(key));
+  const raw = parseOrUndefined(text);
+  const all = Array.isArray(raw) ? raw : [raw];
+  const kept = all.filter((m) => !isObject(m) || "method" in m || own.has(idKey(m.id)));
+  if (kept.length === all.length) return text;
+  return JSON.stringify(kept);
 }
 
 /** What a JSON answer that leaves a request unanswered held instead, for the message. */
