@@ -59,6 +59,7 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
     "jsonrpc-1": { jsonrpc: "1.0", id, result: ok },
     "not-json": '{"jsonrpc":"2.0","id":' + id + ',"result":',
     "null-id-error": { jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } },
+    batch: [{ jsonrpc: "2.0", id, result: ok }],
     "tool-error": { jsonrpc: "2.0", id, result: { content: [{ type: "text", text: "no such vendor" }], isError: true } },
   };
   if (mode === "late") {
@@ -70,6 +71,16 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
   if (mode === "object-log-then-valid") {
     // console.log of an object prints it as Node shows it, not as JSON: "{ tool: 'lookup' }".
     console.log({ tool: m.params.name });
+    return void setTimeout(() => out({ jsonrpc: "2.0", id, result: ok }), 200);
+  }
+  if (mode === "inspected-jsonrpc-log-then-valid") {
+    // console.log of an object holding JSON text: Node quotes the string, "{ got: '{"jsonrpc":"2.0","id":2}' }".
+    console.log({ got: JSON.stringify({ jsonrpc: m.jsonrpc, id }) });
+    return void setTimeout(() => out({ jsonrpc: "2.0", id, result: ok }), 200);
+  }
+  if (mode === "json-log-with-id-then-valid") {
+    // A JSON log line that has an id and an error of its own, but no jsonrpc and no id the client sent.
+    out({ level: 50, id: "job-7", error: "upstream slow" });
     return void setTimeout(() => out({ jsonrpc: "2.0", id, result: ok }), 200);
   }
   if (mode === "malformed-duplicate") {
@@ -129,6 +140,7 @@ describe("a hostile MCP server over stdio: each malformed answer fails the call 
     ["jsonrpc-1", 'jsonrpc is "1.0", expected "2.0"'],
     ["not-json", 'a line that is not JSON ("{\\"jsonrpc\\":\\"2.0\\",\\"id\\":2,\\"result\\":")'],
     ["null-id-error", 'an error without a request id (-32700 "Parse error")'],
+    ["batch", "a batch (a JSON array), which the SDK does not read over stdio"],
   ])("%s: %s", async (mode, problem) => {
     const out = await call(mode);
     expect(out).toEqual({ content: malformed("lookup", problem), isError: true });
@@ -140,8 +152,14 @@ describe("a hostile MCP server over stdio: each malformed answer fails the call 
     expect(await call("logs-then-valid")).toEqual({ content: "done" });
   });
 
-  it("a log line that starts with { but is not JSON (console.log of an object) is skipped like any log line", async () => {
+  it("log lines that start with { (console.log of an object, a JSON log with an id of its own) are skipped like any log line", async () => {
     expect(await call("object-log-then-valid")).toEqual({ content: "done" });
+    await toolset?.close();
+    // Node's view of an object whose string value is JSON text naming "jsonrpc": still a log line.
+    expect(await call("inspected-jsonrpc-log-then-valid")).toEqual({ content: "done" });
+    await toolset?.close();
+    // A JSON log line with an id and an error field of its own (no jsonrpc, an id never sent).
+    expect(await call("json-log-with-id-then-valid")).toEqual({ content: "done" });
   });
 
   it("a malformed second answer to a call already answered is dropped, not blamed on the call now pending", async () => {
@@ -230,6 +248,13 @@ const HTTP_ANSWERS: Record<string, (id: number) => HttpAnswer> = {
   // A CRLF split between two writes, then the blank line that ends the event in a third.
   "sse-garbage-cr-lf-lf": () => ({ ...sse(""), pieces: ["data: hello\r", "\n", "\n"] }),
   "json-valid": (id) => json({ jsonrpc: "2.0", id, result: OK }),
+  // Valid too: a batch holding the response and a notification; the id as a string (the SDK matches Number(id)).
+  "json-batch-valid": (id) =>
+    json([
+      { jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: "x" } },
+      { jsonrpc: "2.0", id, result: OK },
+    ]),
+  "json-string-id-valid": (id) => json({ jsonrpc: "2.0", id: String(id), result: OK }),
   // Well-formed, but for another request (one already settled): the call's own answer never comes.
   "json-other-id": (id) => json({ jsonrpc: "2.0", id: id - 1, result: OK }),
   "json-error-without-id": () => json({ jsonrpc: "2.0", error: { code: -32700, message: "Parse error" } }),
@@ -245,17 +270,45 @@ const HTTP_ANSWERS: Record<string, (id: number) => HttpAnswer> = {
 
 /** A stateless Streamable HTTP server: initialize and tools/list are proper, tools/call answers per `mode.current`. */
 async function hostileHttp(mode: { current: string }): Promise<{ url: URL; http: HttpServer }> {
+  const held: { answer?: () => void; release?: boolean } = {};
   const http = createServer((req, res) => {
     void (async () => {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       if (req.method !== "POST") return res.writeHead(405).end();
+      if (req.url?.endsWith("/release")) {
+        // Modes *-held: the held call is answered now (or as soon as it arrives).
+        if (held.answer) held.answer();
+        else held.release = true;
+        held.answer = undefined;
+        return res.writeHead(200).end();
+      }
       const m = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
         id?: number;
         method: string;
-        params?: { protocolVersion?: string };
+        params?: { protocolVersion?: string; arguments?: { n?: number } };
       };
       if (m.id === undefined) return res.writeHead(202).end();
+      if (mode.current.endsWith("-held") && m.method === "tools/call") {
+        // Call n 2 is answered (validly) only on POST /release; call n 1 gets a response to another id: one
+        // never sent (json-stray-held), the held call's, sent just before it (json-cross-held), or an error
+        // without an id (json-anonymous-held).
+        const id = m.id;
+        const send = (a: HttpAnswer) => res.writeHead(a.status, a.headers).end(a.body);
+        if (m.params?.arguments?.n !== 2) {
+          if (mode.current === "json-stray-held") return send(json({ jsonrpc: "2.0", id: id + 1000, result: OK }));
+          if (mode.current === "json-anonymous-held")
+            return send(json({ jsonrpc: "2.0", error: { code: -32700, message: "Parse error" } }));
+          const notYours = { content: [{ type: "text", text: "not yours" }] };
+          return send(json({ jsonrpc: "2.0", id: id - 1, result: notYours }));
+        }
+        if (held.release) {
+          held.release = false;
+          return send(json({ jsonrpc: "2.0", id, result: OK }));
+        }
+        held.answer = () => send(json({ jsonrpc: "2.0", id, result: OK }));
+        return;
+      }
       const answer: HttpAnswer =
         m.method === "initialize"
           ? json({
@@ -346,8 +399,50 @@ describe("a hostile MCP server over Streamable HTTP: each malformed answer fails
     expect(await call(m)).toEqual({ content: malformed("lookup", problem), isError: true });
   });
 
+  it.each([
+    ["json-stray-held", '"1003"'],
+    ["json-cross-held", '"2"'],
+    ["json-anonymous-held", "none"],
+  ])(
+    "%s: a stray response in one call's JSON answer (to id %s) fails that call only, not another call pending beside it, nor answers it",
+    async (m, strayId) => {
+      mode.current = m;
+      const toolset = await openToolsets(
+        customerWith([
+          {
+            name: "hostile",
+            transport: "http",
+            url: server.url.href,
+            tools: { lookup: { effect: "read" } },
+            timeoutMs: TIMEOUT_MS,
+          },
+        ]),
+      );
+      try {
+        const lookup = toolset.tools[0];
+        const held = lookup?.run({ n: 2 }, ctx("r-http-held"));
+        const stray = await lookup?.run({ n: 1 }, ctx("r-http-stray"));
+        await fetch(new URL("/release", server.url), { method: "POST" });
+        expect(stray).toEqual({
+          content: malformed(
+            "lookup",
+            strayId === "none"
+              ? 'its answer holds no response to it, only an error without a request id (-32700 "Parse error")'
+              : `its answer holds no response to it, only to id ${strayId}`,
+          ),
+          isError: true,
+        });
+        expect(await held).toEqual({ content: "done" });
+      } finally {
+        await toolset.close();
+      }
+    },
+  );
+
   it("valid answers are untouched: JSON, SSE with CRLF lines, a comment and a skipped garbage event, SSE in pieces", async () => {
     expect(await call("json-valid")).toEqual({ content: "done" });
+    expect(await call("json-batch-valid")).toEqual({ content: "done" });
+    expect(await call("json-string-id-valid")).toEqual({ content: "done" });
     expect(await call("sse-valid-crlf")).toEqual({ content: "done" });
     expect(await call("sse-valid-pieces")).toEqual({ content: "dön" });
   });

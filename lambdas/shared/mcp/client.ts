@@ -591,7 +591,12 @@ class AnswerCheckingTransport implements Transport {
       if (problem !== undefined) fail(problem);
       // A JSON answer is the POST's whole answer (the transport spec: the responses to its requests): a
       // request it does not answer would wait for the timeout.
-      else for (const id of unansweredIn(text, ids)) this.fail(id, answeredElse(text));
+      else {
+        for (const id of unansweredIn(text, ids)) this.fail(id, answeredElse(text));
+        // Its responses to other ids (or to none) are no one's answer: the POST's own requests were judged
+        // on them, and handed on they would be blamed on the other pending calls or answer one of them.
+        return rebuilt(withoutStrays(text, ids));
+      }
       return rebuilt(text);
     }
     if (type === "text/event-stream" && res.body) {
@@ -672,20 +677,35 @@ class AnswerCheckingTransport implements Transport {
 
   /**
    * One stdout line. The SDK reports and skips a line it cannot read and keeps waiting, so a server that
-   * logs to stdout still works; only a line that tries to be an answer (starts with `{` and names
-   * `"jsonrpc"` but is not JSON, or is JSON naming a response's members) fails a request: the one of its
-   * id, else every pending one. A log line such as console.log's `{ tool: 'lookup' }` is not JSON either.
+   * logs to stdout still works; only a line that tries to be an answer (opens with `{"` and names
+   * `"jsonrpc"` but is not JSON, or is JSON naming a response's members and `jsonrpc` or a pending id)
+   * fails a request: the one of its id, else every pending one. A log line such as console.log's
+   * `{ tool: 'lookup' }` is not JSON either. A batch line fails the pending requests it answers.
    */
   private inspectLine(line: string): void {
-    if (!line.trimStart().startsWith("{")) return;
+    const opening = line.trimStart()[0];
+    if (opening !== "{" && opening !== "[") return;
     let raw: unknown;
     try {
       raw = JSON.parse(line);
     } catch {
-      if (/"jsonrpc"\s*:/.test(line)) this.failAll(`a line that is not JSON (${quote(line)})`);
+      // Opening as JSON does (`{"`), not as Node prints an object (`{ got: '{"jsonrpc":...}' }`).
+      if (/^\s*\{\s*"/.test(line) && /"jsonrpc"\s*:/.test(line))
+        this.failAll(`a line that is not JSON (${quote(line)})`);
+      return;
+    }
+    if (Array.isArray(raw)) {
+      // The SDK's stdio transport reads one message a line and drops a batch whole: the responses in it
+      // are lost, so the pending requests it names fail now (a JSON array log line names none).
+      for (const m of raw)
+        if (looksLikeResponse(m) && (typeof m.id === "string" || typeof m.id === "number"))
+          this.fail(m.id, "a batch (a JSON array), which the SDK does not read over stdio");
       return;
     }
     if (!looksLikeResponse(raw)) return;
+    // Without "jsonrpc", only an id the client is waiting for makes a JSON line an answer: a JSON log
+    // line may have an id and an error of its own ({"level":50,"id":"job-7","error":"upstream slow"}).
+    if (!("jsonrpc" in raw) && !this.pending.has(idKey(raw.id))) return;
     const problem = problemOf(raw);
     if (problem !== undefined) this.failMatching(raw, problem);
   }
@@ -799,21 +819,33 @@ function bodyProblem(text: string): string | undefined {
   return undefined;
 }
 
+/** The responses (not requests or notifications) in a well-formed JSON answer. */
+function responsesIn(text: string): Record<string, unknown>[] {
+  const raw = parseOrUndefined(text);
+  return (Array.isArray(raw) ? raw : [raw]).filter(
+    (m): m is Record<string, unknown> => isObject(m) && !("method" in m),
+  );
+}
+
 /** The POST's request ids that a well-formed JSON answer holds no response for. */
 function unansweredIn(text: string, ids: unknown[]): unknown[] {
-  const raw = parseOrUndefined(text);
-  const answered = new Set(
-    (Array.isArray(raw) ? raw : [raw]).filter((m) => isObject(m) && !("method" in m)).map((m) => idKey(m.id)),
-  );
+  const answered = new Set(responsesIn(text).map((m) => idKey(m.id)));
   return ids.filter((id) => !answered.has(idKey(id)));
+}
+
+/** A well-formed JSON answer without its responses that answer none of its POST's requests (`[]` if none is left). */
+function withoutStrays(text: string, ids: unknown[]): string {
+  const own = new Set(ids.map(idKey));
+  const raw = parseOrUndefined(text);
+  const all = Array.isArray(raw) ? raw : [raw];
+  const kept = all.filter((m) => !isObject(m) || "method" in m || own.has(idKey(m.id)));
+  if (kept.length === all.length) return text;
+  return JSON.stringify(kept);
 }
 
 /** What a JSON answer that leaves a request unanswered held instead, for the message. */
 function answeredElse(text: string): string {
-  const raw = parseOrUndefined(text);
-  const responses = (Array.isArray(raw) ? raw : [raw]).filter(
-    (m): m is Record<string, unknown> => isObject(m) && !("method" in m),
-  );
+  const responses = responsesIn(text);
   const anonymous = responses.find((m) => (m.id === undefined || m.id === null) && isObject(m.error));
   if (anonymous) {
     const e = anonymous.error as { code?: unknown; message?: unknown };
