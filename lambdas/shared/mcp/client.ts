@@ -15,6 +15,7 @@ import type { CustomerConfig } from "../config/schema.js";
 import { canonicalJson, sha256 } from "../ledger/ledger.js";
 import type { Effect, Tool, ToolOutput } from "../tools/types.js";
 import { BUILT_IN_TOOL_NAMES, type McpServerConfig } from "./config.js";
+import { kindOf as kindOfValue } from "./kind.js";
 import { jsonSchemaToZod, modelInputSchema } from "./schema.js";
 import { NO_SCHEMA_VALIDATION } from "./validator.js";
 
@@ -434,12 +435,7 @@ function malformedAnswerOf(err: unknown): string | undefined {
 const idKey = (id: unknown) => String(Number(id));
 
 /** A value's kind, said for a message: `null`, `a string`, `an array`, `missing`. */
-function kindOf(v: unknown): string {
-  if (v === undefined) return "missing";
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  return typeof v === "object" ? "an object" : `a ${typeof v}`;
-}
+const kindOf = (v: unknown) => kindOfValue(v, "missing");
 
 /** Server-chosen text quoted in a message: one line, bounded. */
 const quote = (v: unknown) => JSON.stringify(String(v).replace(/\s+/g, " ").slice(0, 80));

@@ -10,7 +10,8 @@ import {
   JSONRPCResultResponseSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { LambdaFunctionURLEvent } from "aws-lambda";
-import { createPoAgentMcpServer, describeIssue, kindOf, type PoAgentBackend } from "./server.js";
+import { kindOf } from "./kind.js";
+import { createPoAgentMcpServer, describeIssue, type PoAgentBackend } from "./server.js";
 
 export interface McpHttpOptions {
   /** The bearer token clients must send; `undefined` when the Function URL's IAM auth already checked the caller. */

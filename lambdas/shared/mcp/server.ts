@@ -8,6 +8,7 @@ import type { CustomerConfig } from "../config/schema.js";
 import { type Ledger, sha256 } from "../ledger/ledger.js";
 import type { RunRecord } from "../ledger/records.js";
 import { decodeBase64 } from "./base64.js";
+import { kindOf } from "./kind.js";
 import { NO_SCHEMA_VALIDATION } from "./validator.js";
 
 /** Largest document submit_document accepts (bytes, decoded). */
@@ -338,14 +339,6 @@ function enforceProtocolErrors(server: McpServer): void {
 
 /** A JSON-RPC error the SDK's Protocol sends as is: its `code` and a message without the "MCP error" prefix. */
 export const jsonRpcError = (code: number, message: string) => Object.assign(new Error(message), { code });
-
-/** What a JSON value is, for a message: "a string", "an array", "null". */
-export function kindOf(value: unknown): string {
-  if (value === null) return "null";
-  if (value === undefined) return "nothing";
-  if (Array.isArray(value)) return "an array";
-  return typeof value === "object" ? "an object" : `a ${typeof value}`;
-}
 
 interface Issue {
   code?: string;
