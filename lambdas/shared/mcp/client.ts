@@ -775,13 +775,18 @@ class LineSplitter {
   private parts: string[] = [];
   private length = 0;
 
+  private readonly re: RegExp;
+
   constructor(
-    private readonly separator: RegExp,
+    separator: RegExp,
     private readonly onLine: (line: string) => void,
-  ) {}
+  ) {
+    this.re = new RegExp(separator.source, "g");
+  }
 
   push(text: string): void {
-    const re = new RegExp(this.separator.source, "g");
+    const re = this.re;
+    re.lastIndex = 0;
     let start = 0;
     for (let m = re.exec(text); m; m = re.exec(text)) {
       this.parts.push(text.slice(start, m.index));

@@ -338,7 +338,7 @@ function enforceProtocolErrors(server: McpServer): void {
 }
 
 /** A JSON-RPC error the SDK's Protocol sends as is: its `code` and a message without the "MCP error" prefix. */
-export const jsonRpcError = (code: number, message: string) => Object.assign(new Error(message), { code });
+const jsonRpcError = (code: number, message: string) => Object.assign(new Error(message), { code });
 
 interface Issue {
   code?: string;
@@ -376,7 +376,7 @@ export function describeIssue(issue: Issue, input: unknown): string {
 }
 
 /** A zod error's issues (duck-typed: the SDK's zod is not ours), else undefined. */
-export function zodIssues(err: unknown): Issue[] | undefined {
+function zodIssues(err: unknown): Issue[] | undefined {
   const issues = (err as { issues?: unknown } | null)?.issues;
   return err instanceof Error && Array.isArray(issues) && issues.length > 0 ? (issues as Issue[]) : undefined;
 }
