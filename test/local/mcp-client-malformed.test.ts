@@ -349,9 +349,9 @@ describe("a hostile MCP server over Streamable HTTP: each malformed answer fails
     await closeServer(server.http);
   });
 
-  const call = async (m: string) => {
-    mode.current = m;
-    const toolset = await openToolsets(
+  /** The hostile server mounted as one read tool, `hostile.lookup`. */
+  const openHostile = () =>
+    openToolsets(
       customerWith([
         {
           name: "hostile",
@@ -362,6 +362,10 @@ describe("a hostile MCP server over Streamable HTTP: each malformed answer fails
         },
       ]),
     );
+
+  const call = async (m: string) => {
+    mode.current = m;
+    const toolset = await openHostile();
     try {
       expect(toolset.problems).toEqual([]);
       return await toolset.tools[0]?.run({}, ctx("r-http"));
@@ -407,17 +411,7 @@ describe("a hostile MCP server over Streamable HTTP: each malformed answer fails
     "%s: a stray response in one call's JSON answer (to id %s) fails that call only, not another call pending beside it, nor answers it",
     async (m, strayId) => {
       mode.current = m;
-      const toolset = await openToolsets(
-        customerWith([
-          {
-            name: "hostile",
-            transport: "http",
-            url: server.url.href,
-            tools: { lookup: { effect: "read" } },
-            timeoutMs: TIMEOUT_MS,
-          },
-        ]),
-      );
+      const toolset = await openHostile();
       try {
         const lookup = toolset.tools[0];
         const held = lookup?.run({ n: 2 }, ctx("r-http-held"));
